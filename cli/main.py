@@ -1,0 +1,75 @@
+"""The ``meshxds`` command: one subcommand per user task, each in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+
+COMMANDS = {
+    "validate": "Check resource files; print one summary line per mesh, or every error.",
+    "generate": "Print every MeshService (given and generated) with its status, as YAML.",
+    "dump": "Print one proxy's snapshot as Envoy-style JSON.",
+    "serve": "Run the ADS server on the resources, reloading them when they change.",
+    "bootstrap": "Print an Envoy bootstrap that points a sidecar at the ADS server.",
+    "demo": "Run the server, real Envoy sidecars and upstream apps on the example mesh.",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meshxds", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    zone_help = "this control plane's zone (default: default)"
+
+    p = sub.add_parser("validate", help=COMMANDS["validate"])
+    p.add_argument("paths", nargs="+", help="YAML files or folders")
+    p.add_argument("--zone", default="default", help=zone_help)
+
+    p = sub.add_parser("generate", help=COMMANDS["generate"])
+    p.add_argument("paths", nargs="+", help="YAML files or folders")
+    p.add_argument("--zone", default="default", help=zone_help)
+
+    p = sub.add_parser("dump", help=COMMANDS["dump"])
+    p.add_argument("paths", nargs="+", help="YAML files or folders")
+    p.add_argument("--zone", default="default", help=zone_help)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--node", help="node id, <mesh>.<dataplane name>")
+    target.add_argument("--all-nodes", action="store_true", help="dump every node (needs --out-dir)")
+    p.add_argument("--out-dir", help="with --all-nodes: write <node>.json files here")
+
+    p = sub.add_parser("serve", help=COMMANDS["serve"])
+    p.add_argument("paths", nargs="+", help="YAML files or folders, watched for changes")
+    p.add_argument("--zone", default="default", help=zone_help)
+    p.add_argument("--address", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=18000, help="ADS gRPC port (default 18000)")
+    p.add_argument("--debug-port", type=int, help="serve /snapshots and /healthz over HTTP on this port")
+    p.add_argument("--poll-interval", type=float, default=0.2, help="seconds between input checks")
+
+    p = sub.add_parser("bootstrap", help=COMMANDS["bootstrap"])
+    p.add_argument("--node", required=True, help="node id, <mesh>.<dataplane name>")
+    p.add_argument("--ads", default="127.0.0.1:18000", help="ADS server HOST:PORT")
+    p.add_argument("--delta", action="store_true", help="use incremental (delta) ADS")
+    p.add_argument("--admin-port", type=int, default=9901, help="Envoy admin port")
+    p.add_argument("--admin-address", default="127.0.0.1", help="Envoy admin address")
+
+    p = sub.add_parser("demo", help=COMMANDS["demo"])
+    p.add_argument("paths", nargs="*", default=["examples/universal-demo"], help="example mesh")
+    p.add_argument("--once", action="store_true", help="one smoke run, then exit")
+    p.add_argument("--delta", action="store_true", help="sidecars use incremental (delta) ADS")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(f"cli.{args.command}")
+    try:
+        code: int = module.run(args)
+    except KeyboardInterrupt:
+        code = 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

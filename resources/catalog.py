@@ -1,0 +1,56 @@
+"""The complete, validated view of every mesh: the translators' only input.
+
+A Catalog is what a Kuma zone control plane would hold after its generators and
+status updaters ran: given and generated MeshServices with VIPs, hostnames and
+status filled in. It is immutable, so the translators can cache on it freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from resources.model import (
+    Dataplane,
+    HostnameGenerator,
+    Mesh,
+    MeshMultiZoneService,
+    MeshService,
+    ZoneIngress,
+)
+
+DEFAULT_ZONE = "default"
+
+
+@dataclass(frozen=True)
+class MeshView:
+    """One mesh and every resource in it, in load order (oldest first)."""
+
+    mesh: Mesh
+    dataplanes: tuple[Dataplane, ...] = ()
+    mesh_services: tuple[MeshService, ...] = ()
+    multizone_services: tuple[MeshMultiZoneService, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.mesh.name
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every mesh of this zone, plus the global-scoped resources."""
+
+    zone: str = DEFAULT_ZONE
+    meshes: dict[str, MeshView] = field(default_factory=dict)
+    hostname_generators: tuple[HostnameGenerator, ...] = ()
+    zone_ingresses: tuple[ZoneIngress, ...] = ()
+
+    def dataplane(self, node_id: str) -> Dataplane | None:
+        """Find a Dataplane by Kuma node id ``<mesh>.<name>``."""
+        for view in self.meshes.values():
+            for dp in view.dataplanes:
+                if dp.node_id == node_id:
+                    return dp
+        return None
+
+    def node_ids(self) -> list[str]:
+        return sorted(dp.node_id for view in self.meshes.values() for dp in view.dataplanes)

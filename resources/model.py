@@ -1,0 +1,444 @@
+"""Kuma resource types as pydantic models, with Kuma's own field names.
+
+Every model forbids unknown fields so a typo in YAML is an error naming the field,
+not a silently ignored setting. Models are frozen: later stages (generation,
+status) derive new objects with ``model_copy(update=...)`` instead of mutating,
+so a resource can be shared safely between meshes, snapshots and threads.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Well-known labels and tags (Kuma's names).
+MESH_LABEL = "kuma.io/mesh"
+ZONE_LABEL = "kuma.io/zone"
+ORIGIN_LABEL = "kuma.io/origin"
+DISPLAY_NAME_LABEL = "kuma.io/display-name"
+NAMESPACE_LABEL = "k8s.kuma.io/namespace"
+MANAGED_BY_LABEL = "kuma.io/managed-by"
+ENV_LABEL = "kuma.io/env"
+SERVICE_TAG = "kuma.io/service"
+PROTOCOL_TAG = "kuma.io/protocol"
+ZONE_TAG = "kuma.io/zone"
+
+APP_PROTOCOLS = ("tcp", "http", "http2", "grpc", "kafka")
+
+
+class Strict(BaseModel):
+    """Base for every model: unknown fields are errors, aliases are Kuma's camelCase."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- Mesh
+
+
+class MeshServicesMode(StrEnum):
+    DISABLED = "Disabled"
+    EVERYWHERE = "Everywhere"
+    REACHABLE_BACKENDS = "ReachableBackends"
+    EXCLUSIVE = "Exclusive"
+
+
+class MeshServices(Strict):
+    mode: MeshServicesMode = MeshServicesMode.DISABLED
+
+
+class MeshOutbound(Strict):
+    passthrough: bool = True
+
+
+class MeshNetworking(Strict):
+    outbound: MeshOutbound | None = None
+
+
+class MeshRouting(Strict):
+    locality_aware_load_balancing: bool = Field(False, alias="localityAwareLoadBalancing")
+    zone_egress: bool = Field(False, alias="zoneEgress")
+    default_forbid_mesh_external_service_access: bool = Field(
+        False, alias="defaultForbidMeshExternalServiceAccess"
+    )
+
+
+class MeshSpec(Strict):
+    mesh_services: MeshServices | None = Field(None, alias="meshServices")
+    # Kept as given for later issues (mTLS, metrics, ...): validated as mappings only.
+    mtls: dict[str, Any] | None = None
+    networking: MeshNetworking | None = None
+    routing: MeshRouting | None = None
+    metrics: dict[str, Any] | None = None
+    tracing: dict[str, Any] | None = None
+    logging: dict[str, Any] | None = None
+    constraints: dict[str, Any] | None = None
+    skip_creating_initial_policies: list[str] | None = Field(None, alias="skipCreatingInitialPolicies")
+
+    @property
+    def mode(self) -> MeshServicesMode:
+        """Kuma's ``MeshServicesMode()``: a missing block means Disabled."""
+        return self.mesh_services.mode if self.mesh_services else MeshServicesMode.DISABLED
+
+    @property
+    def locality_aware(self) -> bool:
+        return bool(self.routing and self.routing.locality_aware_load_balancing)
+
+    @property
+    def mtls_enabled(self) -> bool:
+        return bool(self.mtls and self.mtls.get("enabledBackend"))
+
+
+class Mesh(Strict):
+    kind: Literal["Mesh"] = "Mesh"
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    spec: MeshSpec = Field(default_factory=MeshSpec)
+
+
+# --------------------------------------------------------------------------- Dataplane
+
+
+class InboundState(StrEnum):
+    READY = "Ready"
+    NOT_READY = "NotReady"
+    IGNORED = "Ignored"
+
+
+class Health(Strict):
+    ready: bool = True
+
+
+class Inbound(Strict):
+    port: int = Field(ge=1, le=65535)
+    service_port: int | None = Field(None, alias="servicePort", ge=1, le=65535)
+    service_address: str | None = Field(None, alias="serviceAddress")
+    address: str | None = None
+    name: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    state: InboundState = InboundState.READY
+    health: Health | None = None
+    protocol: str | None = None
+    service_probe: dict[str, Any] | None = Field(None, alias="serviceProbe")
+
+    @property
+    def healthy(self) -> bool:
+        """Kuma's ``GetHealthyInbounds``: Ready and (no health or health.ready)."""
+        return self.state == InboundState.READY and (self.health is None or self.health.ready)
+
+    @property
+    def service(self) -> str | None:
+        return self.tags.get(SERVICE_TAG)
+
+
+class BackendRef(Strict):
+    kind: str = "MeshService"
+    name: str | None = None
+    namespace: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    labels: dict[str, str] | None = None
+
+
+class Outbound(Strict):
+    address: str | None = None
+    port: int = Field(ge=1, le=65535)
+    tags: dict[str, str] | None = None
+    backend_ref: BackendRef | None = Field(None, alias="backendRef")
+
+
+class ReachableBackendRef(Strict):
+    kind: str = "MeshService"
+    name: str | None = None
+    namespace: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    labels: dict[str, str] | None = None
+
+
+class ReachableBackends(Strict):
+    refs: list[ReachableBackendRef] = Field(default_factory=list)
+
+
+class TransparentProxying(Strict):
+    redirect_port_inbound: int | None = Field(None, alias="redirectPortInbound")
+    redirect_port_outbound: int | None = Field(None, alias="redirectPortOutbound")
+    reachable_services: list[str] = Field(default_factory=list, alias="reachableServices")
+    reachable_backends: ReachableBackends | None = Field(None, alias="reachableBackends")
+    ip_family_mode: str | None = Field(None, alias="ipFamilyMode")
+    direct_access_services: list[str] | None = Field(None, alias="directAccessServices")
+
+
+class DataplaneNetworking(Strict):
+    address: str
+    advertised_address: str | None = Field(None, alias="advertisedAddress")
+    inbound: list[Inbound] = Field(default_factory=list)
+    outbound: list[Outbound] = Field(default_factory=list)
+    transparent_proxying: TransparentProxying | None = Field(None, alias="transparentProxying")
+    admin: dict[str, Any] | None = None
+    gateway: dict[str, Any] | None = None
+
+
+class DataplaneSpec(Strict):
+    networking: DataplaneNetworking
+    metrics: dict[str, Any] | None = None
+    probes: dict[str, Any] | None = None
+
+
+class Dataplane(Strict):
+    kind: Literal["Dataplane"] = "Dataplane"
+    name: str
+    mesh: str = "default"
+    labels: dict[str, str] = Field(default_factory=dict)
+    spec: DataplaneSpec
+
+    @property
+    def networking(self) -> DataplaneNetworking:
+        return self.spec.networking
+
+    @property
+    def node_id(self) -> str:
+        """Kuma's node id convention: ``<mesh>.<name>``."""
+        return f"{self.mesh}.{self.name}"
+
+    @property
+    def transparent(self) -> bool:
+        return self.spec.networking.transparent_proxying is not None
+
+
+# --------------------------------------------------------------------------- MeshService
+
+
+class MeshServiceState(StrEnum):
+    AVAILABLE = "Available"
+    UNAVAILABLE = "Unavailable"
+
+
+class DataplaneRef(Strict):
+    name: str
+
+
+class LabelSelector(Strict):
+    match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
+
+
+class Selector(Strict):
+    dataplane_tags: dict[str, str] | None = Field(None, alias="dataplaneTags")
+    dataplane_ref: DataplaneRef | None = Field(None, alias="dataplaneRef")
+    dataplane_labels: LabelSelector | None = Field(None, alias="dataplaneLabels")
+
+
+class Port(Strict):
+    name: str | None = None
+    port: int
+    target_port: int | str | None = Field(None, alias="targetPort")
+    app_protocol: str = Field("tcp", alias="appProtocol")
+
+    @property
+    def section_name(self) -> str:
+        """Kuma's ``Port.GetName()``: the name, else the number as a string."""
+        return self.name if self.name else str(self.port)
+
+
+class Identity(Strict):
+    type: Literal["ServiceTag", "SpiffeID"]
+    value: str
+
+
+class MeshServiceSpec(Strict):
+    selector: Selector = Field(default_factory=Selector)
+    ports: list[Port] = Field(default_factory=list)
+    identities: list[Identity] | None = None
+    state: MeshServiceState = MeshServiceState.UNAVAILABLE
+
+
+class VIP(Strict):
+    ip: str
+
+
+class HostnameGeneratorRef(Strict):
+    core_name: str = Field(alias="coreName")
+
+
+class Address(Strict):
+    hostname: str
+    origin: str = "HostnameGenerator"
+    hostname_generator_ref: HostnameGeneratorRef | None = Field(None, alias="hostnameGeneratorRef")
+
+
+class Condition(Strict):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+
+
+class HostnameGeneratorStatus(Strict):
+    hostname_generator_ref: HostnameGeneratorRef = Field(alias="hostnameGeneratorRef")
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class TLSStatus(Strict):
+    status: Literal["Ready", "NotReady"] = "NotReady"
+
+
+class DataplaneProxies(Strict):
+    connected: int = 0
+    healthy: int = 0
+    total: int = 0
+
+
+class MeshServiceStatus(Strict):
+    addresses: list[Address] = Field(default_factory=list)
+    vips: list[VIP] = Field(default_factory=list)
+    tls: TLSStatus | None = None
+    hostname_generators: list[HostnameGeneratorStatus] = Field(
+        default_factory=list, alias="hostnameGenerators"
+    )
+    dataplane_proxies: DataplaneProxies | None = Field(None, alias="dataplaneProxies")
+
+
+class MeshService(Strict):
+    kind: Literal["MeshService"] = "MeshService"
+    name: str
+    mesh: str = "default"
+    labels: dict[str, str] = Field(default_factory=dict)
+    spec: MeshServiceSpec = Field(default_factory=MeshServiceSpec)
+    status: MeshServiceStatus = Field(default_factory=MeshServiceStatus)
+
+    @property
+    def display_name(self) -> str:
+        return self.labels.get(DISPLAY_NAME_LABEL, self.name)
+
+    @property
+    def namespace(self) -> str:
+        return self.labels.get(NAMESPACE_LABEL, "")
+
+    @property
+    def zone(self) -> str:
+        return self.labels.get(ZONE_LABEL, "")
+
+    @property
+    def is_local(self) -> bool:
+        """Kuma's ``IsLocalMeshService``: no origin label, or origin zone."""
+        return self.labels.get(ORIGIN_LABEL, "zone") == "zone"
+
+    def find_port(self, name: str) -> Port | None:
+        """Kuma's ``FindPortByName``: by name or by the port number as a string."""
+        for p in self.spec.ports:
+            if p.name == name or str(p.port) == name:
+                return p
+        return None
+
+
+# --------------------------------------------------------------------------- MeshMultiZoneService
+
+
+class MultiZoneSelector(Strict):
+    mesh_service: LabelSelector = Field(alias="meshService")
+
+
+class MultiZonePort(Strict):
+    name: str | None = None
+    port: int
+    app_protocol: str = Field("tcp", alias="appProtocol")
+
+    @property
+    def section_name(self) -> str:
+        return self.name if self.name else str(self.port)
+
+
+class MatchedMeshService(Strict):
+    name: str
+    namespace: str = ""
+    zone: str = ""
+    mesh: str
+
+
+class MeshMultiZoneServiceSpec(Strict):
+    selector: MultiZoneSelector
+    ports: list[MultiZonePort]
+
+
+class MeshMultiZoneServiceStatus(Strict):
+    addresses: list[Address] = Field(default_factory=list)
+    vips: list[VIP] = Field(default_factory=list)
+    mesh_services: list[MatchedMeshService] = Field(default_factory=list, alias="meshServices")
+    hostname_generators: list[HostnameGeneratorStatus] = Field(
+        default_factory=list, alias="hostnameGenerators"
+    )
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class MeshMultiZoneService(Strict):
+    kind: Literal["MeshMultiZoneService"] = "MeshMultiZoneService"
+    name: str
+    mesh: str = "default"
+    labels: dict[str, str] = Field(default_factory=dict)
+    spec: MeshMultiZoneServiceSpec
+    status: MeshMultiZoneServiceStatus = Field(default_factory=MeshMultiZoneServiceStatus)
+
+    @property
+    def display_name(self) -> str:
+        return self.labels.get(DISPLAY_NAME_LABEL, self.name)
+
+
+# --------------------------------------------------------------------------- HostnameGenerator
+
+
+class HostnameGeneratorSelector(Strict):
+    mesh_service: LabelSelector | None = Field(None, alias="meshService")
+    mesh_external_service: LabelSelector | None = Field(None, alias="meshExternalService")
+    mesh_multi_zone_service: LabelSelector | None = Field(None, alias="meshMultiZoneService")
+
+
+class HostnameGeneratorSpec(Strict):
+    selector: HostnameGeneratorSelector
+    template: str
+    extension: dict[str, Any] | None = None
+
+
+class HostnameGenerator(Strict):
+    """Global-scoped (no mesh), as in Kuma."""
+
+    kind: Literal["HostnameGenerator"] = "HostnameGenerator"
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    spec: HostnameGeneratorSpec
+
+
+# --------------------------------------------------------------------------- ZoneIngress
+
+
+class ZoneIngressNetworking(Strict):
+    address: str
+    advertised_address: str | None = Field(None, alias="advertisedAddress")
+    port: int = Field(ge=1, le=65535)
+    advertised_port: int | None = Field(None, alias="advertisedPort", ge=1, le=65535)
+    admin: dict[str, Any] | None = None
+
+
+class ZoneIngressSpec(Strict):
+    zone: str = ""
+    networking: ZoneIngressNetworking
+    available_services: list[dict[str, Any]] | None = Field(None, alias="availableServices")
+
+
+class ZoneIngress(Strict):
+    """Global-scoped; ``spec.zone`` names the zone it fronts (empty = this zone)."""
+
+    kind: Literal["ZoneIngress"] = "ZoneIngress"
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    spec: ZoneIngressSpec
+
+
+Resource = Mesh | Dataplane | MeshService | MeshMultiZoneService | HostnameGenerator | ZoneIngress
+
+KINDS: dict[str, type[BaseModel]] = {
+    "Mesh": Mesh,
+    "Dataplane": Dataplane,
+    "MeshService": MeshService,
+    "MeshMultiZoneService": MeshMultiZoneService,
+    "HostnameGenerator": HostnameGenerator,
+    "ZoneIngress": ZoneIngress,
+}

@@ -1,0 +1,79 @@
+"""Per-proxy snapshots: every resource encoded once, versioned by content.
+
+The xDS server only ever reads ``Snapshot``: per type URL, a mapping from
+resource name to ``Entry`` (encoded Any bytes plus a content version). It never
+sees resource models or translators.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from snapshots.encode import encode_any, encode_message
+
+CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
+ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+
+# Make-before-break order on one ADS stream; removals go in reverse.
+TYPE_ORDER: tuple[str, ...] = (CLUSTER, ENDPOINT, LISTENER, ROUTE)
+SHORT_NAMES = {CLUSTER: "clusters", ENDPOINT: "endpoints", LISTENER: "listeners", ROUTE: "routes"}
+
+
+def digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One Envoy resource, encoded once and shared by every snapshot and stream that serves it."""
+
+    name: str
+    type_url: str
+    message: Any = field(repr=False, compare=False)
+    value: bytes = field(repr=False)
+    version: str
+    any: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, type_url: str, name: str, message: Any) -> Entry:
+        value = encode_message(message)
+        return cls(name, type_url, message, value, digest(value), encode_any(type_url, value))
+
+
+def type_version(entries: Mapping[str, Entry]) -> str:
+    """A version for a whole type: changes iff any resource (or the set of names) changes."""
+    h = hashlib.blake2b(digest_size=8)
+    for name in sorted(entries):
+        h.update(name.encode())
+        h.update(entries[name].version.encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one proxy should hold, per type URL."""
+
+    node_id: str
+    resources: Mapping[str, Mapping[str, Entry]]
+    versions: Mapping[str, str]
+
+    @classmethod
+    def of(cls, node_id: str, entries: Iterable[Entry]) -> Snapshot:
+        by_type: dict[str, dict[str, Entry]] = {t: {} for t in TYPE_ORDER}
+        for e in entries:
+            if e.name in by_type[e.type_url]:
+                raise ValueError(f"{node_id}: duplicate {SHORT_NAMES[e.type_url]} resource {e.name!r}")
+            by_type[e.type_url][e.name] = e
+        return cls(node_id, by_type, {t: type_version(r) for t, r in by_type.items()})
+
+    @property
+    def version(self) -> str:
+        return digest("".join(self.versions[t] for t in TYPE_ORDER).encode())
+
+    def get(self, type_url: str) -> Mapping[str, Entry]:
+        return self.resources.get(type_url, {})
