@@ -59,9 +59,7 @@ class MeshNetworking(Strict):
 class MeshRouting(Strict):
     locality_aware_load_balancing: bool = Field(False, alias="localityAwareLoadBalancing")
     zone_egress: bool = Field(False, alias="zoneEgress")
-    default_forbid_mesh_external_service_access: bool = Field(
-        False, alias="defaultForbidMeshExternalServiceAccess"
-    )
+    default_forbid_mesh_external_service_access: bool = Field(False, alias="defaultForbidMeshExternalServiceAccess")
 
 
 class MeshSpec(Strict):
@@ -291,9 +289,7 @@ class MeshServiceStatus(Strict):
     addresses: list[Address] = Field(default_factory=list)
     vips: list[VIP] = Field(default_factory=list)
     tls: TLSStatus | None = None
-    hostname_generators: list[HostnameGeneratorStatus] = Field(
-        default_factory=list, alias="hostnameGenerators"
-    )
+    hostname_generators: list[HostnameGeneratorStatus] = Field(default_factory=list, alias="hostnameGenerators")
     dataplane_proxies: DataplaneProxies | None = Field(None, alias="dataplaneProxies")
 
 
@@ -363,9 +359,7 @@ class MeshMultiZoneServiceStatus(Strict):
     addresses: list[Address] = Field(default_factory=list)
     vips: list[VIP] = Field(default_factory=list)
     mesh_services: list[MatchedMeshService] = Field(default_factory=list, alias="meshServices")
-    hostname_generators: list[HostnameGeneratorStatus] = Field(
-        default_factory=list, alias="hostnameGenerators"
-    )
+    hostname_generators: list[HostnameGeneratorStatus] = Field(default_factory=list, alias="hostnameGenerators")
     conditions: list[Condition] = Field(default_factory=list)
 
 
