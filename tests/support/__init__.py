@@ -1,0 +1,1 @@
+"""Shared test helpers: real Envoy processes, free ports, loopback HTTP servers, polling."""

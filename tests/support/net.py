@@ -1,0 +1,88 @@
+"""Loopback networking helpers for tests: free ports, a tiny HTTP server that names itself, plain GETs."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago on ``host`` (callers bind it soon after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class EchoServer:
+    """A threaded HTTP server on ``host:port`` answering every GET with ``body`` (200, text/plain).
+
+    It records the paths it served, so tests can check which upstream a request reached.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    body: str = "ok"
+    hits: list[str] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
+
+    def start(self) -> EchoServer:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                owner.hits.append(self.path)
+                data = owner.body.encode()
+                self.send_response(200)
+                self.send_header("content-type", "text/plain")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        server = ThreadingHTTPServer((self.host, self.port), Handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self._server = server
+        threading.Thread(target=server.serve_forever, name=f"echo-{self.host}:{self.port}", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> EchoServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def echo_server(host: str = "127.0.0.1", body: str = "ok", port: int = 0) -> Iterator[EchoServer]:
+    with EchoServer(host=host, port=port, body=body) as server:
+        yield server
+
+
+def http_get(host: str, port: int, path: str = "/", timeout: float = 2.0) -> tuple[int, str]:
+    """One GET on a fresh connection: (status, body). Connection errors raise OSError."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
