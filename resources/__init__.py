@@ -1,0 +1,124 @@
+"""Kuma resources → an immutable Catalog: load, validate, generate MeshServices, fill status.
+
+``load_catalog`` is the one entry point: it never raises on bad input; every problem
+comes back in ``LoadResult.errors`` / ``warnings`` naming file, document, resource and field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from resources import model as m
+from resources.catalog import Catalog, MeshView
+from resources.errors import Problem, Severity
+from resources.generate import generate
+from resources.hostnames import assign_hostnames
+from resources.k8s import Options, convert
+from resources.loader import Loaded, load_documents
+from resources.status import assign_vips, update_multizone, update_status
+from resources.validate import validate
+
+__all__ = ["Catalog", "LoadResult", "MeshView", "Problem", "Severity", "load_catalog"]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """``catalog`` is None iff there are errors."""
+
+    catalog: Catalog | None
+    errors: tuple[Problem, ...]
+    warnings: tuple[Problem, ...]
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return self.errors + self.warnings
+
+
+def load_catalog(
+    paths: Sequence[str | Path],
+    zone: str = "default",
+    previous: Catalog | None = None,
+    connected: frozenset[str] = frozenset(),
+    k8s: Options | None = None,
+) -> LoadResult:
+    """Read ``paths`` (files or folders) and build the Catalog a Kuma zone control plane would hold.
+
+    ``previous`` keeps VIPs stable across reloads; ``connected`` holds the node ids of
+    connected proxies (for ``status.dataplaneProxies.connected``).
+    """
+    docs = load_documents(paths, zone)
+    problems = list(docs.problems)
+    items = list(docs.resources)
+    meshes = {i.resource.name: i.resource for i in items if isinstance(i.resource, m.Mesh)}
+    if not meshes:
+        meshes = {"default": m.Mesh(name="default")}  # Kuma creates the default mesh
+    dataplanes = [i.resource for i in items if isinstance(i.resource, m.Dataplane)]
+    from_k8s, k8s_problems = convert(docs.k8s, meshes, dataplanes, k8s or Options())
+    problems += k8s_problems
+    problems += validate(items + from_k8s, set(meshes))
+    errors = tuple(p for p in problems if p.is_error)
+    if errors:
+        return LoadResult(None, errors, tuple(p for p in problems if not p.is_error))
+    catalog, build_warnings = build_catalog(items + from_k8s, meshes, zone, previous, connected)
+    warnings = tuple(p for p in problems if not p.is_error) + tuple(build_warnings)
+    return LoadResult(catalog, (), warnings)
+
+
+def in_load_order(items: Sequence[Loaded]) -> list[Loaded]:
+    """Stable sort by (file, document): generated services sit at their oldest Dataplane's place."""
+    return sorted(items, key=lambda i: (i.origin.file, i.origin.index))
+
+
+def build_catalog(
+    items: Sequence[Loaded],
+    meshes: dict[str, m.Mesh],
+    zone: str,
+    previous: Catalog | None,
+    connected: frozenset[str],
+) -> tuple[Catalog, list[Problem]]:
+    warnings: list[Problem] = []
+    services: list[Loaded] = []
+    for mesh in meshes.values():
+        dp_items = [i for i in items if isinstance(i.resource, m.Dataplane) and i.resource.mesh == mesh.name]
+        given = [i for i in items if isinstance(i.resource, m.MeshService) and i.resource.mesh == mesh.name]
+        made, found = generate(
+            mesh, dp_items, [g.resource for g in given if isinstance(g.resource, m.MeshService)], zone
+        )
+        warnings += found
+        services += given + made
+    services += [i for i in items if isinstance(i.resource, m.MeshMultiZoneService)]
+    ordered = [i.resource for i in in_load_order(services)]
+    with_vips, history = assign_vips(ordered, previous_vips(previous), previous.allocated_vips if previous else ())  # type: ignore[arg-type]
+    generators = tuple(i.resource for i in items if isinstance(i.resource, m.HostnameGenerator))
+    views: dict[str, MeshView] = {}
+    for mesh in meshes.values():
+        dps = tuple(i.resource for i in items if isinstance(i.resource, m.Dataplane) and i.resource.mesh == mesh.name)
+        mss = [s for s in with_vips if isinstance(s, m.MeshService) and s.mesh == mesh.name]
+        mss = [update_status(s, dps, mesh, connected) for s in mss]
+        mss = assign_hostnames(mss, generators, zone)
+        mzss = [
+            update_multizone(s, mss) for s in with_vips if isinstance(s, m.MeshMultiZoneService) and s.mesh == mesh.name
+        ]
+        mzss = assign_hostnames(mzss, generators, zone)
+        views[mesh.name] = MeshView(mesh=mesh, dataplanes=dps, mesh_services=tuple(mss), multizone_services=tuple(mzss))
+    catalog = Catalog(
+        zone=zone,
+        meshes=views,
+        hostname_generators=generators,
+        zone_ingresses=tuple(i.resource for i in items if isinstance(i.resource, m.ZoneIngress)),
+        allocated_vips=history,
+    )
+    return catalog, warnings
+
+
+def previous_vips(previous: Catalog | None) -> dict[tuple[str, str, str], list[str]]:
+    if previous is None:
+        return {}
+    out: dict[tuple[str, str, str], list[str]] = {}
+    for view in previous.meshes.values():
+        services: list[m.MeshService | m.MeshMultiZoneService] = [*view.mesh_services, *view.multizone_services]
+        for svc in services:
+            out[(svc.kind, svc.mesh, svc.name)] = [v.ip for v in svc.status.vips]
+    return out

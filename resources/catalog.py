@@ -43,6 +43,8 @@ class Catalog:
     meshes: dict[str, MeshView] = field(default_factory=dict)
     hostname_generators: tuple[HostnameGenerator, ...] = ()
     zone_ingresses: tuple[ZoneIngress, ...] = ()
+    # Every VIP ever handed out by this chain of loads: never reused, so a reload never moves one.
+    allocated_vips: frozenset[str] = frozenset()
 
     def dataplane(self, node_id: str) -> Dataplane | None:
         """Find a Dataplane by Kuma node id ``<mesh>.<name>``."""

@@ -24,6 +24,8 @@ ENV_LABEL = "kuma.io/env"
 SERVICE_TAG = "kuma.io/service"
 PROTOCOL_TAG = "kuma.io/protocol"
 ZONE_TAG = "kuma.io/zone"
+PROXY_TYPE_LABEL = "kuma.io/proxy-type"
+MANAGED_BY_GENERATOR = "meshservice-generator"
 
 APP_PROTOCOLS = ("tcp", "http", "http2", "grpc", "kafka")
 
@@ -227,7 +229,7 @@ class Selector(Strict):
 
 class Port(Strict):
     name: str | None = None
-    port: int
+    port: int = Field(ge=1, le=65535)
     target_port: int | str | None = Field(None, alias="targetPort")
     app_protocol: str = Field("tcp", alias="appProtocol")
 
@@ -335,7 +337,7 @@ class MultiZoneSelector(Strict):
 
 class MultiZonePort(Strict):
     name: str | None = None
-    port: int
+    port: int = Field(ge=1, le=65535)
     app_protocol: str = Field("tcp", alias="appProtocol")
 
     @property

@@ -1,0 +1,38 @@
+"""``meshxds validate PATH...``: one summary line per mesh (exit 0) or every error (exit 1)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from resources import LoadResult, load_catalog
+from resources.catalog import MeshView
+from resources.model import MANAGED_BY_GENERATOR, MANAGED_BY_LABEL
+
+
+def summary(view: MeshView) -> str:
+    generated = sum(1 for ms in view.mesh_services if ms.labels.get(MANAGED_BY_LABEL) == MANAGED_BY_GENERATOR)
+    return (
+        f"mesh {view.name}: mode {view.mesh.spec.mode.value}, {len(view.dataplanes)} dataplanes, "
+        f"{len(view.mesh_services)} meshservices ({generated} generated), "
+        f"{len(view.multizone_services)} multizone services"
+    )
+
+
+def report(result: LoadResult) -> None:
+    """Errors then warnings on stderr, one line each."""
+    for problem in result.errors:
+        print(f"error: {problem}", file=sys.stderr)
+    for problem in result.warnings:
+        print(f"warning: {problem}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = load_catalog(args.paths, zone=args.zone)
+    report(result)
+    if result.catalog is None:
+        print(f"{len(result.errors)} error(s)", file=sys.stderr)
+        return 1
+    for view in result.catalog.meshes.values():
+        print(summary(view))
+    return 0

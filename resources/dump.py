@@ -1,0 +1,22 @@
+"""Resources back to Kuma's universal YAML form (for ``meshxds generate``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from resources import model as m
+
+
+def universal(res: m.MeshService | m.MeshMultiZoneService) -> dict[str, Any]:
+    """``type``/``name``/``mesh``/``labels``/``spec``/``status``, Kuma's camelCase names."""
+    body = res.model_dump(mode="json", by_alias=True, exclude_none=True)
+    out: dict[str, Any] = {"type": body.pop("kind"), "name": body.pop("name"), "mesh": body.pop("mesh")}
+    out.update(body)
+    return out
+
+
+def to_yaml(resources: Iterable[m.MeshService | m.MeshMultiZoneService]) -> str:
+    return yaml.safe_dump_all([universal(r) for r in resources], sort_keys=False, default_flow_style=False)

@@ -1,0 +1,158 @@
+"""HostnameGenerator: render hostnames into ``status.addresses`` (Kuma's hostname/generator.go).
+
+Kuma uses Go text/template; meshxds implements the subset its templates use:
+``{{ .DisplayName }}``, ``{{ .Name }}``, ``{{ .Namespace }}``, ``{{ .Mesh }}``,
+``{{ .Zone }}`` and ``{{ label "key" }}``. A template that fails to render gives the
+service a ``Generated=False/TemplateError`` condition; a hostname already taken in the
+mesh gives the later service ``Generated=False/Collision`` (first wins).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TypeVar
+
+from resources import model as m
+
+DEFAULT_GENERATOR = m.HostnameGenerator(
+    name="local-universal-mesh-service",
+    labels={m.ORIGIN_LABEL: "zone"},
+    spec=m.HostnameGeneratorSpec(
+        selector=m.HostnameGeneratorSelector(
+            mesh_service=m.LabelSelector(match_labels={m.ORIGIN_LABEL: "zone", m.ENV_LABEL: "universal"})
+        ),
+        template="{{ .DisplayName }}.svc.mesh.local",
+    ),
+)
+
+ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
+FIELD = re.compile(r"\.(DisplayName|Name|Namespace|Mesh|Zone)")
+LABEL = re.compile(r'label\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)')
+DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_SUBDOMAIN = re.compile(rf"{DNS1123_LABEL}(\.{DNS1123_LABEL})*")
+
+
+class TemplateError(ValueError):
+    """The template is outside the supported subset, or a label it needs is missing."""
+
+
+def parse(template: str) -> list[str | tuple[str, str]]:
+    """Split into literal text and actions (``("field", name)`` / ``("label", key)``)."""
+    parts: list[str | tuple[str, str]] = []
+    pos = 0
+    for match in ACTION.finditer(template):
+        parts.append(template[pos : match.start()])
+        action = match.group(1)
+        if f := FIELD.fullmatch(action):
+            parts.append(("field", f.group(1)))
+        elif lb := LABEL.fullmatch(action):
+            parts.append(("label", lb.group(1) if lb.group(1) is not None else lb.group(2)))
+        else:
+            raise TemplateError(f"unsupported action {{{{ {action} }}}}")
+        pos = match.end()
+    rest = template[pos:]
+    if "{{" in rest or "}}" in rest:
+        raise TemplateError("unclosed action")
+    parts.append(rest)
+    return parts
+
+
+def render(template: str, fields: dict[str, str], labels: dict[str, str]) -> str:
+    out = []
+    for part in parse(template):
+        if isinstance(part, str):
+            out.append(part)
+        elif part[0] == "field":
+            out.append(fields[part[1]])
+        elif part[1] in labels:
+            out.append(labels[part[1]])
+        else:
+            raise TemplateError(f'label "{part[1]}" not found')
+    hostname = "".join(out)
+    if len(hostname) > 253 or not DNS1123_SUBDOMAIN.fullmatch(hostname):
+        raise TemplateError(f"{hostname!r} is not a valid DNS-1123 subdomain")
+    return hostname
+
+
+def template_problem(template: str) -> str | None:
+    """Load-time check (Kuma validates the template by rendering with stub values)."""
+    if not template.strip():
+        return "must not be empty"
+    try:
+        parse(template)
+    except TemplateError as e:
+        return str(e)
+    return None
+
+
+Svc = TypeVar("Svc", m.MeshService, m.MeshMultiZoneService)
+
+
+def fields_of(svc: m.MeshService | m.MeshMultiZoneService, zone: str) -> dict[str, str]:
+    labels = svc.labels
+    name = labels.get(m.DISPLAY_NAME_LABEL, svc.name)
+    return {
+        "DisplayName": name,
+        "Name": name if m.NAMESPACE_LABEL in labels else svc.name,
+        "Namespace": labels.get(m.NAMESPACE_LABEL, ""),
+        "Mesh": svc.mesh,
+        "Zone": labels.get(m.ZONE_LABEL, zone),
+    }
+
+
+def ordered_generators(generators: Sequence[m.HostnameGenerator]) -> list[m.HostnameGenerator]:
+    """Kuma's order: zone-origin before global-origin, then creation (load order); default first."""
+    given = [g for g in generators if g.name != DEFAULT_GENERATOR.name]
+    default = [g for g in generators if g.name == DEFAULT_GENERATOR.name] or [DEFAULT_GENERATOR]
+    every = default + given
+    return sorted(every, key=lambda g: g.labels.get(m.ORIGIN_LABEL, "zone") != "zone")
+
+
+def selector_of(gen: m.HostnameGenerator, svc: m.MeshService | m.MeshMultiZoneService) -> m.LabelSelector | None:
+    sel = gen.spec.selector
+    return sel.mesh_service if isinstance(svc, m.MeshService) else sel.mesh_multi_zone_service
+
+
+def assign_hostnames(services: Sequence[Svc], generators: Sequence[m.HostnameGenerator], zone: str) -> list[Svc]:
+    """Fill ``status.addresses``/``hostnameGenerators`` of one mesh's services of one kind."""
+    taken: set[str] = set()
+    results: dict[int, list[tuple[m.Address | None, m.HostnameGeneratorStatus]]] = {}
+    for gen in ordered_generators(generators):
+        ref = m.HostnameGeneratorRef(core_name=gen.name)
+        for n, svc in enumerate(services):
+            sel = selector_of(gen, svc)
+            if sel is None or not all(svc.labels.get(k) == v for k, v in sel.match_labels.items()):
+                continue
+            address: m.Address | None = None
+            try:
+                hostname = render(gen.spec.template, fields_of(svc, zone), svc.labels)
+            except TemplateError as e:
+                cond = m.Condition(type="Generated", status="False", reason="TemplateError", message=str(e))
+            else:
+                if hostname in taken:
+                    cond = m.Condition(
+                        type="Generated", status="False", reason="Collision", message=f"{hostname} is already taken"
+                    )
+                else:
+                    taken.add(hostname)
+                    address = m.Address(hostname=hostname, origin="HostnameGenerator", hostname_generator_ref=ref)
+                    cond = m.Condition(type="Generated", status="True", reason="Generated")
+            results.setdefault(n, []).append(
+                (address, m.HostnameGeneratorStatus(hostname_generator_ref=ref, conditions=[cond]))
+            )
+    out: list[Svc] = []
+    for n, item in enumerate(services):
+        res: list[tuple[m.Address | None, m.HostnameGeneratorStatus]] = sorted(
+            results.get(n, []), key=lambda r: r[1].hostname_generator_ref.core_name
+        )
+        if res:
+            kept = [a for a in item.status.addresses if a.origin != "HostnameGenerator"]
+            made = [a for a, _ in res if a is not None]
+            status = item.status.model_copy(
+                update={"addresses": kept + made, "hostname_generators": [s for _, s in res]}
+            )
+            out.append(item.model_copy(update={"status": status}))
+        else:
+            out.append(item)
+    return out

@@ -1,0 +1,294 @@
+"""Read YAML files into validated models, turning every failure into a Problem.
+
+Files are read in path order and documents in file order; that order is the
+"load order" that stands in for Kuma's creation time ("oldest" = loaded first).
+Two forms are accepted, as in Kuma: universal (``type``/``name``/``mesh``) and
+Kubernetes (``apiVersion``/``kind``/``metadata``). Kubernetes ``v1`` Services and
+Namespaces are kept raw for ``resources.k8s`` to convert once every Mesh is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from resources import model as m
+from resources.errors import Origin, Problem
+
+YAML_SUFFIXES = (".yaml", ".yml")
+KUMA_API_GROUP = "kuma.io/"
+# Read-only metadata that `kumactl get -o yaml` prints; accepted and ignored.
+UNIVERSAL_META = {"creationTime", "modificationTime"}
+UNIVERSAL_KEYS = {"type", "name", "mesh", "labels", "spec", "status", *UNIVERSAL_META}
+K8S_KEYS = {"apiVersion", "kind", "metadata", "spec", "status", "mesh"}
+# Universal Mesh, Dataplane and ZoneIngress put their spec fields at top level.
+FLAT_KINDS = {"Mesh", "Dataplane", "ZoneIngress"}
+GLOBAL_KINDS = {"Mesh", "HostnameGenerator", "ZoneIngress"}
+NAMESPACED_KINDS = {"Dataplane", "MeshService", "MeshMultiZoneService"}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One validated resource and where it came from."""
+
+    resource: m.Resource
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class RawK8s:
+    """A Kubernetes core object (Service or Namespace) kept for conversion."""
+
+    kind: str
+    body: dict[str, Any]
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class Documents:
+    """Everything read from the input files, in load order."""
+
+    resources: tuple[Loaded, ...]
+    k8s: tuple[RawK8s, ...]
+    problems: tuple[Problem, ...]
+
+
+def describe(kind: str, name: object, mesh: object = None) -> str:
+    """``MeshService default/redis`` for mesh-scoped kinds, ``Mesh default`` otherwise."""
+    if not isinstance(name, str) or not name:
+        return kind
+    if kind in GLOBAL_KINDS or not isinstance(mesh, str):
+        return f"{kind} {name}"
+    return f"{kind} {mesh}/{name}"
+
+
+def resource_id(res: m.Resource) -> str:
+    return describe(res.kind, res.name, getattr(res, "mesh", None))
+
+
+# --------------------------------------------------------------------------- files
+
+
+def find_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
+    """Every .yaml/.yml file under ``paths``, deduplicated and sorted by path."""
+    files: set[Path] = set()
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.update(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+        elif path.is_file():
+            files.add(path)
+        else:
+            problems.append(Problem(str(path), None, None, None, "no such file or directory"))
+    return sorted(files, key=lambda p: p.as_posix()), problems
+
+
+def read_documents(path: Path) -> tuple[list[tuple[int, Any]], list[Problem]]:
+    """Parse a YAML stream; documents keep their 1-based index, empty ones are skipped."""
+    name = str(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as e:
+        return [], [Problem(name, None, None, None, f"cannot read file: {e.strerror or e}")]
+    except UnicodeDecodeError as e:
+        return [], [Problem(name, None, None, None, f"not UTF-8 text (byte {e.start})")]
+    docs: list[tuple[int, Any]] = []
+    index = 0
+    try:
+        for index, doc in enumerate(yaml.safe_load_all(text), start=1):
+            if doc is not None:
+                docs.append((index, doc))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return docs, [Problem(name, index + 1, None, None, f"invalid YAML{where}: {e.problem or e}")]
+    except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as e:
+        return docs, [Problem(name, index + 1, None, None, f"invalid YAML: {type(e).__name__}")]
+    return docs, []
+
+
+# --------------------------------------------------------------------------- documents
+
+
+def load_documents(paths: Sequence[str | Path], zone: str = "default") -> Documents:
+    files, problems = find_files(paths)
+    resources: list[Loaded] = []
+    k8s: list[RawK8s] = []
+    for path in files:
+        docs, read_problems = read_documents(path)
+        for index, doc in docs:
+            item, doc_problems = parse_document(doc, Origin(str(path), index), zone)
+            problems.extend(doc_problems)
+            if isinstance(item, Loaded):
+                resources.append(item)
+            elif isinstance(item, RawK8s):
+                k8s.append(item)
+        problems.extend(read_problems)
+    return Documents(tuple(resources), tuple(k8s), tuple(problems))
+
+
+def parse_document(doc: Any, origin: Origin, zone: str) -> tuple[Loaded | RawK8s | None, list[Problem]]:
+    if not isinstance(doc, dict):
+        return None, [
+            origin.problem(None, None, f"must be a mapping with `type` or `apiVersion`/`kind`, not {kind_of(doc)}")
+        ]
+    if "apiVersion" in doc or "kind" in doc:
+        return parse_kubernetes(doc, origin, zone)
+    if "type" in doc:
+        return parse_universal(doc, origin, zone)
+    return None, [
+        origin.problem(None, None, "has neither `type` (universal form) nor `apiVersion`/`kind` (Kubernetes form)")
+    ]
+
+
+def parse_universal(doc: dict[Any, Any], origin: Origin, zone: str) -> tuple[Loaded | None, list[Problem]]:
+    kind = doc.get("type")
+    if not isinstance(kind, str) or kind not in m.KINDS:
+        return None, [origin.problem(None, "type", unknown_kind(kind))]
+    what = describe(kind, doc.get("name"), doc.get("mesh", "default"))
+    body: dict[Any, Any] = {k: v for k, v in doc.items() if k not in UNIVERSAL_META and k != "type"}
+    if kind in FLAT_KINDS and "spec" not in doc:
+        spec = {k: v for k, v in body.items() if k not in UNIVERSAL_KEYS}
+        body = {k: v for k, v in body.items() if k in UNIVERSAL_KEYS}
+        body["spec"] = spec
+        origin = Origin(origin.file, origin.index, flat=True)
+    body["kind"] = kind
+    return build(kind, body, what, origin, zone, env="universal")
+
+
+def parse_kubernetes(doc: dict[Any, Any], origin: Origin, zone: str) -> tuple[Loaded | RawK8s | None, list[Problem]]:
+    api, kind = doc.get("apiVersion"), doc.get("kind")
+    if not isinstance(api, str) or not isinstance(kind, str):
+        return None, [origin.problem(None, None, "`apiVersion` and `kind` must both be strings")]
+    meta = doc.get("metadata")
+    if api == "v1" and kind in ("Service", "Namespace"):
+        return RawK8s(kind, doc, origin), []
+    if not api.startswith(KUMA_API_GROUP):
+        what = f"{api} {kind}"
+        return None, [origin.warning(what, None, "skipped: not a Kuma resource")]
+    if kind not in m.KINDS:
+        return None, [origin.problem(None, "kind", unknown_kind(kind))]
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+        return None, [origin.problem(kind, "metadata.name", "is required and must be a non-empty string")]
+    labels = meta.get("labels", {})
+    if not isinstance(labels, dict):
+        return None, [origin.problem(kind, "metadata.labels", "must be a mapping")]
+    mesh = labels.get(m.MESH_LABEL, doc.get("mesh", "default"))
+    namespace = meta.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        return None, [origin.problem(kind, "metadata.namespace", "must be a string")]
+    name: str = meta["name"]
+    labels = dict(labels)
+    if kind in NAMESPACED_KINDS and namespace:
+        # Kuma's core name for a namespaced Kubernetes object is `<name>.<namespace>`.
+        labels.setdefault(m.DISPLAY_NAME_LABEL, name)
+        labels.setdefault(m.NAMESPACE_LABEL, namespace)
+        name = f"{name}.{namespace}"
+    what = describe(kind, name, mesh)
+    problems = [origin.problem(what, k, "unknown field") for k in doc if k not in K8S_KEYS]
+    body: dict[Any, Any] = {"kind": kind, "name": name, "labels": labels}
+    if kind not in GLOBAL_KINDS:
+        body["mesh"] = mesh
+    for key in ("spec", "status"):
+        if key in doc:
+            body[key] = doc[key]
+    if kind == "ZoneIngress" and "spec" not in doc:
+        body["spec"] = {}
+    item, build_problems = build(kind, body, what, origin, zone, env="kubernetes")
+    problems += build_problems
+    return (item if not problems else None), problems
+
+
+def build(
+    kind: str, body: dict[Any, Any], what: str, origin: Origin, zone: str, env: str
+) -> tuple[Loaded | None, list[Problem]]:
+    """Validate with the pydantic model; every pydantic error becomes one Problem."""
+    cls = m.KINDS[kind]
+    try:
+        res = cls.model_validate(body)
+    except ValidationError as e:
+        return None, [origin.problem(what, error_path(err["loc"]), error_message(err)) for err in e.errors()]
+    except (RecursionError, ValueError, TypeError, OverflowError) as e:
+        return None, [origin.problem(what, None, f"cannot be read: {type(e).__name__}")]
+    resource: m.Resource = res  # type: ignore[assignment]
+    return Loaded(with_computed_labels(resource, zone, env), origin), []
+
+
+def with_computed_labels(res: m.Resource, zone: str, env: str) -> m.Resource:
+    """Labels a Kuma zone control plane adds when it stores a mesh-scoped resource."""
+    if isinstance(res, m.Mesh | m.HostnameGenerator | m.ZoneIngress):
+        return res
+    labels = dict(res.labels)
+    labels[m.MESH_LABEL] = res.mesh
+    labels.setdefault(m.ORIGIN_LABEL, "zone")
+    labels.setdefault(m.ZONE_LABEL, zone)
+    labels.setdefault(m.ENV_LABEL, env)
+    if isinstance(res, m.Dataplane):
+        labels.setdefault(m.PROXY_TYPE_LABEL, "gateway" if res.networking.gateway else "sidecar")
+    return res.model_copy(update={"labels": labels})
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def unknown_kind(kind: object) -> str:
+    known = ", ".join(m.KINDS)
+    if not isinstance(kind, str):
+        return f"must be one of {known}"
+    return f"unknown kind {kind!r}: must be one of {known}"
+
+
+def kind_of(value: object) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def error_path(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+PORT_RANGE = "must be between 1 and 65535"
+TYPE_MESSAGES = {
+    "extra_forbidden": "unknown field",
+    "missing": "is required",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "list_type": "must be a list",
+}
+
+
+def error_message(err: Any) -> str:
+    kind = err["type"]
+    if kind in ("greater_than_equal", "less_than_equal") and is_port_field(err["loc"]):
+        return PORT_RANGE
+    if kind in TYPE_MESSAGES:
+        return TYPE_MESSAGES[kind]
+    if kind in ("enum", "literal_error"):
+        return f"must be one of {err.get('ctx', {}).get('expected', '')}".rstrip()
+    msg = str(err["msg"])
+    return msg[:1].lower() + msg[1:]
+
+
+def is_port_field(loc: Iterable[int | str]) -> bool:
+    last = [p for p in loc if isinstance(p, str)][-1:]
+    return bool(last) and last[0].lower().endswith("port")

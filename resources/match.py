@@ -1,0 +1,49 @@
+"""Which Dataplanes a MeshService selects, and which inbound serves which port (Kuma's match.go).
+
+Shared by the status updater (all inbounds) and the translators (healthy inbounds only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from resources import model as m
+
+
+def tags_match(selector: dict[str, str], tags: dict[str, str]) -> bool:
+    """Kuma's TagSelector.Matches: every pair present, value ``*`` matches any value."""
+    return all(k in tags and (v == "*" or tags[k] == v) for k, v in selector.items())
+
+
+def selects(ms: m.MeshService, dp: m.Dataplane, only_healthy: bool = False) -> bool:
+    """Does ``ms``'s selector pick ``dp``? An empty or missing selector picks nothing."""
+    if dp.mesh != ms.mesh:
+        return False
+    sel = ms.spec.selector
+    inbounds = [i for i in dp.networking.inbound if i.healthy or not only_healthy]
+    if sel.dataplane_ref is not None:
+        return sel.dataplane_ref.name == dp.name
+    if sel.dataplane_tags is not None:
+        return bool(sel.dataplane_tags) and any(tags_match(sel.dataplane_tags, i.tags) for i in inbounds)
+    if sel.dataplane_labels is not None:
+        return bool(inbounds) and tags_match(sel.dataplane_labels.match_labels, dp.labels)
+    return False
+
+
+def selected(ms: m.MeshService, dataplanes: Iterable[m.Dataplane], only_healthy: bool = False) -> list[m.Dataplane]:
+    return [dp for dp in dataplanes if selects(ms, dp, only_healthy)]
+
+
+def serves(inbound: m.Inbound, port: m.Port) -> bool:
+    """Kuma's MatchInboundWithMeshServicePort: int targetPort = inbound.port, string = inbound.name."""
+    target = port.target_port
+    if isinstance(target, int):
+        return target == inbound.port
+    if isinstance(target, str):
+        return target == inbound.name
+    return False  # a missing targetPort behaves as 0 and matches nothing
+
+
+def serving_inbounds(ms: m.MeshService, port: m.Port, dp: m.Dataplane) -> list[m.Inbound]:
+    """Healthy inbounds of a selected Dataplane that serve ``port`` (endpoint candidates)."""
+    return [i for i in dp.networking.inbound if i.healthy and serves(i, port)]

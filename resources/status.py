@@ -1,0 +1,117 @@
+"""MeshService / MeshMultiZoneService status, as Kuma's zone control plane fills it.
+
+VIPs: the next free address of 241.0.0.0/8 (243.0.0.0/8 for MeshMultiZoneService) in
+load order. With a previous Catalog, a service that existed keeps its VIP and addresses
+handed out before are never reused, so a reload never moves a VIP. The status updater
+part (identities, state, tls, dataplaneProxies) follows Kuma's status/updater.go.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+
+from resources import model as m
+from resources.match import selected, serves
+
+MESH_SERVICE_CIDR = ipaddress.IPv4Network("241.0.0.0/8")
+MULTIZONE_CIDR = ipaddress.IPv4Network("243.0.0.0/8")
+
+Service = m.MeshService | m.MeshMultiZoneService
+
+
+class VipAllocator:
+    """Lowest free address of a CIDR, skipping everything reserved (never reuses a handed-out IP)."""
+
+    def __init__(self, cidr: ipaddress.IPv4Network, reserved: Iterable[str]) -> None:
+        self.cidr = cidr
+        self.reserved = {ip for ip in reserved}
+        self.next = int(cidr.network_address) + 1
+
+    def allocate(self) -> str:
+        last = int(self.cidr.broadcast_address)
+        while self.next < last:
+            ip = str(ipaddress.IPv4Address(self.next))
+            self.next += 1
+            if ip not in self.reserved:
+                self.reserved.add(ip)
+                return ip
+        raise RuntimeError(f"VIP range {self.cidr} exhausted")
+
+
+def assign_vips(
+    services: Sequence[Service], previous: dict[tuple[str, str, str], list[str]], history: Iterable[str]
+) -> tuple[list[Service], frozenset[str]]:
+    """Fill empty ``status.vips``; returns the services and every VIP ever handed out.
+
+    ``previous`` maps (kind, mesh, name) to the VIPs it had in the previous catalog;
+    ``history`` is every VIP allocated by earlier loads (never reused).
+    """
+    given = [v.ip for s in services for v in s.status.vips]
+    history = set(history)
+    allocators = {
+        "MeshService": VipAllocator(MESH_SERVICE_CIDR, [*given, *history]),
+        "MeshMultiZoneService": VipAllocator(MULTIZONE_CIDR, [*given, *history]),
+    }
+    taken = set(given)
+    out: list[Service] = []
+    for svc in services:
+        if not svc.status.vips:
+            kept = [ip for ip in previous.get((svc.kind, svc.mesh, svc.name), []) if ip not in taken]
+            ips = kept or [allocators[svc.kind].allocate()]
+            taken.update(ips)
+            history.update(ips)
+            svc = svc.model_copy(
+                update={"status": svc.status.model_copy(update={"vips": [m.VIP(ip=ip) for ip in ips]})}
+            )
+        out.append(svc)
+    return out, frozenset(history)
+
+
+def update_status(
+    ms: m.MeshService, dataplanes: Sequence[m.Dataplane], mesh: m.Mesh, connected: frozenset[str]
+) -> m.MeshService:
+    """Kuma's status updater: identities, state, tls and dataplaneProxies of a local MeshService."""
+    if not ms.is_local:
+        return ms
+    dps = selected(ms, dataplanes)
+    healthy = sum(1 for dp in dps if all_ports_ready(ms, dp))
+    identities = sorted({i.service for dp in dps for i in dp.networking.inbound if i.service})
+    spec = ms.spec.model_copy(
+        update={
+            "identities": [m.Identity(type="ServiceTag", value=v) for v in identities],
+            "state": m.MeshServiceState.AVAILABLE if healthy else m.MeshServiceState.UNAVAILABLE,
+        }
+    )
+    status = ms.status.model_copy(
+        update={
+            "tls": m.TLSStatus(status="Ready" if mesh.spec.mtls_enabled else "NotReady"),
+            "dataplane_proxies": m.DataplaneProxies(
+                connected=sum(1 for dp in dps if dp.node_id in connected), healthy=healthy, total=len(dps)
+            ),
+        }
+    )
+    return ms.model_copy(update={"spec": spec, "status": status})
+
+
+def all_ports_ready(ms: m.MeshService, dp: m.Dataplane) -> bool:
+    """Healthy = every MeshService port has a healthy inbound on this Dataplane matching its targetPort."""
+    return bool(ms.spec.ports) and all(
+        any(i.healthy and serves(i, p) for i in dp.networking.inbound) for p in ms.spec.ports
+    )
+
+
+def update_multizone(mzs: m.MeshMultiZoneService, services: Sequence[m.MeshService]) -> m.MeshMultiZoneService:
+    """``status.meshServices``: every MeshService of the mesh whose labels contain the selector's."""
+    want = mzs.spec.selector.mesh_service.match_labels
+    matched = [
+        m.MatchedMeshService(name=ms.display_name, namespace=ms.namespace, zone=ms.zone, mesh=ms.mesh)
+        for ms in services
+        if ms.mesh == mzs.mesh and want and all(ms.labels.get(k) == v for k, v in want.items())
+    ]
+    matched.sort(key=lambda s: (s.name, s.namespace, s.zone, s.mesh))
+    reason, status = ("MatchesFound", "True") if matched else ("NoMatchesFound", "False")
+    conditions = [m.Condition(type="MeshServicesMatched", status=status, reason=reason)]
+    return mzs.model_copy(
+        update={"status": mzs.status.model_copy(update={"mesh_services": matched, "conditions": conditions})}
+    )
