@@ -1,4 +1,4 @@
-"""``meshxds generate PATH...``: every MeshService (given and generated) with status, as universal YAML."""
+"""``meshxds generate PATH...``: every MeshService (given and generated) and MeshMultiZoneService, with status."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from cli.validate import report
 from resources import load_catalog
 from resources.dump import to_yaml
+from resources.model import MeshMultiZoneService, MeshService
 
 
 def run(args: argparse.Namespace) -> int:
@@ -15,6 +16,9 @@ def run(args: argparse.Namespace) -> int:
     report(result)
     if result.catalog is None:
         return 1
-    services = [ms for view in result.catalog.meshes.values() for ms in view.mesh_services]
+    services: list[MeshService | MeshMultiZoneService] = []
+    for view in result.catalog.meshes.values():
+        services += view.mesh_services
+        services += view.multizone_services
     sys.stdout.write(to_yaml(services))
     return 0

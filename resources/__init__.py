@@ -89,8 +89,12 @@ def build_catalog(
         warnings += found
         services += given + made
     services += [i for i in items if isinstance(i.resource, m.MeshMultiZoneService)]
-    ordered = [i.resource for i in in_load_order(services)]
-    with_vips, history = assign_vips(ordered, previous_vips(previous), previous.allocated_vips if previous else ())  # type: ignore[arg-type]
+    ordered: list[m.MeshService | m.MeshMultiZoneService] = [
+        i.resource for i in in_load_order(services) if isinstance(i.resource, m.MeshService | m.MeshMultiZoneService)
+    ]
+    before = previous_vips(previous)
+    history = {ip for ips in before.values() for ip in ips} | (previous.allocated_vips if previous else frozenset())
+    with_vips, allocated = assign_vips(ordered, before, history)
     generators = tuple(i.resource for i in items if isinstance(i.resource, m.HostnameGenerator))
     views: dict[str, MeshView] = {}
     for mesh in meshes.values():
@@ -108,7 +112,7 @@ def build_catalog(
         meshes=views,
         hostname_generators=generators,
         zone_ingresses=tuple(i.resource for i in items if isinstance(i.resource, m.ZoneIngress)),
-        allocated_vips=history,
+        allocated_vips=allocated,
     )
     return catalog, warnings
 

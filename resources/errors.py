@@ -49,10 +49,7 @@ class Origin:
     file: str
     index: int
     flat: bool = False  # universal Mesh/Dataplane/ZoneIngress written without `spec:`
-
-    @property
-    def order(self) -> tuple[str, int]:
-        return (self.file, self.index)
+    kubernetes: bool = False  # Kubernetes form: name and labels live under `metadata`
 
     def problem(
         self, resource: str | None, field: str | None, message: str, severity: Severity = Severity.ERROR
@@ -66,4 +63,6 @@ class Origin:
         """Report a field path as the user wrote it: no ``spec.`` for flat universal documents."""
         if field and self.flat and field.startswith("spec."):
             return field[len("spec.") :]
+        if field and self.kubernetes and (field == "name" or field == "labels" or field.startswith("labels.")):
+            return f"metadata.{field}"
         return field

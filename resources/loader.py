@@ -138,8 +138,8 @@ def parse_document(doc: Any, origin: Origin, zone: str) -> tuple[Loaded | RawK8s
         return None, [
             origin.problem(None, None, f"must be a mapping with `type` or `apiVersion`/`kind`, not {kind_of(doc)}")
         ]
-    if "apiVersion" in doc or "kind" in doc:
-        return parse_kubernetes(doc, origin, zone)
+    if "apiVersion" in doc or ("kind" in doc and "type" not in doc):
+        return parse_kubernetes(doc, Origin(origin.file, origin.index, kubernetes=True), zone)
     if "type" in doc:
         return parse_universal(doc, origin, zone)
     return None, [

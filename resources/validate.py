@@ -39,9 +39,8 @@ def check_name(name: str) -> str | None:
 def check_mesh_service(ms: m.MeshService) -> list[tuple[str, str]]:
     """(field, message) pairs; field paths use Kuma's camelCase names."""
     out: list[tuple[str, str]] = []
-    field = "metadata.name" if m.DISPLAY_NAME_LABEL in ms.labels and ms.display_name != ms.name else "name"
     if msg := check_name(ms.display_name):
-        out.append((field, msg))
+        out.append(("name", msg))
     sel = ms.spec.selector
     count = sum(x is not None for x in (sel.dataplane_tags, sel.dataplane_ref, sel.dataplane_labels))
     if count > 1:
@@ -134,6 +133,8 @@ def check_hostname_generator(gen: m.HostnameGenerator) -> list[tuple[str, str]]:
 
 
 def check_resource(res: m.Resource) -> list[tuple[str, str]]:
+    if not res.name:
+        return [("name", "must not be empty")]
     if isinstance(res, m.MeshService):
         return check_mesh_service(res)
     if isinstance(res, m.Dataplane):
