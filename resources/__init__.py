@@ -58,12 +58,13 @@ def load_catalog(
     from_k8s, k8s_problems = convert(docs.k8s, meshes, dataplanes, k8s or Options())
     problems += k8s_problems
     problems += validate(items + from_k8s, set(meshes))
+    problems.sort(key=lambda p: (p.file, p.index or 0))
     errors = tuple(p for p in problems if p.is_error)
     if errors:
         return LoadResult(None, errors, tuple(p for p in problems if not p.is_error))
     catalog, build_warnings = build_catalog(items + from_k8s, meshes, zone, previous, connected)
-    warnings = tuple(p for p in problems if not p.is_error) + tuple(build_warnings)
-    return LoadResult(catalog, (), warnings)
+    warnings = sorted([p for p in problems if not p.is_error] + build_warnings, key=lambda p: (p.file, p.index or 0))
+    return LoadResult(catalog, (), tuple(warnings))
 
 
 def in_load_order(items: Sequence[Loaded]) -> list[Loaded]:
