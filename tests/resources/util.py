@@ -53,3 +53,12 @@ def dataplane(name: str, address: str, *inbounds: str, mesh: str = "default") ->
     """A universal Dataplane document; each inbound is a flow-style YAML mapping."""
     lines = "\n".join(f"    - {i}" for i in inbounds)
     return f"type: Dataplane\nname: {name}\nmesh: {mesh}\nnetworking:\n  address: {address}\n  inbound:\n{lines}\n"
+
+
+def meshservice(name: str, service: str, port: int = 80, target: int | str = 80, extra: str = "") -> str:
+    """A universal MeshService document selecting ``kuma.io/service: <service>``."""
+    return (
+        f"type: MeshService\nname: {name}\n{extra}"
+        f"spec: {{selector: {{dataplaneTags: {{kuma.io/service: '{service}'}}}}, "
+        f"ports: [{{port: {port}, targetPort: {target}}}]}}\n"
+    )
