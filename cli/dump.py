@@ -1,0 +1,42 @@
+"""``meshxds dump PATH... --node MESH.NAME`` (or ``--all-nodes --out-dir DIR``): snapshots as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cli.validate import report
+from resources import load_catalog
+from snapshots.builder import SnapshotError, snapshots_for
+from snapshots.dump import to_json
+
+
+def run(args: argparse.Namespace) -> int:
+    result = load_catalog(args.paths, zone=args.zone)
+    if result.catalog is None:
+        report(result)
+        print(f"{len(result.errors)} error(s)", file=sys.stderr)
+        return 1
+    try:
+        snapshots = snapshots_for(result.catalog)
+    except SnapshotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.all_nodes:
+        if not args.out_dir:
+            print("error: --all-nodes needs --out-dir DIR", file=sys.stderr)
+            return 2
+        out = Path(args.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for node_id in sorted(snapshots):
+            (out / f"{node_id}.json").write_text(to_json(snapshots[node_id]))
+        print(f"wrote {len(snapshots)} snapshot(s) to {out}", file=sys.stderr)
+        return 0
+    snapshot = snapshots.get(args.node)
+    if snapshot is None:
+        known = ", ".join(sorted(snapshots)) or "(none)"
+        print(f"error: unknown node {args.node!r}; known nodes: {known}", file=sys.stderr)
+        return 1
+    sys.stdout.write(to_json(snapshot))
+    return 0

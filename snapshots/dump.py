@@ -1,0 +1,31 @@
+"""A snapshot as Envoy-style JSON: protobuf canonical JSON per resource, sorted, byte-stable.
+
+Used by ``meshxds dump`` and the golden tests. ``to_dict`` is slow (milliseconds per resource),
+which is fine here: dumps are for people and tests, never on the serving path.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from snapshots.snapshot import SHORT_NAMES, TYPE_ORDER, Snapshot
+
+
+def to_json_dict(snapshot: Snapshot) -> dict[str, Any]:
+    """``{"version", "clusters", "endpoints", "listeners", "routes"}``, each list sorted by name."""
+    out: dict[str, Any] = {"version": snapshot.version}
+    for type_url in TYPE_ORDER:
+        entries = snapshot.get(type_url)
+        out[SHORT_NAMES[type_url]] = [canonical(entries[name].message, type_url) for name in sorted(entries)]
+    return out
+
+
+def canonical(message: Any, type_url: str) -> dict[str, Any]:
+    """Canonical JSON of one resource with ``@type`` first, as Envoy's /config_dump shows it."""
+    body: dict[str, Any] = message.to_dict()
+    return {"@type": type_url, **body}
+
+
+def to_json(snapshot: Snapshot) -> str:
+    return json.dumps(to_json_dict(snapshot), indent=2, sort_keys=True) + "\n"

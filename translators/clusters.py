@@ -1,0 +1,86 @@
+"""Envoy Clusters with Kuma's settings (spec §3.7, golden 06).
+
+Outbound clusters are EDS over ADS with h2 to the peer sidecar (whatever the protocol: tcp_proxy
+ignores it); MeshTimeout and MeshCircuitBreaker defaults (connect 5s, trackRemaining, HTTP idle
+1h) are applied as Kuma does even without policies. No mTLS transport socket yet.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from translators import protos as pb
+from translators.dataplanes import is_http
+from translators.names import stat_name
+from translators.outbounds import Destination
+
+HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+CONNECT_TIMEOUT_S = 5
+HTTP_IDLE_TIMEOUT_S = 3600
+INBOUND_SOURCE_ADDRESS = "127.0.0.6"  # Kuma binds inbound upstream connections here under transparent proxying
+
+
+def _common_http() -> pb.HttpProtocolOptions:
+    zero = pb.seconds(0)
+    return pb.HttpProtocolOptions(
+        idle_timeout=pb.seconds(HTTP_IDLE_TIMEOUT_S), max_connection_duration=zero, max_stream_duration=zero
+    )
+
+
+@cache
+def protocol_options(http2: bool, http_defaults: bool) -> pb.Any:
+    """The shared ``HttpProtocolOptions`` Any: h1 or h2 upstream, plus MeshTimeout's HTTP defaults for HTTP."""
+    explicit = (
+        pb.HttpProtocolOptionsExplicitHttpConfig(http2_protocol_options=pb.Http2ProtocolOptions())
+        if http2
+        else pb.HttpProtocolOptionsExplicitHttpConfig(http_protocol_options=pb.Http1ProtocolOptions())
+    )
+    opts = pb.UpstreamHttpProtocolOptions(
+        common_http_protocol_options=_common_http() if http_defaults else None, explicit_http_config=explicit
+    )
+    return pb.pack(opts)
+
+
+def _alt_stat_name(name: str) -> str:
+    alt = stat_name(name)
+    return alt if alt != name else ""
+
+
+def _circuit_breakers() -> pb.CircuitBreakers:
+    return pb.CircuitBreakers(thresholds=[pb.CircuitBreakersThresholds(track_remaining=True)])
+
+
+def outbound_cluster(dest: Destination) -> pb.Cluster:
+    """An EDS cluster for one destination; its CLA has the same name."""
+    return pb.Cluster(
+        name=dest.cluster,
+        alt_stat_name=_alt_stat_name(dest.cluster),
+        type=pb.ClusterDiscoveryType.EDS,
+        eds_cluster_config=pb.ClusterEdsClusterConfig(eds_config=pb.ads()),
+        connect_timeout=pb.seconds(CONNECT_TIMEOUT_S),
+        circuit_breakers=_circuit_breakers(),
+        typed_extension_protocol_options={HTTP_OPTIONS_KEY: protocol_options(True, is_http(dest.protocol))},
+    )
+
+
+def local_cluster(name: str, address: str, port: int, protocol: str, transparent: bool) -> pb.Cluster:
+    """The app behind an inbound (``localhost:<servicePort>``): STATIC, h1 for http, h2 for http2/grpc."""
+    options = {HTTP_OPTIONS_KEY: protocol_options(protocol != "http", True)} if is_http(protocol) else {}
+    bind = pb.BindConfig(source_address=pb.socket_address(INBOUND_SOURCE_ADDRESS, 0).socket_address)
+    return pb.Cluster(
+        name=name,
+        alt_stat_name=_alt_stat_name(name),
+        type=pb.ClusterDiscoveryType.STATIC,
+        connect_timeout=pb.seconds(CONNECT_TIMEOUT_S),
+        load_assignment=pb.ClusterLoadAssignment(
+            cluster_name=name,
+            endpoints=[
+                pb.LocalityLbEndpoints(
+                    lb_endpoints=[pb.LbEndpoint(endpoint=pb.Endpoint(address=pb.socket_address(address, port)))]
+                )
+            ],
+        ),
+        circuit_breakers=_circuit_breakers(),
+        typed_extension_protocol_options=options,
+        upstream_bind_config=bind if transparent else None,
+    )

@@ -1,0 +1,129 @@
+"""Inbound and outbound Listeners and outbound RouteConfigurations, shaped as in Kuma's golden 06.
+
+Outbound: tcp_proxy for tcp/kafka/unknown, an HTTP connection manager for http/http2/grpc whose
+routes come over RDS (Kuma inlines them; we serve them as RouteConfiguration resources so they are
+versioned and shared). Inbound: the same split, forwarding to the local app cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+
+from resources.model import Inbound
+from translators import protos as pb
+from translators.dataplanes import InboundInterface, is_http
+from translators.names import inbound_listener_name, outbound_listener_name, stat_name
+from translators.outbounds import LEGACY, Outbound
+
+TCP_IDLE_TIMEOUT_S = 3600
+ROUTE_TIMEOUT_S = 15
+ROUTE_IDLE_TIMEOUT_S = 1800
+STREAM_IDLE_TIMEOUT_S = 3600
+UNIFIED_NAME_TAG = "kuma.io/unified-name"
+# Kuma's internal address ranges for the HCM (RFC 1918 + loopback).
+INTERNAL_CIDRS = (("10.0.0.0", 8), ("192.168.0.0", 16), ("172.16.0.0", 12), ("127.0.0.1", 32))
+TCP_PROXY = "envoy.filters.network.tcp_proxy"
+HCM = "envoy.filters.network.http_connection_manager"
+ROUTER = "envoy.filters.http.router"
+
+
+def _tags_metadata(tags: Mapping[str, str]) -> pb.Metadata:
+    return pb.Metadata(filter_metadata={"io.kuma.tags": pb.struct(tags)})
+
+
+@cache
+def _router() -> pb.HttpFilter:
+    return pb.HttpFilter(name=ROUTER, typed_config=pb.pack(pb.Router()))
+
+
+def _internal_addresses() -> pb.HttpConnectionManagerInternalAddressConfig:
+    ranges = [pb.CidrRange(address_prefix=a, prefix_len=n) for a, n in INTERNAL_CIDRS]
+    return pb.HttpConnectionManagerInternalAddressConfig(cidr_ranges=ranges)
+
+
+def _tcp_proxy(stat_prefix: str, cluster: str) -> pb.Filter:
+    config = pb.TcpProxy(stat_prefix=stat_prefix, cluster=cluster, idle_timeout=pb.seconds(TCP_IDLE_TIMEOUT_S))
+    return pb.Filter(name=TCP_PROXY, typed_config=pb.pack(config))
+
+
+def _route(cluster: str) -> pb.Route:
+    action = pb.RouteAction(
+        cluster=cluster, timeout=pb.seconds(ROUTE_TIMEOUT_S), idle_timeout=pb.seconds(ROUTE_IDLE_TIMEOUT_S)
+    )
+    return pb.Route(match=pb.RouteMatch(prefix="/"), route=action)
+
+
+def route_configuration(outbound: Outbound) -> pb.RouteConfiguration:
+    """Named by KRI (legacy: ``outbound:<cluster>``); one virtual host named after the cluster."""
+    dest = outbound.destination
+    host = pb.VirtualHost(name=dest.cluster, domains=["*"], routes=[_route(dest.cluster)])
+    return pb.RouteConfiguration(name=dest.route_name, virtual_hosts=[host], validate_clusters=False)
+
+
+def outbound_listener(outbound: Outbound, transparent: bool) -> pb.Listener:
+    """``outbound:<address>:<port>``; not bound under transparent proxying (iptables delivers to it)."""
+    dest = outbound.destination
+    if is_http(dest.protocol):
+        hcm = pb.HttpConnectionManager(
+            stat_prefix=dest.cluster,
+            rds=pb.Rds(config_source=pb.ads(), route_config_name=dest.route_name),
+            http_filters=[_router()],
+            common_http_protocol_options=pb.HttpProtocolOptions(idle_timeout=pb.seconds(0)),
+            request_headers_timeout=pb.seconds(0),
+            internal_address_config=_internal_addresses(),
+            normalize_path=True,
+        )
+        chain = pb.FilterChain(filters=[pb.Filter(name=HCM, typed_config=pb.pack(hcm))])
+    else:
+        chain = pb.FilterChain(filters=[_tcp_proxy(dest.cluster, dest.cluster)])
+    if dest.kind == LEGACY:
+        tags = {k: v for k, v in dest.tags.items() if k != "kuma.io/mesh"}
+    else:
+        tags = {UNIFIED_NAME_TAG: dest.kri}
+    name = outbound_listener_name(outbound.address, outbound.port)
+    return pb.Listener(
+        name=name,
+        address=pb.socket_address(outbound.address, outbound.port),
+        filter_chains=[chain],
+        metadata=_tags_metadata(tags),
+        traffic_direction=pb.TrafficDirection.OUTBOUND,
+        bind_to_port=False if transparent else None,
+    )
+
+
+def inbound_listener(
+    inbound: Inbound, iface: InboundInterface, protocol: str, cluster: str, transparent: bool
+) -> pb.Listener:
+    """``inbound:<ip>:<port>`` forwarding to the app's local cluster (no mTLS/RBAC yet)."""
+    service = inbound.service or ""
+    if is_http(protocol):
+        host = pb.VirtualHost(name=service, domains=["*"], routes=[_route(cluster)])
+        route_config = pb.RouteConfiguration(
+            name=f"inbound:{service}",
+            virtual_hosts=[host],
+            request_headers_to_remove=["x-kuma-tags"],
+            validate_clusters=False,
+        )
+        hcm = pb.HttpConnectionManager(
+            stat_prefix=stat_name(cluster),
+            route_config=route_config,
+            http_filters=[_router()],
+            common_http_protocol_options=pb.HttpProtocolOptions(idle_timeout=pb.seconds(0)),
+            stream_idle_timeout=pb.seconds(STREAM_IDLE_TIMEOUT_S),
+            request_headers_timeout=pb.seconds(0),
+            internal_address_config=_internal_addresses(),
+        )
+        chain = pb.FilterChain(filters=[pb.Filter(name=HCM, typed_config=pb.pack(hcm))])
+    else:
+        chain = pb.FilterChain(filters=[_tcp_proxy(stat_name(cluster), cluster)])
+    name = inbound_listener_name(iface.dataplane_ip, iface.dataplane_port)
+    return pb.Listener(
+        name=name,
+        address=pb.socket_address(iface.dataplane_ip, iface.dataplane_port),
+        filter_chains=[chain],
+        metadata=_tags_metadata(inbound.tags),
+        traffic_direction=pb.TrafficDirection.INBOUND,
+        enable_reuse_port=True,
+        bind_to_port=False if transparent else None,
+    )

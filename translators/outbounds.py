@@ -1,0 +1,245 @@
+"""Which destinations each proxy gets (Kuma's ``resolveVIPOutbounds``, spec §3.2).
+
+A mesh's candidate outbounds are computed once (``MeshOutbounds``); each proxy then filters them
+by mode, ``reachableServices``/``reachableBackends`` and its own inbounds. Proxies without a
+transparent proxy only get their explicit ``networking.outbound[]`` entries.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from resources.catalog import MeshView
+from resources.model import (
+    NAMESPACE_LABEL,
+    SERVICE_TAG,
+    BackendRef,
+    Dataplane,
+    MeshMultiZoneService,
+    MeshService,
+    MeshServicesMode,
+    MultiZonePort,
+    Port,
+    ReachableBackendRef,
+)
+from translators.dataplanes import common_protocol, exposed_inbounds, interface, overlap, parse_protocol
+from translators.endpoints import EndpointMap
+from translators.names import cluster_name, kri, legacy_cluster_name
+
+LEGACY = "Legacy"
+MESH_SERVICE = "MeshService"
+MULTI_ZONE = "MeshMultiZoneService"
+
+LEGACY_VIP_BASE = ipaddress.IPv4Address("240.0.0.0")  # KUMA_DNS_SERVER_CIDR=240.0.0.0/4
+LEGACY_VIP_PORT = 80  # KUMA_DNS_SERVICE_SERVICE_VIP_PORT: universal legacy VIPs listen on :80 only
+DEFAULT_OUTBOUND_ADDRESS = "127.0.0.1"
+# makeSplits: a MeshService port whose appProtocol is outside this set gets no cluster at all.
+ACCEPTED_PROTOCOLS = ("", "tcp", "kafka", "http", "http2", "grpc")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Destination:
+    """One cluster's worth of upstream: a MeshService/MeshMultiZoneService port or a legacy service."""
+
+    kind: str
+    cluster: str  # cluster and CLA name
+    service: str  # endpoint map key (the legacy destination name)
+    protocol: str
+    kri: str = ""  # with section name; empty for legacy destinations
+    kri_resource: str = ""  # without section name (what a reachableBackends ref without port selects)
+    tags: Mapping[str, str] = field(default_factory=dict)  # legacy outbound tags
+
+    @property
+    def route_name(self) -> str:
+        """RDS name: the KRI for real resources (Kuma), ``outbound:<cluster>`` for legacy ones."""
+        return self.kri or f"outbound:{self.cluster}"
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    address: str
+    port: int
+    destination: Destination
+
+
+class MeshOutbounds:
+    """Every destination of one mesh and its VIP outbounds, built once and shared by all its proxies."""
+
+    def __init__(self, view: MeshView, endpoints: EndpointMap) -> None:
+        self.view = view
+        self.mode = view.mesh.spec.mode
+        self._endpoints = endpoints
+        self._legacy: dict[str, Destination] = {}
+        self._ms: dict[tuple[int, int], Destination] = {}
+        self.legacy_outbounds: list[Outbound] = []
+        self.resource_outbounds: list[Outbound] = []
+        if self.mode != MeshServicesMode.EXCLUSIVE:  # Exclusive doesn't even read the legacy VIPs
+            for service, ip in legacy_vips(view.dataplanes).items():
+                self.legacy_outbounds.append(Outbound(ip, LEGACY_VIP_PORT, self.legacy({SERVICE_TAG: service})))
+        services: list[MeshService | MeshMultiZoneService] = [*view.mesh_services, *view.multizone_services]
+        for res in services:
+            for vip in res.status.vips:
+                for port in res.spec.ports:
+                    dest = self.resource(res, port)
+                    if dest is not None:
+                        self.resource_outbounds.append(Outbound(vip.ip, port.port, dest))
+        self._by_port: dict[int, list[Outbound]] = defaultdict(list)
+        for ob in self.legacy_outbounds + self.resource_outbounds:
+            self._by_port[ob.port].append(ob)
+
+    # -- destinations (memoised: one object per cluster) ------------------------------------------
+    def legacy(self, tags: Mapping[str, str]) -> Destination:
+        name = legacy_cluster_name(tags)
+        dest = self._legacy.get(name)
+        if dest is None:
+            service = tags[SERVICE_TAG]
+            protocols = (parse_protocol(e.tags.get("kuma.io/protocol")) for e in self._endpoints.get(service, ()))
+            dest = Destination(LEGACY, name, service, common_protocol(protocols), tags=dict(tags))
+            self._legacy[name] = dest
+        return dest
+
+    def resource(self, res: MeshService | MeshMultiZoneService, port: Port | MultiZonePort) -> Destination | None:
+        """A MeshService or MeshMultiZoneService port; None when Kuma would build no cluster for it."""
+        key = (id(res), port.port)
+        dest = self._ms.get(key)
+        if dest is None:
+            protocol = port.app_protocol or "tcp"
+            if protocol not in ACCEPTED_PROTOCOLS:
+                return None
+            kind = MESH_SERVICE if isinstance(res, MeshService) else MULTI_ZONE
+            name = cluster_name(res, port.port)
+            dest = Destination(kind, name, name, protocol, kri(res, port.section_name), kri(res))
+            self._ms[key] = dest
+        return dest
+
+    # -- resolving references ---------------------------------------------------------------------
+    def _resources(
+        self, kind: str, name: str | None, namespace: str, labels: Mapping[str, str] | None
+    ) -> list[MeshService | MeshMultiZoneService]:
+        """What a backendRef/reachableBackends ref names: by labels, else a local resource by name."""
+        pool: Iterable[MeshService | MeshMultiZoneService]
+        if kind == MESH_SERVICE:
+            pool = self.view.mesh_services
+        elif kind == MULTI_ZONE:
+            pool = self.view.multizone_services
+        else:
+            return []  # MeshExternalService etc. are not modelled
+        if labels:
+            return [r for r in pool if all(r.labels.get(k) == v for k, v in labels.items())]
+        out: list[MeshService | MeshMultiZoneService] = []
+        for r in pool:
+            if r.display_name != name:
+                continue
+            if isinstance(r, MeshService) and (not r.is_local or r.namespace != namespace):
+                continue
+            out.append(r)
+        return out
+
+    def _port_destination(self, res: MeshService | MeshMultiZoneService, port: int) -> Destination | None:
+        """Kuma's ``FindPortByName(str(port))``: by name or number."""
+        for p in res.spec.ports:
+            if p.name == str(port) or p.port == port:
+                return self.resource(res, p)
+        return None
+
+    def selected_backends(self, dp: Dataplane) -> set[str] | None:
+        """Kuma's ``GetReachableBackends``: KRIs (with or without section) a proxy selected, or None for all."""
+        namespace = dp.labels.get(NAMESPACE_LABEL, "")
+        explicit = [o.backend_ref for o in dp.networking.outbound if o.backend_ref is not None]
+        refs: list[BackendRef | ReachableBackendRef]
+        if explicit:
+            refs = list(explicit)
+        else:
+            tp = dp.networking.transparent_proxying
+            if tp is None or tp.reachable_backends is None:
+                return None
+            refs = list(tp.reachable_backends.refs)
+        selected: set[str] = set()
+        for ref in refs:
+            for res in self._resources(ref.kind, ref.name, ref.namespace or namespace, ref.labels):
+                if ref.port is None:
+                    selected.add(kri(res))
+                else:
+                    dest = self._port_destination(res, ref.port)
+                    if dest is not None:
+                        selected.add(dest.kri)
+        return selected
+
+    def explicit(self, dp: Dataplane) -> list[Outbound]:
+        """A proxy without transparent proxying: its ``networking.outbound[]`` entries, nothing else."""
+        namespace = dp.labels.get(NAMESPACE_LABEL, "")
+        out: list[Outbound] = []
+        for o in dp.networking.outbound:
+            address = o.address or DEFAULT_OUTBOUND_ADDRESS
+            dest: Destination | None = None
+            if o.backend_ref is not None:
+                ref = o.backend_ref
+                found = self._resources(ref.kind, ref.name, ref.namespace or namespace, ref.labels)
+                if found and ref.port is not None:
+                    dest = self._port_destination(found[0], ref.port)
+            elif o.tags and SERVICE_TAG in o.tags:
+                dest = self.legacy(o.tags)
+            if dest is not None:
+                out.append(Outbound(address, o.port, dest))
+        return out
+
+    # -- per proxy --------------------------------------------------------------------------------
+    def selection_key(self, dp: Dataplane) -> str:
+        """Everything but the proxy's own inbounds that decides its outbounds: proxies sharing it share work."""
+        net = dp.networking
+        tp = net.transparent_proxying
+        parts = {
+            "tp": tp.model_dump(by_alias=True, include={"reachable_services", "reachable_backends"}) if tp else None,
+            "out": [o.model_dump(by_alias=True, exclude_none=True) for o in net.outbound],
+            "ns": dp.labels.get(NAMESPACE_LABEL, ""),
+        }
+        return json.dumps(parts, sort_keys=True)
+
+    def select(self, dp: Dataplane) -> list[Outbound]:
+        """The proxy's VIP outbounds before removing its own inbounds (depends only on ``selection_key``)."""
+        tp = dp.networking.transparent_proxying
+        if tp is None:
+            return self.explicit(dp)
+        reachable_services = set(tp.reachable_services)
+        selected = self.selected_backends(dp)
+        out: list[Outbound] = []
+        for ob in self.legacy_outbounds:
+            if reachable_services and ob.destination.service not in reachable_services:
+                continue
+            out.append(ob)
+        for ob in self.resource_outbounds:
+            if reachable_services and selected is None:
+                continue
+            if tp.reachable_backends is None and self.mode == MeshServicesMode.REACHABLE_BACKENDS:
+                continue
+            dest = ob.destination
+            if selected is not None and dest.kri not in selected and dest.kri_resource not in selected:
+                continue
+            out.append(ob)
+        return out
+
+    def own_inbound_collisions(self, dp: Dataplane) -> set[tuple[str, int]]:
+        """VIP outbounds that are this proxy's own inbound interfaces (Kuma skips them)."""
+        hits: set[tuple[str, int]] = set()
+        if dp.networking.transparent_proxying is None:
+            return hits
+        for inbound in dp.networking.inbound:
+            iface = interface(dp, inbound)
+            for ip, port in ((iface.dataplane_ip, iface.dataplane_port), (iface.workload_ip, iface.workload_port)):
+                for ob in self._by_port.get(port, ()):
+                    if overlap(ob.address, ip):
+                        hits.add((ob.address, ob.port))
+        return hits
+
+
+def legacy_vips(dataplanes: Iterable[Dataplane]) -> dict[str, str]:
+    """A VIP per ``kuma.io/service`` from 240.0.0.0/4, in sorted order so the same input gives the same VIPs.
+
+    Kuma persists its allocation in ``kuma-<mesh>-dns-vips``; files carry no state, so we derive it.
+    """
+    services = sorted({i.service for dp in dataplanes for i in exposed_inbounds(dp) if i.service})
+    return {s: str(LEGACY_VIP_BASE + n + 1) for n, s in enumerate(services)}

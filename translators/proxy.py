@@ -1,0 +1,149 @@
+"""The translators' entry point: a Catalog in, every proxy's Envoy resources out.
+
+Work is shared at three levels so cost grows with services + proxies, not their product:
+per mesh (endpoint map, destinations, one Cluster/CLA/Listener/RouteConfiguration object per
+destination), per outbound selection (proxies with the same reachable settings share one tuple of
+outbound resources), and per proxy only its inbounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from resources.catalog import Catalog, MeshView
+from resources.model import Dataplane
+from translators import protos as pb
+from translators.clusters import local_cluster, outbound_cluster
+from translators.dataplanes import exposed_inbounds, inbound_protocol, interface
+from translators.endpoints import ClaBuilder, build_endpoint_map, subset
+from translators.listeners import inbound_listener, outbound_listener, route_configuration
+from translators.names import local_cluster_name
+from translators.outbounds import LEGACY, Destination, MeshOutbounds, Outbound
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyResources:
+    """One proxy's resources; messages shared with other proxies are the very same objects."""
+
+    node_id: str
+    clusters: tuple[pb.Cluster, ...]
+    endpoints: tuple[pb.ClusterLoadAssignment, ...]
+    listeners: tuple[pb.Listener, ...]
+    routes: tuple[pb.RouteConfiguration, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Bundle:
+    clusters: tuple[pb.Cluster, ...]
+    endpoints: tuple[pb.ClusterLoadAssignment, ...]
+    listeners: tuple[pb.Listener, ...]
+    routes: tuple[pb.RouteConfiguration, ...]
+
+
+def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
+    """Drop repeats of the same object (not of equal names: those are real conflicts, caught later)."""
+    seen: set[int] = set()
+    out = []
+    for item in items:
+        if id(item) not in seen:
+            seen.add(id(item))
+            out.append(item)
+    return tuple(out)
+
+
+class MeshTranslator:
+    """Translates the proxies of one mesh, memoising every shared resource."""
+
+    def __init__(self, view: MeshView, catalog: Catalog) -> None:
+        self.view = view
+        self.endpoint_map = build_endpoint_map(view, catalog)
+        self.outbounds = MeshOutbounds(view, self.endpoint_map)
+        self._cla = ClaBuilder()
+        self._clusters: dict[int, tuple[pb.Cluster, pb.ClusterLoadAssignment]] = {}
+        self._routes: dict[int, pb.RouteConfiguration] = {}
+        self._listeners: dict[tuple[str, int, bool, int], pb.Listener] = {}
+        self._locals: dict[tuple[str, str, int, str, bool], pb.Cluster] = {}
+        self._bundles: dict[tuple[str, frozenset[tuple[str, int]]], _Bundle] = {}
+        self._keep: list[Destination] = []  # keeps memo keys (ids) valid
+
+    def _cluster(self, dest: Destination) -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:
+        hit = self._clusters.get(id(dest))
+        if hit is None:
+            endpoints = self.endpoint_map.get(dest.service, [])
+            if dest.kind == LEGACY:
+                endpoints = subset(endpoints, dest.tags)
+            hit = self._clusters[id(dest)] = (outbound_cluster(dest), self._cla.build(dest.cluster, endpoints))
+            self._keep.append(dest)
+        return hit
+
+    def _route(self, outbound: Outbound) -> pb.RouteConfiguration:
+        dest = outbound.destination
+        route = self._routes.get(id(dest))
+        if route is None:
+            route = self._routes[id(dest)] = route_configuration(outbound)
+            self._keep.append(dest)
+        return route
+
+    def _listener(self, outbound: Outbound, transparent: bool) -> pb.Listener:
+        key = (outbound.address, outbound.port, transparent, id(outbound.destination))
+        listener = self._listeners.get(key)
+        if listener is None:
+            listener = self._listeners[key] = outbound_listener(outbound, transparent)
+            self._keep.append(outbound.destination)
+        return listener
+
+    def _bundle(self, dp: Dataplane) -> _Bundle:
+        collisions = frozenset(self.outbounds.own_inbound_collisions(dp))
+        key = (self.outbounds.selection_key(dp), collisions)
+        bundle = self._bundles.get(key)
+        if bundle is None:
+            transparent = dp.transparent
+            selected = [ob for ob in self.outbounds.select(dp) if (ob.address, ob.port) not in collisions]
+            pairs = [self._cluster(ob.destination) for ob in selected]
+            http = [ob for ob in selected if ob.destination.protocol in ("http", "http2", "grpc")]
+            bundle = self._bundles[key] = _Bundle(
+                clusters=_unique(c for c, _ in pairs),
+                endpoints=_unique(e for _, e in pairs),
+                listeners=tuple(self._listener(ob, transparent) for ob in selected),
+                routes=_unique(self._route(ob) for ob in http),
+            )
+        return bundle
+
+    def _local_cluster(self, name: str, address: str, port: int, protocol: str, transparent: bool) -> pb.Cluster:
+        key = (name, address, port, protocol, transparent)
+        cluster = self._locals.get(key)
+        if cluster is None:
+            cluster = self._locals[key] = local_cluster(name, address, port, protocol, transparent)
+        return cluster
+
+    def proxy(self, dp: Dataplane) -> ProxyResources:
+        transparent = dp.transparent
+        clusters: list[pb.Cluster] = []
+        listeners: list[pb.Listener] = []
+        for inbound in exposed_inbounds(dp):
+            iface = interface(dp, inbound)
+            protocol = inbound_protocol(inbound)
+            name = local_cluster_name(iface.workload_port)
+            clusters.append(self._local_cluster(name, iface.workload_ip, iface.workload_port, protocol, transparent))
+            listeners.append(inbound_listener(inbound, iface, protocol, name, transparent))
+        bundle = self._bundle(dp)
+        return ProxyResources(
+            node_id=dp.node_id,
+            clusters=_unique(clusters) + bundle.clusters,
+            endpoints=bundle.endpoints,
+            listeners=tuple(listeners) + bundle.listeners,
+            routes=bundle.routes,
+        )
+
+
+def translate(catalog: Catalog) -> dict[str, ProxyResources]:
+    """Every proxy of every mesh, by node id. Meshes never see each other's destinations."""
+    out: dict[str, ProxyResources] = {}
+    for mesh in sorted(catalog.meshes):
+        view = catalog.meshes[mesh]
+        translator = MeshTranslator(view, catalog)
+        for dp in view.dataplanes:
+            out[dp.node_id] = translator.proxy(dp)
+    return out
