@@ -1,0 +1,166 @@
+"""The ADS gRPC service on grpc.aio: bytes in, bytes out.
+
+No (de)serializers are registered: requests arrive as bytes and go to the field-skipping
+parser, responses leave as bytes framed from cached ``Any`` encodings. One coroutine per
+stream writes, so responses keep the order the stream state machine chose.
+
+Node ids: the first request must carry ``node.id`` = ``<mesh>.<dataplane name>``. An id the
+cache does not know ends the stream with NOT_FOUND (Envoy retries with backoff and gets its
+configuration once the Dataplane appears in the input); a node removed while connected gets
+NOT_FOUND the same way and keeps its last configuration. Never another proxy's snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from xds.cache import SnapshotCache
+from xds.delta import DeltaStream
+from xds.sotw import ProtocolError, SotwStream
+from xds.stream import NodeGone, Stream
+from xds.wire import WireError, parse_delta_request, parse_request
+
+log = logging.getLogger("meshxds.xds")
+
+SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+SERVER_OPTIONS = [
+    ("grpc.max_send_message_length", 256 << 20),
+    ("grpc.max_receive_message_length", 64 << 20),
+    # Envoy's bootstrap pings every 30 s (HTTP/2 keepalive); accept that instead of GOAWAY "too_many_pings".
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.max_ping_strikes", 0),
+    ("grpc.so_reuseport", 0),
+]
+_EOF = object()
+
+
+def unknown_node_message(node_id: str) -> str:
+    mesh, _, name = node_id.partition(".")
+    if not node_id:
+        return "the first request of the stream carries no node.id; expected <mesh>.<dataplane name>"
+    if not name:
+        return f"node id {node_id!r} is not <mesh>.<dataplane name>"
+    return f"unknown node {node_id!r}: no Dataplane {name!r} in mesh {mesh!r}"
+
+
+class AdsServer:
+    """Serves the snapshots of ``cache`` to Envoy over SotW and Delta ADS."""
+
+    def __init__(self, cache: SnapshotCache) -> None:
+        self.cache = cache
+        self.streams: set[Stream] = set()
+        self.port = 0
+        self._server: Any = None
+
+    async def start(self, address: str = "127.0.0.1", port: int = 0) -> int:
+        """Bind and start; returns the port (useful with ``port=0``)."""
+        handler = grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(self.sotw),
+                "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(self.delta),
+            },
+        )
+        self._server = grpc.aio.server(options=SERVER_OPTIONS)
+        self._server.add_generic_rpc_handlers((handler,))
+        self.port = self._server.add_insecure_port(f"{address}:{port}")
+        if not self.port:
+            raise OSError(f"cannot listen on {address}:{port}")
+        await self._server.start()
+        log.info("ADS server listening on %s:%d", address, self.port)
+        return self.port
+
+    async def stop(self, grace: float | None = 0.5) -> None:
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+
+    async def sotw(self, requests: AsyncIterator[bytes], context: Any) -> None:
+        await self._serve(SotwStream, requests, context)
+
+    async def delta(self, requests: AsyncIterator[bytes], context: Any) -> None:
+        await self._serve(DeltaStream, requests, context)
+
+    async def _serve(self, kind: type[Stream], requests: AsyncIterator[bytes], context: Any) -> None:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        reader = asyncio.create_task(_read(requests, queue))
+        try:
+            first = await queue.get()
+            if first is _EOF:
+                return
+            try:
+                parsed = parse_delta_request(first, True) if kind is DeltaStream else parse_request(first, True)
+            except WireError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}")
+                return
+            node_id = parsed.node_id or ""
+            if self.cache.get(node_id) is None:
+                message = unknown_node_message(node_id)
+                log.warning("rejecting %s stream from %s: %s", kind.protocol, context.peer(), message)
+                code = grpc.StatusCode.NOT_FOUND if "." in node_id else grpc.StatusCode.INVALID_ARGUMENT
+                await context.abort(code, message)
+                return
+            await self._loop(kind(node_id, self.cache.node_status(node_id)), first, queue, context)
+        finally:
+            reader.cancel()
+
+    async def _loop(self, stream: Stream, first: bytes, queue: asyncio.Queue[Any], context: Any) -> None:
+        node_id = stream.node_id
+        wakeup = self.cache.connect(node_id, stream.protocol)
+        self.streams.add(stream)
+        log.info("%s connected (%s, stream %d)", node_id, stream.protocol, stream.stream_id)
+        try:
+            request: Any = first
+            while request is not _EOF:
+                if request is not None:
+                    stream.handle(request, time.monotonic())
+                wakeup.clear()
+                for message in stream.responses(self.cache.get(node_id), time.monotonic()):
+                    await context.write(message)
+                request = await _next(queue, wakeup, stream.deadline())
+        except NodeGone:
+            log.warning("%s: Dataplane removed from the input; closing its stream", node_id)
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"node {node_id!r}: Dataplane was removed")
+        except (ProtocolError, WireError) as exc:
+            log.warning("%s: bad request: %s", node_id, exc)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        finally:
+            self.streams.discard(stream)
+            self.cache.disconnect(node_id, wakeup)
+            log.info("%s disconnected (stream %d)", node_id, stream.stream_id)
+
+
+async def _read(requests: AsyncIterator[bytes], queue: asyncio.Queue[Any]) -> None:
+    """Move requests into ``queue`` so the stream can wait on requests and snapshot changes together."""
+    try:
+        async for message in requests:
+            queue.put_nowait(message)
+    except (grpc.RpcError, asyncio.CancelledError):
+        pass
+    finally:
+        queue.put_nowait(_EOF)
+
+
+async def _next(queue: asyncio.Queue[Any], wakeup: asyncio.Event, deadline: float | None) -> Any:
+    """The next request, or None when the snapshot changed or ``deadline`` (monotonic) passed."""
+    if not queue.empty():
+        return queue.get_nowait()
+    if wakeup.is_set():
+        return None
+    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+    getter = asyncio.ensure_future(queue.get())
+    waiter = asyncio.ensure_future(wakeup.wait())
+    try:
+        await asyncio.wait((getter, waiter), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not getter.done():
+            getter.cancel()
+    return getter.result() if getter.done() and not getter.cancelled() else None

@@ -1,0 +1,146 @@
+"""State-of-the-world ADS (StreamAggregatedResources).
+
+Per type: CDS/LDS are wildcard and full state (every response lists every resource);
+EDS/RDS are named, and a response carries only the CLAs/routes that are new to Envoy.
+Decision order for a request (Istio's ShouldRespond, plus rollback):
+1. ``error_detail`` set: a NACK. Roll back, record, answer nothing; the rejected content is
+   never sent again (only a snapshot change or a new subscription produces a response).
+2. Nonce not the latest sent for this type: stale, ignored (the spec; Envoy re-sends its
+   full subscription with the next ACK, so nothing is lost).
+3. Otherwise an ACK (or an initial request): record it, apply the subscription, and answer
+   newly requested names; an initial request (no nonce) is always answered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from snapshots.snapshot import CLUSTER, ENDPOINT, Entry, Snapshot
+from xds.cache import NodeStatus
+from xds.stream import WILDCARD_TYPES, Stream, TypeState, log
+from xds.wire import parse_request, sotw_response
+
+
+class ProtocolError(ValueError):
+    """A request that breaks the ADS protocol (the stream ends with INVALID_ARGUMENT)."""
+
+
+def versions_key(versions: Mapping[str, str]) -> str:
+    """A version for a set of (name, version) pairs."""
+    h = hashlib.blake2b(digest_size=8)
+    for name in sorted(versions):
+        h.update(name.encode())
+        h.update(b"\0")
+        h.update(versions[name].encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+class SotwStream(Stream):
+    protocol = "sotw"
+
+    def __init__(self, node_id: str, status: NodeStatus) -> None:
+        super().__init__(node_id, status)
+        # Entries Envoy may still hold, so held-back cluster removals can be re-sent in full state.
+        self.entries: dict[tuple[str, str], Entry] = {}
+        self.nacked_key: dict[str, str] = {}
+
+    def handle(self, data: bytes, now: float) -> None:
+        req = parse_request(data)
+        if not req.type_url:
+            raise ProtocolError("type_url is required for ADS")
+        st = self.state(req.type_url)
+        if req.error is not None:
+            latest = bool(st.nonce) and req.response_nonce == st.nonce
+            if latest:
+                self.nacked_key[st.type_url] = st.sent_versions.get(req.response_nonce, "")
+            self.record_nack(st, req.response_nonce, req.error.message, rollback=latest)
+            return
+        if st.nonce and req.response_nonce != st.nonce:
+            self.status.stale_requests += 1
+            log.debug("%s: stale nonce %s for %s ignored", self.node_id, req.response_nonce, st.type_url)
+            return
+        if req.response_nonce:
+            self.record_ack(st, req.response_nonce, req.version_info)
+        else:
+            st.must_respond = True
+        first = not st.requested
+        st.requested = True
+        names = set(req.resource_names)
+        if st.type_url in WILDCARD_TYPES:
+            st.wildcard = "*" in names or (not names and (first or st.wildcard))
+            names.discard("*")
+            if names != st.names:
+                st.must_respond = True
+            st.names = names
+            return
+        for gone in st.names - names:
+            st.client.pop(gone, None)
+            st.force.discard(gone)
+        st.force |= names - st.names  # newly requested: send even if sent before
+        st.names = names
+
+    def build(self, st: TypeState, snap: Snapshot, now: float, hold_removals: bool) -> bytes | None:
+        if st.type_url in WILDCARD_TYPES:
+            return self._build_full(st, snap, now, hold_removals)
+        return self._build_named(st, snap, now)
+
+    def _build_full(self, st: TypeState, snap: Snapshot, now: float, hold_removals: bool) -> bytes | None:
+        present = snap.get(st.type_url)
+        desired = {n: e for n, e in present.items() if st.wants(n)}
+        if hold_removals and st.type_url == CLUSTER:
+            for name, version in st.client.items():
+                held = self.entries.get((name, version))
+                if name not in desired and held is not None:
+                    desired[name] = held
+        versions = {n: e.version for n, e in desired.items()}
+        key = versions_key(versions)
+        if not st.must_respond and (versions == st.client or key == self.nacked_key.get(st.type_url)):
+            return None
+        changed = [n for n, v in versions.items() if st.client.get(n) != v]
+        undo: dict[str, str | None] = {n: st.client.get(n) for n in set(st.client) | set(versions)}
+        st.client = versions
+        st.must_respond = False
+        self._supersede(st)
+        nonce = self.record_sent(st, key, undo)
+        if st.type_url == CLUSTER:
+            self.entries.update(((n, e.version), e) for n, e in desired.items())
+            self._prune(st)
+            self.after_clusters_sent(snap, changed, now)
+        return sotw_response(st.type_url, key, (desired[n].any for n in sorted(desired)), nonce)
+
+    def _build_named(self, st: TypeState, snap: Snapshot, now: float) -> bytes | None:
+        present = snap.get(st.type_url)
+        names = sorted(n for n in st.names if n in present)
+        if st.must_respond:
+            todo = names
+        else:
+            todo = [n for n in names if n in st.force or present[n].version not in (st.client.get(n), st.nacked.get(n))]
+        st.must_respond = False
+        if not todo:
+            return None
+        undo: dict[str, str | None] = {n: st.client.get(n) for n in todo}
+        for n in todo:
+            st.client[n] = present[n].version
+        st.force.difference_update(todo)
+        version = versions_key({n: v for n, v in st.client.items() if n in st.names})
+        self._supersede(st)
+        nonce = self.record_sent(st, version, undo)
+        if st.type_url == ENDPOINT:
+            self.after_endpoints_sent(todo)
+        return sotw_response(st.type_url, version, (present[n].any for n in todo), nonce)
+
+    @staticmethod
+    def _supersede(st: TypeState) -> None:
+        """In SotW only the latest response of a type can be ACKed or NACKed; older ones are stale."""
+        st.awaiting.clear()
+        st.sent_resources.clear()
+
+    def _prune(self, cds: TypeState) -> None:
+        """Keep only the cluster entries Envoy may hold: the ones just sent and the ones a NACK would restore."""
+        keep = set(cds.client.items())
+        for undo in cds.awaiting.values():
+            keep.update((n, v) for n, v in undo.items() if v is not None)
+        for key in [k for k in self.entries if k not in keep]:
+            del self.entries[key]

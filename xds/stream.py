@@ -1,0 +1,256 @@
+"""What both ADS flavours share: per-type client state, nonces, and push sequencing.
+
+A stream is a synchronous state machine: ``handle(request)`` updates it, ``responses(now)``
+returns the encoded responses to write now, in order. The gRPC layer (``server.py``) only
+moves bytes. Sequencing rules, per push (xds_protocol "eventual consistency"):
+
+1. CDS first, then EDS, LDS, RDS (TYPE_ORDER).
+2. A Cluster sent as added or changed is followed by a fresh ClusterLoadAssignment
+   (no warming stall): its EDS name is forced into the next EDS response.
+3. LDS/RDS wait until every EDS cluster just added or changed got its CLA (Envoy asks for a
+   new cluster's CLA only after applying CDS), so no route points at a warming cluster.
+4. Cluster removals are held back until EDS, LDS and RDS are settled (nothing left to send,
+   every response answered), so listeners stop using a cluster before it disappears.
+Gates 3 and 4 give up after ``GATE_TIMEOUT`` seconds so one stuck type never blocks the rest.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, SHORT_NAMES, TYPE_ORDER, Entry, Snapshot
+from xds.cache import Nack, NodeStatus
+
+log = logging.getLogger("meshxds.xds")
+
+# Unique per server process, so a nonce from an older stream or an earlier server can never match.
+PROCESS_ID = uuid.uuid4().hex[:12]
+_STREAM_IDS = itertools.count(1)
+
+WILDCARD_TYPES = frozenset({CLUSTER, LISTENER})
+GATE_TIMEOUT = 1.0
+REMOVED = ""  # in TypeState.nacked: Envoy rejected a response that removed this name
+EDS_TYPE = 3  # envoy.config.cluster.v3.Cluster.DiscoveryType.EDS
+
+
+def eds_name(entry: Entry) -> str | None:
+    """The CLA name Envoy will request for an EDS cluster (service_name, else the cluster name)."""
+    msg = entry.message
+    if msg is None or int(getattr(msg, "type", 0) or 0) != EDS_TYPE:
+        return None
+    cfg = getattr(msg, "eds_cluster_config", None)
+    service = getattr(cfg, "service_name", "") if cfg is not None else ""
+    return str(service or entry.name)
+
+
+def one_line(message: str, limit: int = 400) -> str:
+    """Envoy's NACK text embeds a multi-line proto dump; logs get the reason on one line."""
+    text = " ".join(message.replace("goo.gle/debugproto", "").replace("goo.gle/debugonly", "").split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class NodeGone(Exception):
+    """The node's snapshot was removed (its Dataplane left the input)."""
+
+
+@dataclass
+class TypeState:
+    """One type URL on one stream: subscription and what the client is believed to hold."""
+
+    type_url: str
+    wildcard: bool = False
+    names: set[str] = field(default_factory=set)
+    requested: bool = False
+    must_respond: bool = False
+    client: dict[str, str] = field(default_factory=dict)  # name -> version Envoy holds
+    force: set[str] = field(default_factory=set)  # names to send even if unchanged
+    nacked: dict[str, str] = field(default_factory=dict)  # name -> version Envoy rejected
+    awaiting: dict[str, dict[str, str | None]] = field(default_factory=dict)  # nonce -> undo (name -> prev)
+    sent_versions: dict[str, str] = field(default_factory=dict)  # nonce -> version, for NACK reports
+    sent_resources: dict[str, dict[str, str | None]] = field(default_factory=dict)  # nonce -> what it set
+    nonce: str = ""
+    nacked_at: str = ""  # Delta: the type version of the last rejected response
+
+    @property
+    def watched(self) -> bool:
+        return self.requested and (self.wildcard or bool(self.names))
+
+    def wants(self, name: str) -> bool:
+        return self.wildcard or name in self.names
+
+
+class Stream:
+    """Base for SotW and Delta streams of one node."""
+
+    protocol = ""
+
+    def __init__(self, node_id: str, status: NodeStatus) -> None:
+        self.node_id = node_id
+        self.status = status
+        self.stream_id = next(_STREAM_IDS)
+        self._counter = itertools.count(1)
+        self.types: dict[str, TypeState] = {}
+        self.eds_wait: dict[str, float] = {}  # CLA names LDS/RDS wait for -> deadline
+        self.held_since: float | None = None
+        self.sent = 0
+
+    # -- helpers for subclasses ------------------------------------------------------------------
+    def next_nonce(self) -> str:
+        return f"{PROCESS_ID}-{self.stream_id}-{next(self._counter)}"
+
+    def state(self, type_url: str) -> TypeState:
+        st = self.types.get(type_url)
+        if st is None:
+            st = self.types[type_url] = TypeState(type_url)
+        return st
+
+    def record_sent(self, st: TypeState, version: str, undo: dict[str, str | None]) -> str:
+        """Apply a response to the assumed client state (``undo`` holds the previous versions); returns its nonce."""
+        nonce = self.next_nonce()
+        st.nonce = nonce
+        st.awaiting[nonce] = undo
+        st.sent_resources[nonce] = {name: st.client.get(name) for name in undo}
+        st.sent_versions[nonce] = version
+        if len(st.sent_versions) > 16:
+            st.sent_versions.pop(next(iter(st.sent_versions)))
+        ts = self.status.type(st.type_url)
+        ts.sent_version, ts.sent_nonce, ts.sent_at = version, nonce, time.time()
+        ts.responses += 1
+        self.sent += 1
+        return nonce
+
+    def record_ack(self, st: TypeState, nonce: str, version: str) -> None:
+        st.awaiting.pop(nonce, None)
+        st.sent_resources.pop(nonce, None)
+        ts = self.status.type(st.type_url)
+        ts.acked_version, ts.acked_at, ts.answered_nonce = version, time.time(), nonce
+        ts.acks += 1
+
+    def record_nack(self, st: TypeState, nonce: str, message: str, rollback: bool = True) -> None:
+        """Roll the client state back to before the rejected response and remember what was rejected.
+
+        Only names whose assumed version is still the one this response set are rolled back: a
+        later response may have replaced them, and Envoy applies each Delta response on its own.
+        """
+        undo = st.awaiting.pop(nonce, None) or {}
+        sent = st.sent_resources.pop(nonce, {})
+        for name, prev in undo.items() if rollback else ():
+            if st.client.get(name) != sent.get(name):
+                continue
+            st.nacked[name] = sent.get(name) or REMOVED
+            if prev is None:
+                st.client.pop(name, None)
+            else:
+                st.client[name] = prev
+        version = st.sent_versions.get(nonce, "")
+        ts = self.status.type(st.type_url)
+        ts.answered_nonce = nonce
+        ts.nacks += 1
+        self.status.nacks += 1
+        self.status.last_nack = Nack(st.type_url, version, nonce, message, time.time())
+        if st.type_url == CLUSTER:
+            self.eds_wait.clear()  # Envoy will not ask for CLAs of clusters it rejected
+        log.warning(
+            "%s NACKed %s version %s (nonce %s): %s",
+            self.node_id,
+            SHORT_NAMES.get(st.type_url, st.type_url),
+            version,
+            nonce,
+            one_line(message),
+        )
+
+    def after_clusters_sent(self, snap: Snapshot, changed: list[str], now: float) -> None:
+        """Rule 2 and 3: every added/changed EDS cluster needs a fresh CLA before LDS/RDS move on."""
+        claims = snap.get(ENDPOINT)
+        eds = self.types.get(ENDPOINT)
+        clusters = snap.get(CLUSTER)
+        for name in changed:
+            entry = clusters.get(name)
+            target = eds_name(entry) if entry is not None else None
+            if target is None or target not in claims:
+                continue
+            self.eds_wait[target] = now + GATE_TIMEOUT
+            if eds is not None and target in eds.names:
+                eds.force.add(target)
+
+    def after_endpoints_sent(self, names: list[str]) -> None:
+        for name in names:
+            self.eds_wait.pop(name, None)
+
+    # -- sequencing ------------------------------------------------------------------------------
+    def _eds_blocked(self, now: float) -> bool:
+        for name, deadline in list(self.eds_wait.items()):
+            if deadline <= now:
+                log.info("%s: gave up waiting for Envoy to request CLA %r", self.node_id, name)
+                del self.eds_wait[name]
+        return bool(self.eds_wait)
+
+    def _settled(self, now: float) -> bool:
+        if self._eds_blocked(now):
+            return False
+        return all(not self.types[t].awaiting for t in (ENDPOINT, LISTENER, ROUTE) if t in self.types)
+
+    def responses(self, snap: Snapshot | None, now: float) -> list[bytes]:
+        """Everything to send now, in order (see the module docstring)."""
+        if snap is None:
+            raise NodeGone(self.node_id)
+        out: list[bytes] = []
+        for t in TYPE_ORDER:
+            st = self.types.get(t)
+            if st is None or not st.requested:
+                continue
+            if t in (LISTENER, ROUTE) and self._eds_blocked(now):
+                continue
+            msg = self.build(st, snap, now, hold_removals=t == CLUSTER)
+            if msg is not None:
+                out.append(msg)
+        cds = self.types.get(CLUSTER)
+        if cds is not None and cds.requested and self.has_held_removals(cds, snap):
+            if self.held_since is None:
+                self.held_since = now
+            if self._settled(now) or now - self.held_since >= GATE_TIMEOUT:
+                msg = self.build(cds, snap, now, hold_removals=False)
+                if msg is not None:
+                    out.append(msg)
+                self.held_since = None
+        else:
+            self.held_since = None
+        return out
+
+    def deadline(self) -> float | None:
+        """When ``responses`` must run again even without a request or snapshot change."""
+        times = list(self.eds_wait.values())
+        if self.held_since is not None:
+            times.append(self.held_since + GATE_TIMEOUT)
+        return min(times) if times else None
+
+    # -- per flavour -----------------------------------------------------------------------------
+    def handle(self, data: bytes, now: float) -> None:
+        raise NotImplementedError
+
+    def build(self, st: TypeState, snap: Snapshot, now: float, hold_removals: bool) -> bytes | None:
+        raise NotImplementedError
+
+    def has_held_removals(self, st: TypeState, snap: Snapshot) -> bool:
+        present = snap.get(st.type_url)
+        return any(name not in present for name in st.client)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream_id,
+            "protocol": self.protocol,
+            "types": {
+                SHORT_NAMES.get(t, t): {
+                    "wildcard": st.wildcard,
+                    "names": sorted(st.names),
+                    "client": dict(sorted(st.client.items())),
+                    "nonce": st.nonce,
+                }
+                for t, st in self.types.items()
+            },
+        }
