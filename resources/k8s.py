@@ -33,6 +33,7 @@ class Options:
     """Controller settings: with inbound tags disabled Kuma selects by ``dataplaneLabels``."""
 
     inbound_tags: bool = True
+    zone: str = "default"
 
 
 def namespace_injection(raw: Sequence[RawK8s]) -> dict[str, bool]:
@@ -114,12 +115,12 @@ def convert_service(
     }
     tags = {**{str(k): str(v) for k, v in selector.items()}, m.NAMESPACE_LABEL: namespace}
     if cluster_ip == "None":
-        made = headless(item, name, namespace, mesh, base_labels, ports, tags, dataplanes)
+        made = headless(item, name, namespace, mesh, base_labels, ports, tags, dataplanes, options.zone)
         return made, problems
     body: dict[str, Any] = {
         "name": f"{name}.{namespace}",
         "mesh": mesh,
-        "labels": {**base_labels, HEADLESS_LABEL: "false"} | common_labels(name, namespace),
+        "labels": {**base_labels, HEADLESS_LABEL: "false"} | common_labels(name, namespace, options.zone),
         "spec": {
             "selector": {"dataplaneTags": tags} if options.inbound_tags else {"dataplaneLabels": {"matchLabels": tags}},
             "ports": ports,
@@ -130,9 +131,9 @@ def convert_service(
     return ([ms] if ms else []), problems + found
 
 
-def common_labels(name: str, namespace: str) -> dict[str, str]:
+def common_labels(name: str, namespace: str, zone: str) -> dict[str, str]:
     """What the zone control plane adds when it stores a Kubernetes MeshService (compute.go)."""
-    return {m.DISPLAY_NAME_LABEL: name, m.NAMESPACE_LABEL: namespace, m.ORIGIN_LABEL: "zone"}
+    return {m.DISPLAY_NAME_LABEL: name, m.NAMESPACE_LABEL: namespace, m.ORIGIN_LABEL: "zone", m.ZONE_LABEL: zone}
 
 
 def service_ports(item: RawK8s, what: str, raw_ports: Any) -> tuple[list[dict[str, Any]], list[Problem]]:
@@ -171,6 +172,7 @@ def headless(
     ports: list[dict[str, Any]],
     selector: dict[str, str],
     dataplanes: Sequence[m.Dataplane],
+    zone: str,
 ) -> list[Loaded]:
     """One MeshService per pod: Kuma reads Endpoints; from files we take the Dataplanes the selector picks."""
     out: list[Loaded] = []
@@ -182,7 +184,7 @@ def headless(
         body = {
             "name": f"{ms_name}.{namespace}",
             "mesh": mesh,
-            "labels": {**labels, HEADLESS_LABEL: "true", POD_NAME_LABEL: pod} | common_labels(ms_name, namespace),
+            "labels": {**labels, HEADLESS_LABEL: "true", POD_NAME_LABEL: pod} | common_labels(ms_name, namespace, zone),
             "spec": {"selector": {"dataplaneRef": {"name": dp.name}}, "ports": ports},
             "status": {"vips": [{"ip": dp.networking.address}]},
         }
