@@ -56,6 +56,8 @@ class Documents:
     resources: tuple[Loaded, ...]
     k8s: tuple[RawK8s, ...]
     problems: tuple[Problem, ...]
+    # Names of Mesh documents that failed validation: their resources get no "mesh does not exist" noise.
+    broken_meshes: frozenset[str] = frozenset()
 
 
 def describe(kind: str, name: object, mesh: object = None) -> str:
@@ -104,6 +106,10 @@ def read_documents(path: Path) -> tuple[list[tuple[int, Any]], list[Problem]]:
         for index, doc in enumerate(yaml.safe_load_all(text), start=1):
             if doc is not None:
                 docs.append((index, doc))
+    except yaml.reader.ReaderError as e:
+        char = e.character if isinstance(e.character, int) else ord(e.character)
+        message = f"invalid YAML: unacceptable character #x{char:04x} at position {e.position}"
+        return docs, [Problem(name, index + 1, None, None, message)]
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -120,17 +126,29 @@ def load_documents(paths: Sequence[str | Path], zone: str = "default") -> Docume
     files, problems = find_files(paths)
     resources: list[Loaded] = []
     k8s: list[RawK8s] = []
+    broken: set[str] = set()
     for path in files:
         docs, read_problems = read_documents(path)
         for index, doc in docs:
             item, doc_problems = parse_document(doc, Origin(str(path), index), zone)
             problems.extend(doc_problems)
+            if doc_problems and item is None:
+                broken.update(mesh_name(doc))
             if isinstance(item, Loaded):
                 resources.append(item)
             elif isinstance(item, RawK8s):
                 k8s.append(item)
         problems.extend(read_problems)
-    return Documents(tuple(resources), tuple(k8s), tuple(problems))
+    return Documents(tuple(resources), tuple(k8s), tuple(problems), frozenset(broken))
+
+
+def mesh_name(doc: Any) -> list[str]:
+    """The name of a Mesh document that failed to load, if it has one."""
+    if not isinstance(doc, dict) or "Mesh" not in (doc.get("type"), doc.get("kind")):
+        return []
+    meta = doc.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else doc.get("name")
+    return [name] if isinstance(name, str) else []
 
 
 def parse_document(doc: Any, origin: Origin, zone: str) -> tuple[Loaded | RawK8s | None, list[Problem]]:
