@@ -1,0 +1,48 @@
+"""Golden files: ``tests/golden/<case>/input/*.yaml`` → ``expected/<node>.json``, one file per proxy.
+
+Regenerate with ``pytest tests/test_translators_golden.py --update-golden`` (or ``make golden``)
+and review the diff. An optional ``zone`` file in a case sets the control plane's zone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from resources import load_catalog
+from snapshots.builder import snapshots_for
+from snapshots.dump import to_json
+
+GOLDEN = Path(__file__).parent / "golden"
+CASES = sorted(p for p in GOLDEN.iterdir() if (p / "input").is_dir())
+
+
+def dump_case(case: Path) -> dict[str, str]:
+    zone_file = case / "zone"
+    zone = zone_file.read_text().strip() if zone_file.exists() else "default"
+    result = load_catalog([case / "input"], zone=zone)
+    assert result.catalog is not None, "\n".join(str(p) for p in result.errors)
+    return {f"{node}.json": to_json(snap) for node, snap in snapshots_for(result.catalog).items()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_golden(case: Path, update_golden: bool) -> None:
+    actual = dump_case(case)
+    expected_dir = case / "expected"
+    if update_golden:
+        expected_dir.mkdir(exist_ok=True)
+        for stale in expected_dir.glob("*.json"):
+            if stale.name not in actual:
+                stale.unlink()
+        for name, text in actual.items():
+            (expected_dir / name).write_text(text)
+    expected = {p.name: p.read_text() for p in sorted(expected_dir.glob("*.json"))}
+    assert sorted(actual) == sorted(expected), "the set of proxies changed"
+    for name in sorted(actual):
+        assert actual[name] == expected[name], f"{case.name}/expected/{name} differs (run with --update-golden)"
+
+
+def test_dump_is_byte_identical_across_runs() -> None:
+    case = GOLDEN / "modes-everywhere"
+    assert dump_case(case) == dump_case(case)
