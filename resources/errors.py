@@ -35,7 +35,7 @@ class Problem:
         if self.field:
             parts.append(self.field)
         parts.append(self.message)
-        return ": ".join(parts)
+        return ": ".join(parts).replace("\n", " ")
 
     @property
     def is_error(self) -> bool:
