@@ -7,7 +7,7 @@ comes back in ``LoadResult.errors`` / ``warnings`` naming file, document, resour
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from resources import model as m
@@ -20,7 +20,7 @@ from resources.loader import Loaded, load_documents
 from resources.status import assign_vips, update_multizone, update_status
 from resources.validate import validate
 
-__all__ = ["Catalog", "LoadResult", "MeshView", "Problem", "Severity", "load_catalog"]
+__all__ = ["Catalog", "LoadResult", "MeshView", "Problem", "Severity", "load_catalog", "with_connected"]
 
 
 @dataclass(frozen=True)
@@ -127,3 +127,18 @@ def previous_vips(previous: Catalog | None) -> dict[tuple[str, str, str], list[s
         for svc in services:
             out[(svc.kind, svc.mesh, svc.name)] = [v.ip for v in svc.status.vips]
     return out
+
+
+def with_connected(catalog: Catalog, connected: frozenset[str]) -> Catalog:
+    """The same Catalog with ``dataplaneProxies.connected`` recounted, without reading files again.
+
+    For the server, when proxies connect or disconnect; everything else in the status is unchanged.
+    """
+    views = {
+        name: replace(
+            view,
+            mesh_services=tuple(update_status(ms, view.dataplanes, view.mesh, connected) for ms in view.mesh_services),
+        )
+        for name, view in catalog.meshes.items()
+    }
+    return replace(catalog, meshes=views)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from resources import load_catalog
+from resources import load_catalog, with_connected
 from resources.hostnames import TemplateError, render
 from tests.resources.util import EXAMPLE, MESH_EVERYWHERE, dataplane, meshservice, ok, services
 
@@ -188,3 +188,14 @@ def test_example_status() -> None:
         "backend": ["backend.svc.mesh.local"],
         "redis": ["redis.svc.mesh.local"],
     }
+
+
+def test_with_connected_recounts_without_reloading() -> None:
+    result = load_catalog([EXAMPLE])
+    assert result.catalog is not None
+    after = with_connected(result.catalog, frozenset({"default.web-1", "default.web-2", "default.redis-2"}))
+    counts = {
+        ms.name: ms.status.dataplane_proxies.connected for ms in services(after).values() if ms.status.dataplane_proxies
+    }
+    assert counts == {"web": 2, "backend": 0, "redis": 1}
+    assert with_connected(after, frozenset()) == result.catalog
