@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any as AnyType
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -65,9 +64,8 @@ with warnings.catch_warnings():
         HttpProtocolOptionsExplicitHttpConfig,
     )
     from envoy_data_plane.google.protobuf import Any, Struct
-    from envoy_data_plane.message_pool import default_message_pool
 
-from snapshots.encode import encode_message
+from snapshots.encode import pack
 
 __all__ = [
     "Address",
@@ -110,12 +108,8 @@ __all__ = [
     "TrafficDirection",
     "UpstreamHttpProtocolOptions",
     "VirtualHost",
+    "pack",
 ]
-
-
-def pack(message: AnyType) -> Any:
-    """An Any holding ``message``, encoded with our encoder (``Any.pack`` would use the slow ``bytes()``)."""
-    return Any(type_url=default_message_pool.type_to_url[type(message)], value=encode_message(message))
 
 
 def struct(values: Mapping[str, str]) -> Struct:
