@@ -17,6 +17,7 @@ from resources.generate import generate
 from resources.hostnames import assign_hostnames
 from resources.k8s import Options, convert
 from resources.loader import Loaded, load_documents
+from resources.match import DataplaneIndex
 from resources.status import assign_vips, update_multizone, update_status
 from resources.validate import validate
 
@@ -101,7 +102,8 @@ def build_catalog(
     for mesh in meshes.values():
         dps = tuple(i.resource for i in items if isinstance(i.resource, m.Dataplane) and i.resource.mesh == mesh.name)
         mss = [s for s in with_vips if isinstance(s, m.MeshService) and s.mesh == mesh.name]
-        mss = [update_status(s, dps, mesh, connected) for s in mss]
+        index = DataplaneIndex(dps)
+        mss = [update_status(s, index, mesh, connected) for s in mss]
         mss = assign_hostnames(mss, generators, zone)
         mzss = [
             update_multizone(s, mss) for s in with_vips if isinstance(s, m.MeshMultiZoneService) and s.mesh == mesh.name
@@ -134,11 +136,9 @@ def with_connected(catalog: Catalog, connected: frozenset[str]) -> Catalog:
 
     For the server, when proxies connect or disconnect; everything else in the status is unchanged.
     """
-    views = {
-        name: replace(
-            view,
-            mesh_services=tuple(update_status(ms, view.dataplanes, view.mesh, connected) for ms in view.mesh_services),
-        )
-        for name, view in catalog.meshes.items()
-    }
+    views = {}
+    for name, view in catalog.meshes.items():
+        index = DataplaneIndex(view.dataplanes)
+        mss = tuple(update_status(ms, index, view.mesh, connected) for ms in view.mesh_services)
+        views[name] = replace(view, mesh_services=mss)
     return replace(catalog, meshes=views)

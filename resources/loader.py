@@ -21,6 +21,8 @@ from resources import model as m
 from resources.errors import Origin, Problem
 
 YAML_SUFFIXES = (".yaml", ".yml")
+# libyaml's loader when present: ~10x faster on big inputs, same safe constructors.
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 KUMA_API_GROUP = "kuma.io/"
 # Read-only metadata that `kumactl get -o yaml` prints; accepted and ignored.
 UNIVERSAL_META = {"creationTime", "modificationTime"}
@@ -103,7 +105,7 @@ def read_documents(path: Path) -> tuple[list[tuple[int, Any]], list[Problem]]:
     docs: list[tuple[int, Any]] = []
     index = 0
     try:
-        for index, doc in enumerate(yaml.safe_load_all(text), start=1):
+        for index, doc in enumerate(yaml.load_all(text, Loader=SAFE_LOADER), start=1):
             if doc is not None:
                 docs.append((index, doc))
     except yaml.reader.ReaderError as e:

@@ -47,3 +47,38 @@ def serves(inbound: m.Inbound, port: m.Port) -> bool:
 def serving_inbounds(ms: m.MeshService, port: m.Port, dp: m.Dataplane) -> list[m.Inbound]:
     """Healthy inbounds of a selected Dataplane that serve ``port`` (endpoint candidates)."""
     return [i for i in dp.networking.inbound if i.healthy and serves(i, port)]
+
+
+class DataplaneIndex:
+    """Dataplanes of one mesh indexed by inbound tag and label pairs, so matching N services is not N×M."""
+
+    def __init__(self, dataplanes: Iterable[m.Dataplane]) -> None:
+        self.dataplanes = list(dataplanes)
+        self.by_tag: dict[tuple[str, str], list[int]] = {}
+        self.by_label: dict[tuple[str, str], list[int]] = {}
+        self.by_name: dict[str, list[int]] = {}
+        for n, dp in enumerate(self.dataplanes):
+            self.by_name.setdefault(dp.name, []).append(n)
+            for pair in {(k, v) for i in dp.networking.inbound for k, v in i.tags.items()}:
+                self.by_tag.setdefault(pair, []).append(n)
+            for pair in dp.labels.items():
+                self.by_label.setdefault(pair, []).append(n)
+
+    def candidates(self, ms: m.MeshService) -> list[m.Dataplane]:
+        """A superset of what ``ms`` selects, in load order."""
+        sel = ms.spec.selector
+        hits: list[int] | None = None
+        if sel.dataplane_ref is not None:
+            hits = self.by_name.get(sel.dataplane_ref.name, [])
+        elif sel.dataplane_tags:
+            pairs = [p for p in sel.dataplane_tags.items() if p[1] != "*"]
+            if pairs:
+                hits = min((self.by_tag.get(p, []) for p in pairs), key=len)
+        elif sel.dataplane_labels is not None and sel.dataplane_labels.match_labels:
+            hits = min((self.by_label.get(p, []) for p in sel.dataplane_labels.match_labels.items()), key=len)
+        if hits is None:
+            return self.dataplanes
+        return [self.dataplanes[n] for n in hits]
+
+    def selected(self, ms: m.MeshService, only_healthy: bool = False) -> list[m.Dataplane]:
+        return [dp for dp in self.candidates(ms) if selects(ms, dp, only_healthy)]

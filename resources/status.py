@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 
 from resources import model as m
-from resources.match import selected, serves
+from resources.match import DataplaneIndex, selected, serves
 
 MESH_SERVICE_CIDR = ipaddress.IPv4Network("241.0.0.0/8")
 MULTIZONE_CIDR = ipaddress.IPv4Network("243.0.0.0/8")
@@ -69,12 +69,12 @@ def assign_vips(
 
 
 def update_status(
-    ms: m.MeshService, dataplanes: Sequence[m.Dataplane], mesh: m.Mesh, connected: frozenset[str]
+    ms: m.MeshService, dataplanes: Sequence[m.Dataplane] | DataplaneIndex, mesh: m.Mesh, connected: frozenset[str]
 ) -> m.MeshService:
     """Kuma's status updater: identities, state, tls and dataplaneProxies of a local MeshService."""
     if not ms.is_local:
         return ms
-    dps = selected(ms, dataplanes)
+    dps = dataplanes.selected(ms) if isinstance(dataplanes, DataplaneIndex) else selected(ms, dataplanes)
     healthy = sum(1 for dp in dps if all_ports_ready(ms, dp))
     identities = sorted({i.service for dp in dps for i in dp.networking.inbound if i.service})
     spec = ms.spec.model_copy(
