@@ -50,7 +50,7 @@ def serving_inbounds(ms: m.MeshService, port: m.Port, dp: m.Dataplane) -> list[m
 
 
 class DataplaneIndex:
-    """Dataplanes of one mesh indexed by inbound tag and label pairs, so matching N services is not N×M."""
+    """Dataplanes of one mesh indexed by inbound tag and label pairs, so matching N services is not N x M."""
 
     def __init__(self, dataplanes: Iterable[m.Dataplane]) -> None:
         self.dataplanes = list(dataplanes)
