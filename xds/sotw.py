@@ -13,10 +13,7 @@ Decision order for a request (Istio's ShouldRespond, plus rollback):
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
-
-from snapshots.snapshot import CLUSTER, ENDPOINT, Entry, Snapshot
+from snapshots.snapshot import CLUSTER, ENDPOINT, Entry, Snapshot, type_version
 from xds.cache import NodeStatus
 from xds.stream import WILDCARD_TYPES, Stream, TypeState, log
 from xds.wire import parse_request, sotw_response
@@ -24,17 +21,6 @@ from xds.wire import parse_request, sotw_response
 
 class ProtocolError(ValueError):
     """A request that breaks the ADS protocol (the stream ends with INVALID_ARGUMENT)."""
-
-
-def versions_key(versions: Mapping[str, str]) -> str:
-    """A version for a set of (name, version) pairs."""
-    h = hashlib.blake2b(digest_size=8)
-    for name in sorted(versions):
-        h.update(name.encode())
-        h.update(b"\0")
-        h.update(versions[name].encode())
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 class SotwStream(Stream):
@@ -95,7 +81,7 @@ class SotwStream(Stream):
                 if name not in desired and held is not None:
                     desired[name] = held
         versions = {n: e.version for n, e in desired.items()}
-        key = versions_key(versions)
+        key = type_version(desired)  # equals the snapshot's version unless removals are held back
         if not st.must_respond and (versions == st.client or key == self.nacked_key.get(st.type_url)):
             return None
         changed = [n for n, v in versions.items() if st.client.get(n) != v]
@@ -124,7 +110,7 @@ class SotwStream(Stream):
         for n in todo:
             st.client[n] = present[n].version
         st.force.difference_update(todo)
-        version = versions_key({n: v for n, v in st.client.items() if n in st.names})
+        version = snap.versions.get(st.type_url, "")
         self._supersede(st)
         nonce = self.record_sent(st, version, undo)
         if st.type_url == ENDPOINT:

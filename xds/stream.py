@@ -200,13 +200,14 @@ class Stream:
         if snap is None:
             raise NodeGone(self.node_id)
         out: list[bytes] = []
+        hold = not self._settled(now) or any(self._dirty(t, snap) for t in (LISTENER, ROUTE))
         for t in TYPE_ORDER:
             st = self.types.get(t)
             if st is None or not st.requested:
                 continue
             if t in (LISTENER, ROUTE) and self._eds_blocked(now):
                 continue
-            msg = self.build(st, snap, now, hold_removals=t == CLUSTER)
+            msg = self.build(st, snap, now, hold_removals=hold and t == CLUSTER)
             if msg is not None:
                 out.append(msg)
         cds = self.types.get(CLUSTER)
@@ -221,6 +222,16 @@ class Stream:
         else:
             self.held_since = None
         return out
+
+    def _dirty(self, type_url: str, snap: Snapshot) -> bool:
+        """Whether Envoy holds something else than the snapshot for a watched type (a push is coming)."""
+        st = self.types.get(type_url)
+        if st is None or not st.watched:
+            return False
+        present = snap.get(type_url)
+        if type_url in WILDCARD_TYPES and any(n not in present for n in st.client):
+            return True
+        return any(st.client.get(n) != e.version for n, e in present.items() if st.wants(n))
 
     def deadline(self) -> float | None:
         """When ``responses`` must run again even without a request or snapshot change."""

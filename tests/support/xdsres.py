@@ -103,3 +103,12 @@ HCM_URL = "type.googleapis.com/envoy.extensions.filters.network.http_connection_
 
 def snapshot(node_id: str, *entries: Entry) -> Snapshot:
     return Snapshot.of(node_id, entries)
+
+
+def replace(snap: Snapshot, *entries: Entry, drop: tuple[tuple[str, str], ...] = ()) -> Snapshot:
+    """``snap`` with ``entries`` added or replaced (by type and name) and ``drop`` (type, name) removed."""
+    keep = {(e.type_url, e.name): e for t in snap.resources.values() for e in t.values()}
+    for key in drop:
+        keep.pop(key, None)
+    keep.update({(e.type_url, e.name): e for e in entries})
+    return Snapshot.of(snap.node_id, keep.values())

@@ -1,0 +1,181 @@
+"""Incremental (Delta) ADS rules, driven through a real gRPC stream by a fake Envoy."""
+
+from __future__ import annotations
+
+from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER
+from tests.support import xdsres as r
+from tests.support.adsclient import AdsClient, Serving, answered, run, until
+from xds.stream import PROCESS_ID
+
+NODE = "default.web-1"
+UP = ("127.0.0.1", 8080)
+
+
+def base(*extra: r.Entry, timeout: float = 1.0) -> r.Snapshot:
+    return r.snapshot(
+        NODE,
+        r.cluster("a", timeout),
+        r.cla("a", UP),
+        r.cluster("b"),
+        r.cla("b", UP),
+        r.http_listener("out", "127.0.0.1", 10001, "a"),
+        *extra,
+    )
+
+
+async def connect_all(c: AdsClient) -> None:
+    await c.delta_request(CLUSTER)
+    cds = await c.expect(CLUSTER)
+    await c.delta_ack(cds)
+    await c.delta_request(ENDPOINT, ["a", "b"])
+    await c.delta_ack(await c.expect(ENDPOINT))
+    await c.delta_request(LISTENER)
+    await c.delta_ack(await c.expect(LISTENER))
+
+
+def test_initial_wildcard_carries_per_resource_versions() -> None:
+    async def scenario() -> None:
+        snap = base()
+        async with Serving(snap) as s, s.client(NODE, delta=True) as c:
+            await c.delta_request(CLUSTER)
+            cds = await c.expect(CLUSTER)
+            assert cds.versions == {n: e.version for n, e in snap.get(CLUSTER).items()}
+            assert cds.removed == []
+            assert cds.nonce.startswith(PROCESS_ID)
+            await c.delta_ack(cds)
+            await c.expect_nothing()
+
+    run(scenario)
+
+
+def test_only_changed_resources_and_removals_are_sent() -> None:
+    async def scenario() -> None:
+        async with Serving(base()) as s, s.client(NODE, delta=True) as c:
+            await connect_all(c)
+            s.set(r.replace(base(), r.cla("b", ("127.0.0.5", 5))))
+            eds = await c.expect(ENDPOINT)
+            assert eds.names == ["b"] and eds.removed == []
+            await c.delta_ack(eds)
+            await until(answered(s, eds, NODE))
+            s.set(r.replace(base(), r.cla("b", ("127.0.0.5", 5)), r.cluster("c"), drop=((CLUSTER, "b"),)))
+            cds = await c.expect(CLUSTER)
+            assert cds.names == ["c"]
+            assert cds.removed == ["b"]  # no listener changes, so nothing to wait for
+
+    run(scenario)
+
+
+def test_reconnect_with_initial_resource_versions_sends_only_the_difference() -> None:
+    async def scenario() -> None:
+        snap = base()
+        known = {"a": snap.get(CLUSTER)["a"].version, "b": "outdated", "gone": "v1"}
+        async with Serving(snap) as s, s.client(NODE, delta=True) as c:
+            await c.delta_request(CLUSTER, initial=known)
+            cds = await c.expect(CLUSTER)
+            assert cds.names == ["b"]
+            assert cds.removed == ["gone"]
+
+    run(scenario)
+
+
+def test_nack_rolls_back_and_does_not_storm() -> None:
+    async def scenario() -> None:
+        async with Serving(base()) as s, s.client(NODE, delta=True) as c:
+            await connect_all(c)
+            # One response adds a bad cluster; Envoy rejects it whole.
+            s.set(base(r.cluster("bad", 0), r.cla("bad", UP)))
+            bad = await c.expect(CLUSTER)
+            assert bad.names == ["bad"]
+            await c.delta_ack(bad, error="ClusterValidationError.ConnectTimeout: value must be greater than 0s")
+            await c.expect_nothing(0.5)  # no re-send of the rejected version
+            status = s.cache.node_status(NODE)
+            assert status.nacks == 1
+            assert status.last_nack is not None and "ConnectTimeout" in status.last_nack.message
+            # The fix drops "bad" and removes "b": Envoy never held "bad" (rollback), so only b is removed.
+            s.set(r.replace(base(), drop=((CLUSTER, "b"), (ENDPOINT, "b"))))
+            nxt = await c.expect(CLUSTER)
+            assert nxt.names == [] and nxt.removed == ["b"]
+
+    run(scenario)
+
+
+def test_nack_of_a_removal_restores_it_so_it_is_retried_after_the_next_change() -> None:
+    async def scenario() -> None:
+        async with Serving(base()) as s, s.client(NODE, delta=True) as c:
+            await connect_all(c)
+            s.set(r.replace(base(), drop=((CLUSTER, "b"), (ENDPOINT, "b"))))
+            removal = await c.expect(CLUSTER)
+            assert removal.removed == ["b"]
+            await c.delta_ack(removal, error="rejected")
+            await c.expect_nothing(0.4)
+            s.set(r.replace(base(), r.cluster("a", 7.0), drop=((CLUSTER, "b"), (ENDPOINT, "b"))))
+            cds = await c.expect(CLUSTER)
+            assert cds.names == ["a"]
+            assert cds.removed == ["b"]  # the rolled-back removal is sent again with the next change
+
+    run(scenario)
+
+
+def test_subscription_changes_are_honoured_with_a_stale_nonce() -> None:
+    async def scenario() -> None:
+        async with Serving(base()) as s, s.client(NODE, delta=True) as c:
+            await c.delta_request(ENDPOINT, ["a"])
+            first = await c.expect(ENDPOINT)
+            await c.delta_ack(first)
+            s.set(r.replace(base(), r.cla("a", ("127.0.0.4", 4))))
+            second = await c.expect(ENDPOINT)
+            await c.delta_request(ENDPOINT, ["b"], nonce=first.nonce)  # stale nonce, new subscription
+            third = await c.expect(ENDPOINT)
+            assert third.names == ["b"]
+            assert second.nonce != third.nonce
+
+    run(scenario)
+
+
+def test_explicit_subscribe_is_answered_even_if_unchanged_and_unsubscribe_stops_pushes() -> None:
+    async def scenario() -> None:
+        async with Serving(base()) as s, s.client(NODE, delta=True) as c:
+            await c.delta_request(ENDPOINT, ["a"])
+            await c.delta_ack(await c.expect(ENDPOINT))
+            await c.delta_request(ENDPOINT, unsubscribe=["a"])
+            await c.expect_nothing(0.2)
+            await c.delta_request(ENDPOINT, ["a"])
+            again = await c.expect(ENDPOINT)
+            assert again.names == ["a"]
+            await c.delta_ack(again)
+            await c.delta_request(ENDPOINT, unsubscribe=["a"])
+            stream = next(iter(s.server.streams))
+            await until(lambda: not stream.types[ENDPOINT].names)
+            s.set(r.replace(base(), r.cla("a", ("127.0.0.6", 6))))
+            await c.expect_nothing()
+
+    run(scenario)
+
+
+def test_cluster_change_forces_a_fresh_cla() -> None:
+    async def scenario() -> None:
+        async with Serving(base()) as s, s.client(NODE, delta=True) as c:
+            await connect_all(c)
+            s.set(base(timeout=9.0))
+            cds = await c.expect(CLUSTER)
+            assert cds.names == ["a"]
+            eds = await c.expect(ENDPOINT)
+            assert eds.names == ["a"]
+            assert eds.versions["a"] == s.cache.get(NODE).get(ENDPOINT)["a"].version  # type: ignore[union-attr]
+
+    run(scenario)
+
+
+def test_cluster_removal_waits_for_the_listener_update() -> None:
+    async def scenario() -> None:
+        async with Serving(base()) as s, s.client(NODE, delta=True) as c:
+            await connect_all(c)
+            s.set(r.snapshot(NODE, r.cluster("b"), r.cla("b", UP), r.http_listener("out", "127.0.0.1", 10001, "b")))
+            lds = await c.expect(LISTENER)
+            assert lds.names == ["out"]
+            await c.expect_nothing(0.2)
+            await c.delta_ack(lds)
+            cds = await c.expect(CLUSTER)
+            assert cds.names == [] and cds.removed == ["a"]
+
+    run(scenario)
