@@ -132,3 +132,21 @@ def test_wrong_types_and_odd_yaml_are_clean_errors(tmp_path: Path) -> None:
     ]
     assert lines[5].startswith("in.yaml: document 3: invalid YAML at line ")
     assert len(lines) == 6  # the stream stops at the first YAML error
+
+
+def test_duplicate_keys_huge_numbers_and_alias_bombs(tmp_path: Path) -> None:
+    assert errors(tmp_path, "type: Mesh\nname: a\nname: b\n") == [
+        "in.yaml: document 1: invalid YAML at line 3, column 1: duplicate key 'name'"
+    ]
+    huge = "type: Mesh\nname: a\nx: " + "9" * 5000 + "\n"
+    assert errors(tmp_path, huge) == [
+        "in.yaml: document 1: invalid YAML: Exceeds the limit (4300 digits) for integer string conversion"
+    ]
+    bomb = "type: MeshService\nname: a\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    bomb += "".join(f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    bomb += "spec: {ports: *a9}\n"
+    lines = errors(tmp_path, bomb)
+    assert lines[0] == "in.yaml: document 1: MeshService default/a: spec.ports[0]: must be a mapping"
+    assert len(lines) == 9 + 10  # nine ports, ten unknown fields: the aliases are never expanded
+    (deep,) = errors(tmp_path, "[" * 20000 + "]" * 20000)  # a list (libyaml) or too deep (PyYAML)
+    assert deep.startswith("in.yaml: document 1: ")
