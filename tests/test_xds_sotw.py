@@ -10,19 +10,11 @@ from tests.support.adsclient import AdsClient, Serving, run, until
 from xds.stream import PROCESS_ID
 
 NODE = "default.web-1"
-UP = ("127.0.0.1", 8080)
+UP = r.UPSTREAM
 
 
 def base(*extra: r.Entry, timeout: float = 1.0) -> r.Snapshot:
-    return r.snapshot(
-        NODE,
-        r.cluster("a", timeout),
-        r.cla("a", UP),
-        r.cluster("b"),
-        r.cla("b", UP),
-        r.http_listener("out", "127.0.0.1", 10001, "a"),
-        *extra,
-    )
+    return r.two_clusters(NODE, *extra, timeout=timeout)
 
 
 async def connect_all(c: AdsClient) -> None:

@@ -112,3 +112,19 @@ def replace(snap: Snapshot, *entries: Entry, drop: tuple[tuple[str, str], ...] =
         keep.pop(key, None)
     keep.update({(e.type_url, e.name): e for e in entries})
     return Snapshot.of(snap.node_id, keep.values())
+
+
+UPSTREAM = ("127.0.0.1", 8080)
+
+
+def two_clusters(node_id: str, *extra: Entry, timeout: float = 1.0) -> Snapshot:
+    """The protocol tests' base snapshot: EDS clusters a and b with CLAs, listener "out" → a."""
+    return snapshot(
+        node_id,
+        cluster("a", timeout),
+        cla("a", UPSTREAM),
+        cluster("b"),
+        cla("b", UPSTREAM),
+        http_listener("out", "127.0.0.1", 10001, "a"),
+        *extra,
+    )
