@@ -20,6 +20,7 @@ from resources.hostnames import template_problem
 from resources.loader import Loaded, resource_id
 
 SELECTORS = "dataplaneTags, dataplaneRef, or dataplaneLabels"
+BACKEND_KINDS = ("MeshService", "MeshExternalService", "MeshMultiZoneService")
 PORT_RANGE = "must be between 1 and 65535"
 APP_PROTOCOL = "must be one of " + ", ".join(m.APP_PROTOCOLS)
 DNS1035_MESSAGE = (
@@ -77,6 +78,8 @@ def check_ports(ports: Sequence[m.Port | m.MultiZonePort], where: str) -> list[t
 def check_dataplane(dp: m.Dataplane) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     net = dp.networking
+    if not net.address:
+        out.append(("spec.networking.address", "must not be empty"))
     if not net.inbound and net.gateway is None:
         out.append(("spec.networking", "must have at least one inbound or a gateway"))
     seen: dict[int, int] = {}
@@ -94,16 +97,23 @@ def check_dataplane(dp: m.Dataplane) -> list[tuple[str, str]]:
         elif outbound.tags is not None and not outbound.tags.get(m.SERVICE_TAG):
             out.append((f"{where}.tags", f'mandatory tag "{m.SERVICE_TAG}" is missing'))
         elif outbound.backend_ref is not None:
-            ref = outbound.backend_ref
-            if ref.kind not in ("MeshService", "MeshExternalService", "MeshMultiZoneService"):
-                out.append(
-                    (
-                        f"{where}.backendRef.kind",
-                        "must be one of MeshService, MeshExternalService, MeshMultiZoneService",
-                    )
-                )
-            if not ref.name and not ref.labels:
-                out.append((f"{where}.backendRef", "must have a name or labels"))
+            out += check_ref(outbound.backend_ref, f"{where}.backendRef")
+    tp = net.transparent_proxying
+    if tp is not None and tp.reachable_backends is not None:
+        for i, rb in enumerate(tp.reachable_backends.refs):
+            out += check_ref(rb, f"spec.networking.transparentProxying.reachableBackends.refs[{i}]")
+    return out
+
+
+def check_ref(ref: m.BackendRef | m.ReachableBackendRef, where: str) -> list[tuple[str, str]]:
+    """A reference to a destination: a known kind, and a name or labels (not both)."""
+    out: list[tuple[str, str]] = []
+    if ref.kind not in BACKEND_KINDS:
+        out.append((f"{where}.kind", "must be one of " + ", ".join(BACKEND_KINDS)))
+    if not ref.name and not ref.labels:
+        out.append((where, "must have a name or labels"))
+    elif ref.name and ref.labels:
+        out.append((where, "must have either a name or labels, not both"))
     return out
 
 

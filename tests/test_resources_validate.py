@@ -24,7 +24,7 @@ def ms(name: str = "redis", ports: str = "    - {port: 6379, targetPort: 6379}")
     return MS.format(name=name, ports=ports)
 
 
-CASES = [
+CASES: list[tuple[str, str | list[str]]] = [
     (
         ms(name="a" * 64),
         "in.yaml: document 1: MeshService default/" + "a" * 64 + ": name: must be at most 63 characters long (is 64)",
@@ -171,6 +171,27 @@ CASES = [
     ),
     (
         """
+        type: Dataplane
+        name: dp-1
+        networking:
+          address: ""
+          inbound: [{port: 80, tags: {kuma.io/service: a}}]
+          transparentProxying:
+            reachableBackends: {refs: [{kind: Service, name: a}, {kind: MeshService}]}
+          outbound: [{port: 1, backendRef: {kind: MeshService, name: a, labels: {x: y}}}]
+        """,
+        [
+            "in.yaml: document 1: Dataplane default/dp-1: networking.address: must not be empty",
+            "in.yaml: document 1: Dataplane default/dp-1: networking.outbound[0].backendRef: "
+            "must have either a name or labels, not both",
+            "in.yaml: document 1: Dataplane default/dp-1: networking.transparentProxying.reachableBackends.refs[0]"
+            ".kind: must be one of MeshService, MeshExternalService, MeshMultiZoneService",
+            "in.yaml: document 1: Dataplane default/dp-1: networking.transparentProxying.reachableBackends.refs[1]: "
+            "must have a name or labels",
+        ],
+    ),
+    (
+        """
         type: Mesh
         name: default
         meshServices: {mode: Sometimes}
@@ -301,8 +322,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(("text", "expected"), CASES)
-def test_each_rule_has_its_exact_message(tmp_path: Path, text: str, expected: str) -> None:
-    assert errors(tmp_path, text) == [expected]
+def test_each_rule_has_its_exact_message(tmp_path: Path, text: str, expected: str | list[str]) -> None:
+    assert errors(tmp_path, text) == ([expected] if isinstance(expected, str) else expected)
 
 
 def test_every_error_of_a_run_is_reported(tmp_path: Path) -> None:
