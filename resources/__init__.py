@@ -85,9 +85,7 @@ def build_catalog(
     for mesh in meshes.values():
         dp_items = [i for i in items if isinstance(i.resource, m.Dataplane) and i.resource.mesh == mesh.name]
         given = [i for i in items if isinstance(i.resource, m.MeshService) and i.resource.mesh == mesh.name]
-        made, found = generate(
-            mesh, dp_items, [g.resource for g in given if isinstance(g.resource, m.MeshService)], zone
-        )
+        made, found = generate(mesh, dp_items, given, zone)
         warnings += found
         services += given + made
     services += [i for i in items if isinstance(i.resource, m.MeshMultiZoneService)]

@@ -87,22 +87,23 @@ def show_ports(ports: Sequence[m.Port]) -> str:
 
 
 def generate(
-    mesh: m.Mesh, dataplanes: Sequence[Loaded], given: Sequence[m.MeshService], zone: str
+    mesh: m.Mesh, dataplanes: Sequence[Loaded], given: Sequence[Loaded], zone: str
 ) -> tuple[list[Loaded], list[Problem]]:
     """Generated MeshServices (each with its oldest Dataplane's origin) and warnings."""
     if mesh.spec.mode == m.MeshServicesMode.DISABLED:
         return [], []
-    taken = {ms.name: ms for ms in given}
+    taken = {g.resource.name: g for g in given}
     by_service, warnings = candidates(dataplanes)
     out: list[Loaded] = []
     for service, cands in by_service.items():
         oldest = cands[0]
         what = describe("MeshService", service, mesh.name)
         if service in taken:
-            if taken[service].labels.get(m.MANAGED_BY_LABEL) != m.MANAGED_BY_GENERATOR:
-                warnings.append(
-                    oldest.origin.warning(what, None, "not generated: a hand-written MeshService of that name exists")
-                )
+            hand = taken[service]
+            if hand.resource.labels.get(m.MANAGED_BY_LABEL) != m.MANAGED_BY_GENERATOR:
+                dps = ", ".join(c.dataplane.name for c in cands)
+                message = f"kept as written: not generated from the inbounds of Dataplane(s) {dps}"
+                warnings.append(hand.origin.warning(what, None, message))
             continue
         disagree = [c for c in cands[1:] if c.ports != oldest.ports]
         if disagree:

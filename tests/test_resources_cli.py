@@ -28,8 +28,8 @@ def test_validate_example() -> None:
         == "mesh default: mode Everywhere, 6 dataplanes, 3 meshservices (2 generated), 0 multizone services\n"
     )
     assert run.stderr.splitlines() == [
-        "warning: examples/universal-demo/20-backend.yaml: document 1: MeshService default/backend: "
-        "not generated: a hand-written MeshService of that name exists",
+        "warning: examples/universal-demo/30-backend-meshservice.yaml: document 1: MeshService default/backend: "
+        "kept as written: not generated from the inbounds of Dataplane(s) backend-1, backend-2",
         "warning: examples/universal-demo/40-redis.yaml: document 2: MeshService default/redis: port conflict, "
         "ports must be identical across Dataplane inbounds grouped into a single MeshService: "
         "redis-2 [16380:16380/tcp] differ from the oldest, redis-1 [16379:16379/tcp], whose ports are kept",

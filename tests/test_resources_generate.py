@@ -118,7 +118,8 @@ def test_hand_written_meshservice_is_never_overwritten(tmp_path: Path) -> None:
     assert redis.labels["team"] == "db"
     assert "kuma.io/managed-by" not in redis.labels
     assert [short(w, tmp_path) for w in result.warnings] == [
-        "in.yaml: document 2: MeshService default/redis: not generated: a hand-written MeshService of that name exists"
+        "in.yaml: document 3: MeshService default/redis: kept as written: "
+        "not generated from the inbounds of Dataplane(s) redis-1"
     ]
 
 
