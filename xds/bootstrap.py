@@ -25,7 +25,6 @@ def bootstrap_config(
     HTTP/2 keepalive on the xds cluster notices a dead server within seconds.
     """
     mesh = node_id.split(".", 1)[0]
-    ads = {"resource_api_version": "V3", "ads": {}}
     return {
         "node": {"id": node_id, "cluster": mesh},
         "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
@@ -36,8 +35,8 @@ def bootstrap_config(
                 "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}],
                 "set_node_on_first_message_only": True,
             },
-            "cds_config": dict(ads),
-            "lds_config": dict(ads),
+            "cds_config": {"resource_api_version": "V3", "ads": {}},
+            "lds_config": {"resource_api_version": "V3", "ads": {}},
         },
         "static_resources": {
             "clusters": [

@@ -1,0 +1,40 @@
+"""``meshxds bootstrap --node MESH.NAME --ads HOST:PORT``: an Envoy bootstrap for one sidecar, as YAML."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import yaml
+
+from xds.bootstrap import bootstrap_config
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (IPv6 as ``[::1]:18000``) → (host, port); ValueError with a readable reason."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--ads {value!r}: expected HOST:PORT, e.g. 127.0.0.1:18000")
+    return host, int(port)
+
+
+def render(node: str, ads: str, delta: bool = False, admin_port: int = 9901, admin_address: str = "127.0.0.1") -> str:
+    mesh, _, name = node.partition(".")
+    if not mesh or not name:
+        raise ValueError(f"--node {node!r}: expected MESH.NAME, e.g. default.web-1")
+    host, port = parse_host_port(ads)
+    config = bootstrap_config(node, host, port, delta, admin_address, admin_port)
+    kind = "delta (incremental)" if delta else "state-of-the-world"
+    header = f"# Envoy bootstrap for Dataplane {name!r} in mesh {mesh!r}: {kind} ADS from meshxds at {host}:{port}.\n"
+    return header + yaml.safe_dump(config, sort_keys=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        text = render(args.node, args.ads, args.delta, args.admin_port, args.admin_address)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0

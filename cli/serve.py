@@ -1,0 +1,183 @@
+"""``meshxds serve PATH...``: the ADS server on the resource files, reloading them when they change.
+
+The glue between the pipeline and the server: load → validate → translate → ``cache.replace_all``.
+Input is polled (mtime, size and inode of every file under the paths); a change is loaded in a
+worker thread so streams keep being served meanwhile. Invalid input is reported with the same
+lines as ``meshxds validate`` and the last good snapshots stay served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cli.validate import report
+from resources import Catalog, load_catalog, with_connected
+from resources.dump import to_yaml
+from resources.model import MeshMultiZoneService, MeshService
+from snapshots.builder import SnapshotError, snapshots_for
+from snapshots.snapshot import Snapshot
+from xds.cache import SnapshotCache
+from xds.debug import DebugServer
+from xds.server import AdsServer
+
+log = logging.getLogger("meshxds.serve")
+
+Fingerprint = tuple[tuple[str, int, int, int], ...]
+
+
+def fingerprint(paths: Sequence[str | Path]) -> Fingerprint:
+    """What changes when any input file is written, added, removed or renamed."""
+    out: list[tuple[str, int, int, int]] = []
+    for root in paths:
+        files = [Path(root)] if not Path(root).is_dir() else sorted(Path(root).rglob("*"))
+        for f in files:
+            try:
+                st = f.stat()
+            except OSError:
+                out.append((str(f), -1, -1, -1))
+                continue
+            if f.is_file():
+                out.append((str(f), st.st_mtime_ns, st.st_size, st.st_ino))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Built:
+    """One reload's outcome, computed off the event loop."""
+
+    catalog: Catalog | None
+    snapshots: dict[str, Snapshot] | None
+    seconds: float
+
+
+class Service:
+    """The ADS server, its debug endpoint and the input watcher, on one event loop."""
+
+    def __init__(self, paths: Sequence[str | Path], zone: str = "default", poll_interval: float = 0.2) -> None:
+        self.paths = list(paths)
+        self.zone = zone
+        self.poll_interval = poll_interval
+        self.cache = SnapshotCache()
+        self.ads = AdsServer(self.cache)
+        self.debug = DebugServer(self.cache, self.meshservices_yaml)
+        self.catalog: Catalog | None = None
+        self.seen: Fingerprint | None = None
+        self.reloads = 0
+        self.failed_reloads = 0
+        self._watcher: asyncio.Task[None] | None = None
+
+    # -- loading ---------------------------------------------------------------------------------
+    def build(self, previous: Catalog | None, connected: frozenset[str]) -> Built:
+        """Load, validate and translate; reports problems on stderr. Pure apart from printing."""
+        start = time.perf_counter()
+        result = load_catalog(self.paths, zone=self.zone, previous=previous, connected=connected)
+        report(result)
+        if result.catalog is None:
+            return Built(None, None, time.perf_counter() - start)
+        try:
+            snapshots = snapshots_for(result.catalog)
+        except SnapshotError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return Built(None, None, time.perf_counter() - start)
+        return Built(result.catalog, snapshots, time.perf_counter() - start)
+
+    def apply(self, built: Built) -> bool:
+        """Swap in a successful build (on the loop); keep the last good snapshots otherwise."""
+        if built.catalog is None or built.snapshots is None:
+            self.failed_reloads += 1
+            kept = len(self.cache.nodes())
+            print(f"meshxds: input has errors; still serving the last good snapshots ({kept} nodes)", file=sys.stderr)
+            return False
+        self.catalog = built.catalog
+        changed = self.cache.replace_all(built.snapshots)
+        self.reloads += 1
+        log.info(
+            "loaded %d nodes in %.0f ms; changed: %s",
+            len(built.snapshots),
+            built.seconds * 1000,
+            ", ".join(changed) or "nothing",
+        )
+        return True
+
+    async def reload(self) -> bool:
+        self.seen = fingerprint(self.paths)
+        built = await asyncio.to_thread(self.build, self.catalog, self.cache.connected())
+        return self.apply(built)
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            if fingerprint(self.paths) != self.seen:
+                await self.reload()
+
+    def meshservices_yaml(self) -> str:
+        if self.catalog is None:
+            return ""
+        catalog = with_connected(self.catalog, self.cache.connected())
+        services: list[MeshService | MeshMultiZoneService] = []
+        for view in catalog.meshes.values():
+            services += view.mesh_services
+            services += view.multizone_services
+        return to_yaml(services)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self, address: str = "127.0.0.1", port: int = 18000, debug_port: int | None = None) -> None:
+        await self.reload()
+        await self.ads.start(address, port)
+        if debug_port is not None:
+            await self.debug.start(address, debug_port)
+        self._watcher = asyncio.create_task(self.watch())
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await self.debug.stop()
+        await self.ads.stop(0.2)
+
+
+def setup_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("MESHXDS_LOG", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+async def serve(args: argparse.Namespace) -> int:
+    service = Service(args.paths, zone=args.zone, poll_interval=args.poll_interval)
+    try:
+        await service.start(args.address, args.port, args.debug_port)
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    debug = f", debug http://{args.address}:{service.debug.port}/snapshots" if args.debug_port is not None else ""
+    watching = ", ".join(args.paths)
+    print(f"meshxds: ADS on {args.address}:{service.ads.port}{debug}; watching {watching}", file=sys.stderr)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await service.stop()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging()
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(f"error: no such file or directory: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return asyncio.run(serve(args))
