@@ -8,13 +8,14 @@ Before a snapshot can be served it must be self-consistent: Envoy would otherwis
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from resources.catalog import Catalog
 from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, SHORT_NAMES, Entry, Snapshot
 from translators import ProxyResources, translate
+from xds import wire
 
 TCP_PROXY_URL = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 HCM_URL = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
@@ -123,36 +124,9 @@ def references(entry: Entry) -> References:
 # milliseconds, so we read the few fields we need straight from the encoded message.
 
 
-def fields(data: bytes, number: int) -> Iterator[bytes]:
+def fields(data: bytes, number: int) -> list[bytes]:
     """The payloads of length-delimited field ``number`` in one encoded message."""
-    i, n = 0, len(data)
-    while i < n:
-        key, i = _varint(data, i)
-        wire = key & 7
-        if wire == 0:
-            _, i = _varint(data, i)
-        elif wire == 1:
-            i += 8
-        elif wire == 5:
-            i += 4
-        elif wire == 2:
-            size, i = _varint(data, i)
-            if key >> 3 == number:
-                yield data[i : i + size]
-            i += size
-        else:
-            raise ValueError(f"unsupported wire type {wire}")
-
-
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = data[i]
-        i += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, i
-        shift += 7
+    return [v for n, v in wire.fields(data) if n == number and isinstance(v, bytes)]
 
 
 def _strings(data: bytes, *path: int) -> list[str]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+
+from resources import Catalog, load_catalog
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -17,3 +21,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture
+def catalog_from(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Catalog]:
+    """Load a Catalog from YAML text through the real loader (fails the test on load errors)."""
+
+    def load(text: str, zone: str = "default") -> Catalog:
+        folder = tmp_path_factory.mktemp("input")
+        (folder / "input.yaml").write_text(text)
+        result = load_catalog([folder], zone=zone)
+        assert result.catalog is not None, "\n".join(str(p) for p in result.errors)
+        return result.catalog
+
+    return load

@@ -1,0 +1,125 @@
+"""Snapshot building: one Entry per shared message, content versions, and the consistency check
+that keeps an inconsistent snapshot from ever being served."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from resources import Catalog
+from snapshots.builder import SnapshotError, build, snapshots_for
+from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
+from translators import ProxyResources, translate
+from translators import protos as pb
+from translators.clusters import outbound_cluster
+from translators.listeners import outbound_listener, route_configuration
+from translators.outbounds import MESH_SERVICE, Destination, Outbound
+
+Load = Callable[..., Catalog]
+
+MESH = """
+type: Mesh
+name: default
+meshServices:
+  mode: Exclusive
+"""
+
+
+def dp(name: str, address: str, service: str, protocol: str = "http", extra: str = "", tp: bool = True) -> str:
+    tp_block = "\n  transparentProxying:\n    redirectPortInbound: 15006\n    redirectPortOutbound: 15001" if tp else ""
+    return f"""
+---
+type: Dataplane
+name: {name}
+mesh: default
+networking:
+  address: {address}
+  inbound:
+    - port: 8080
+      tags:
+        kuma.io/service: {service}
+        kuma.io/protocol: {protocol}{tp_block}{extra}
+"""
+
+
+def test_shared_resources_share_one_entry(catalog_from: Load) -> None:
+    snaps = snapshots_for(catalog_from(MESH + dp("a-1", "10.0.0.1", "a") + dp("b-1", "10.0.0.2", "b")))
+    a, b = snaps["default.a-1"], snaps["default.b-1"]
+    for type_url in (CLUSTER, ENDPOINT, ROUTE):
+        for name in ("default_a__default_msvc_8080", "kri_msvc_default_default__a_8080"):
+            if name in a.get(type_url):
+                assert a.get(type_url)[name] is b.get(type_url)[name]
+    assert a.get(LISTENER)["outbound:241.0.0.1:8080"] is b.get(LISTENER)["outbound:241.0.0.1:8080"]
+
+
+def test_versions_are_stable_and_only_the_changed_type_moves(catalog_from: Load) -> None:
+    text = MESH + dp("a-1", "10.0.0.1", "a") + dp("b-1", "10.0.0.2", "b")
+    first = snapshots_for(catalog_from(text))["default.a-1"]
+    again = snapshots_for(catalog_from(text))["default.a-1"]
+    assert first.versions == again.versions and first.version == again.version
+    moved = snapshots_for(catalog_from(text.replace("10.0.0.2", "10.0.0.3")))["default.a-1"]
+    changed = {t for t in first.versions if first.versions[t] != moved.versions[t]}
+    assert changed == {ENDPOINT}
+
+
+def test_duplicate_listener_names_are_refused(catalog_from: Load) -> None:
+    outbounds = """
+  outbound:
+    - port: 9000
+      tags:
+        kuma.io/service: a
+    - port: 9000
+      tags:
+        kuma.io/service: b"""
+    text = MESH + dp("a-1", "10.0.0.1", "a") + dp("b-1", "10.0.0.2", "b") + dp("c-1", "10.0.0.3", "c", extra=outbounds)
+    text = text.replace(
+        "  transparentProxying:\n    redirectPortInbound: 15006\n    redirectPortOutbound: 15001\n  outbound:",
+        "  outbound:",
+    )
+    with pytest.raises(
+        SnapshotError, match=r"default\.c-1: two different listeners named 'outbound:127\.0\.0\.1:9000'"
+    ):
+        snapshots_for(catalog_from(text))
+
+
+def _dest(protocol: str) -> Destination:
+    return Destination(MESH_SERVICE, "svc", "svc", protocol, "kri_msvc_m___svc_80", "kri_msvc_m___svc_")
+
+
+def _resources(**kw: tuple[object, ...]) -> ProxyResources:
+    parts: dict[str, tuple[object, ...]] = {"clusters": (), "endpoints": (), "listeners": (), "routes": ()} | kw
+    return ProxyResources("m.p", **parts)
+
+
+def test_eds_cluster_without_its_cla_is_refused() -> None:
+    with pytest.raises(SnapshotError, match=r"m\.p: cluster 'svc' needs ClusterLoadAssignment 'svc'"):
+        build({"m.p": _resources(clusters=(outbound_cluster(_dest("tcp")),))})
+
+
+def test_tcp_proxy_to_a_missing_cluster_is_refused() -> None:
+    listener = outbound_listener(Outbound("127.0.0.1", 80, _dest("tcp")), transparent=False)
+    with pytest.raises(SnapshotError, match=r"listener 'outbound:127\.0\.0\.1:80' needs cluster 'svc'"):
+        build({"m.p": _resources(listeners=(listener,))})
+
+
+def test_http_listener_needs_its_route_and_the_route_its_cluster() -> None:
+    outbound = Outbound("127.0.0.1", 80, _dest("http"))
+    listener = outbound_listener(outbound, transparent=False)
+    with pytest.raises(SnapshotError, match=r"needs RouteConfiguration 'kri_msvc_m___svc_80'"):
+        build({"m.p": _resources(listeners=(listener,))})
+    with pytest.raises(SnapshotError, match=r"route 'kri_msvc_m___svc_80' needs cluster 'svc'"):
+        build({"m.p": _resources(listeners=(listener,), routes=(route_configuration(outbound),))})
+    complete = _resources(
+        clusters=(outbound_cluster(_dest("http")),),
+        endpoints=(pb.ClusterLoadAssignment(cluster_name="svc"),),
+        listeners=(listener,),
+        routes=(route_configuration(outbound),),
+    )
+    assert set(build({"m.p": complete})["m.p"].get(ROUTE)) == {"kri_msvc_m___svc_80"}
+
+
+def test_every_translated_proxy_passes_the_check(catalog_from: Load) -> None:
+    text = MESH + dp("a-1", "10.0.0.1", "a") + dp("b-1", "10.0.0.2", "b", protocol="tcp")
+    catalog = catalog_from(text)
+    assert set(snapshots_for(catalog)) == set(translate(catalog)) == {"default.a-1", "default.b-1"}
