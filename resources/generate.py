@@ -8,20 +8,13 @@ named in a warning. Hand-written MeshServices are never overwritten.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from resources import model as m
 from resources.errors import Origin, Problem
 from resources.loader import Loaded, describe
-
-DNS1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-MAX_NAME = 63
-
-
-def is_dns1035(name: str) -> bool:
-    return len(name) <= MAX_NAME and DNS1035.fullmatch(name) is not None
+from resources.names import is_dns1035
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from resources import model as m
 from resources.errors import Origin, Problem
+from resources.names import check_name
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # libyaml's parser when present: ~10x faster on big inputs, same safe constructors.
@@ -252,7 +253,13 @@ def build(
     try:
         res = cls.model_validate(body)
     except ValidationError as e:
-        return None, [origin.problem(what, error_path(err["loc"]), error_message(err)) for err in e.errors()]
+        problems = [origin.problem(what, error_path(err["loc"]), error_message(err)) for err in e.errors()]
+        labels = body.get("labels")
+        name = labels.get(m.DISPLAY_NAME_LABEL) if isinstance(labels, dict) else None
+        name = name if isinstance(name, str) else body.get("name")
+        if kind == "MeshService" and isinstance(name, str) and (msg := check_name(name)):
+            problems.insert(0, origin.problem(what, "name", msg))  # the name rule does not need a valid spec
+        return None, problems
     except (RecursionError, ValueError, TypeError, OverflowError) as e:
         return None, [origin.problem(what, None, f"cannot be read: {type(e).__name__}")]
     resource: m.Resource = res  # type: ignore[assignment]

@@ -15,26 +15,14 @@ from collections.abc import Sequence
 
 from resources import model as m
 from resources.errors import Problem
-from resources.generate import MAX_NAME, is_dns1035
 from resources.hostnames import template_problem
 from resources.loader import Loaded, resource_id
+from resources.names import check_name
 
 SELECTORS = "dataplaneTags, dataplaneRef, or dataplaneLabels"
 BACKEND_KINDS = ("MeshService", "MeshExternalService", "MeshMultiZoneService")
 PORT_RANGE = "must be between 1 and 65535"
 APP_PROTOCOL = "must be one of " + ", ".join(m.APP_PROTOCOLS)
-DNS1035_MESSAGE = (
-    "must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter and ending with "
-    "a letter or digit"
-)
-
-
-def check_name(name: str) -> str | None:
-    if len(name) > MAX_NAME:
-        return f"must be at most {MAX_NAME} characters long (is {len(name)})"
-    if not is_dns1035(name):
-        return DNS1035_MESSAGE
-    return None
 
 
 def check_mesh_service(ms: m.MeshService) -> list[tuple[str, str]]:

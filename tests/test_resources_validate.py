@@ -358,3 +358,13 @@ def test_yaml_syntax_errors_name_line_and_column(tmp_path: Path) -> None:
     # The reason text comes from libyaml or PyYAML, whichever is installed; the position is ours.
     (line,) = errors(tmp_path, "type: Mesh\nname: default\n---\na: [1\n")
     assert line.startswith("in.yaml: document 2: invalid YAML at line 5, column 1: ")
+
+
+def test_name_rule_is_reported_even_when_the_spec_is_broken(tmp_path: Path) -> None:
+    assert errors(tmp_path, ms(name="Bad_1", ports="    - {port: x}")) == [
+        "in.yaml: document 1: MeshService default/Bad_1: name: must be a DNS-1035 label: lower-case letters, "
+        "digits and '-', starting with a letter and ending with a letter or digit",
+        "in.yaml: document 1: MeshService default/Bad_1: spec.ports[0].port: must be an integer",
+    ]
+    lines = errors(tmp_path, "type: MeshService\nname: Bad\nlabels: nope\n")
+    assert [line.split(": ")[3] for line in lines] == ["name", "labels"]
