@@ -150,3 +150,25 @@ def test_duplicate_keys_huge_numbers_and_alias_bombs(tmp_path: Path) -> None:
     assert len(lines) == 9 + 10  # nine ports, ten unknown fields: the aliases are never expanded
     (deep,) = errors(tmp_path, "[" * 20000 + "]" * 20000)  # a list (libyaml) or too deep (PyYAML)
     assert deep.startswith("in.yaml: document 1: ")
+
+
+def test_global_kinds_zone_ingress_and_hostname_generator(tmp_path: Path) -> None:
+    text = """
+    type: ZoneIngress
+    name: ingress-1
+    zone: east
+    networking: {address: 127.0.0.50, port: 10001, advertisedAddress: 10.0.0.1, advertisedPort: 10001}
+    ---
+    type: HostnameGenerator
+    name: short
+    spec:
+      selector: {meshService: {matchLabels: {kuma.io/origin: zone}}}
+      template: "{{ .DisplayName }}.mesh"
+    """
+    catalog = ok(tmp_path, text)
+    (ingress,) = catalog.zone_ingresses
+    assert (ingress.name, ingress.spec.zone, ingress.spec.networking.advertised_port) == ("ingress-1", "east", 10001)
+    assert [g.name for g in catalog.hostname_generators] == ["short"]
+    assert errors(tmp_path, "type: ZoneIngress\nname: i\nmesh: default\nnetworking: {address: a, port: 1}\n") == [
+        "in.yaml: document 1: ZoneIngress i: mesh: unknown field"
+    ]
