@@ -267,14 +267,19 @@ def build(
 
 
 def with_computed_labels(res: m.Resource, zone: str, env: str) -> m.Resource:
-    """Labels a Kuma zone control plane adds when it stores a mesh-scoped resource."""
+    """Labels a Kuma zone control plane adds when it stores a mesh-scoped resource (compute.go).
+
+    Origin, zone and env go only on kinds a zone creates and syncs up (Dataplane, MeshService);
+    a MeshMultiZoneService is created on the global control plane, so it only gets its mesh.
+    """
     if isinstance(res, m.Mesh | m.HostnameGenerator | m.ZoneIngress):
         return res
     labels = dict(res.labels)
     labels[m.MESH_LABEL] = res.mesh
-    labels.setdefault(m.ORIGIN_LABEL, "zone")
-    labels.setdefault(m.ZONE_LABEL, zone)
-    labels.setdefault(m.ENV_LABEL, env)
+    if not isinstance(res, m.MeshMultiZoneService):
+        labels.setdefault(m.ORIGIN_LABEL, "zone")
+        labels.setdefault(m.ZONE_LABEL, zone)
+        labels.setdefault(m.ENV_LABEL, env)
     if isinstance(res, m.Dataplane):
         labels.setdefault(m.PROXY_TYPE_LABEL, "gateway" if res.networking.gateway else "sidecar")
     return res.model_copy(update={"labels": labels})

@@ -167,6 +167,8 @@ def test_multizone_service_matches_and_gets_a_243_vip(tmp_path: Path) -> None:
     view = ok(tmp_path, text).meshes["default"]
     all_a, none = view.multizone_services
     assert [v.ip for v in all_a.status.vips] == ["243.0.0.1"]
+    assert all_a.labels == {"kuma.io/mesh": "default"}  # created on global: no origin/zone labels
+    assert all_a.status.addresses == []  # no default hostname generator for it on a zone
     assert [v.ip for v in none.status.vips] == ["243.0.0.2"]
     assert [m.model_dump() for m in all_a.status.mesh_services] == [
         {"name": "a", "namespace": "", "zone": "default", "mesh": "default"}
