@@ -85,7 +85,7 @@ def build_catalog(
     for mesh in meshes.values():
         dp_items = [i for i in items if isinstance(i.resource, m.Dataplane) and i.resource.mesh == mesh.name]
         given = [i for i in items if isinstance(i.resource, m.MeshService) and i.resource.mesh == mesh.name]
-        made, found = generate(mesh, dp_items, given, zone)
+        made, found = generate(mesh, dp_items, given, zone, previous_ports(previous, mesh.name))
         warnings += found
         services += given + made
     services += [i for i in items if isinstance(i.resource, m.MeshMultiZoneService)]
@@ -116,6 +116,18 @@ def build_catalog(
         allocated_vips=allocated,
     )
     return catalog, warnings
+
+
+def previous_ports(previous: Catalog | None, mesh: str) -> dict[str, list[m.Port]]:
+    """Ports of the MeshServices the generator made in the previous load (Kuma's "existing" spec)."""
+    view = previous.meshes.get(mesh) if previous else None
+    if view is None:
+        return {}
+    return {
+        ms.name: ms.spec.ports
+        for ms in view.mesh_services
+        if ms.labels.get(m.MANAGED_BY_LABEL) == m.MANAGED_BY_GENERATOR
+    }
 
 
 def previous_vips(previous: Catalog | None) -> dict[tuple[str, str, str], list[str]]:

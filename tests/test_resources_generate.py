@@ -176,3 +176,27 @@ def test_example_generation(tmp_path: Path) -> None:
         "MeshService default/backend",
         "MeshService default/redis",
     ]
+
+
+def test_existing_generated_spec_is_kept_while_a_dataplane_agrees(tmp_path: Path) -> None:
+    """Kuma keeps an existing MeshService's ports as long as one Dataplane still has them."""
+    old = dataplane("redis-1", "127.0.0.1", "{port: 6379, tags: {kuma.io/service: redis}}")
+    new = dataplane("redis-0", "127.0.0.2", "{port: 7000, tags: {kuma.io/service: redis}}")
+    first = load(tmp_path, MESH_EVERYWHERE + "---\n" + old).catalog
+    assert first is not None
+    # redis-0 now loads first (it is the "oldest"), but redis-1 still agrees with the existing spec.
+    second = load(tmp_path, MESH_EVERYWHERE + "---\n" + new + "---\n" + old, previous=first)
+    assert second.catalog is not None
+    assert [p.port for p in services(second.catalog)["redis"].spec.ports] == [6379]
+    assert [short(w, tmp_path) for w in second.warnings] == [
+        "in.yaml: document 2: MeshService default/redis: port conflict, ports must be identical across Dataplane "
+        "inbounds grouped into a single MeshService: redis-0 [7000:7000/tcp] differ from the ports it already had "
+        "[6379:6379/tcp], kept while redis-1 has them"
+    ]
+    # Once no Dataplane agrees, the oldest one's ports replace it.
+    third = load(tmp_path, MESH_EVERYWHERE + "---\n" + new, previous=second.catalog)
+    assert third.catalog is not None and not third.warnings
+    assert [p.port for p in services(third.catalog)["redis"].spec.ports] == [7000]
+    # Without a previous catalog the oldest Dataplane wins.
+    fresh = load(tmp_path, MESH_EVERYWHERE + "---\n" + new + "---\n" + old).catalog
+    assert fresh is not None and [p.port for p in services(fresh)["redis"].spec.ports] == [7000]
