@@ -15,10 +15,12 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from cli.validate import report
 from resources import Catalog, load_catalog, with_connected
@@ -33,6 +35,7 @@ from xds.server import AdsServer
 log = logging.getLogger("meshxds.serve")
 
 Fingerprint = tuple[tuple[str, int, int, int], ...]
+T = TypeVar("T")
 
 
 def fingerprint(paths: Sequence[str | Path]) -> Fingerprint:
@@ -145,6 +148,32 @@ class Service:
                 await self._watcher
         await self.debug.stop()
         await self.ads.stop(0.2)
+
+
+class Background:
+    """An event loop in a daemon thread, for callers that stay synchronous (the demo, tests)."""
+
+    def __init__(self, name: str = "meshxds") -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30.0) -> T:
+        """Run ``coro`` on the loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Call ``fn`` on the loop (where the cache lives) and return its result."""
+
+        async def wrapper() -> T:
+            return fn()
+
+        return self.run(wrapper())
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
 
 
 def setup_logging() -> None:

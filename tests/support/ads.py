@@ -1,4 +1,4 @@
-"""Run the real ADS server on its own event loop in a background thread, for tests that drive Envoy.
+"""Run the real ADS server (or the whole ``serve`` service) on a background loop, for tests that drive Envoy.
 
 Tests stay synchronous (they poll Envoy's admin API); every cache access is marshalled onto
 the server's loop so the server keeps its single-threaded invariants.
@@ -6,37 +6,24 @@ the server's loop so the server keeps its single-threaded invariants.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+from cli.serve import Background, Service
 from snapshots.snapshot import Snapshot
 from xds.cache import SnapshotCache
 from xds.server import AdsServer
 
-T = TypeVar("T")
 
-
-class ServerThread:
-    """An ``AdsServer`` + ``SnapshotCache`` on a private loop. ``port`` survives ``restart()``."""
+class ServerThread(Background):
+    """An ``AdsServer`` + ``SnapshotCache`` with hand-made snapshots. ``port`` survives ``restart()``."""
 
     def __init__(self, port: int = 0) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="ads-server", daemon=True)
-        self.thread.start()
+        super().__init__("ads-server")
         self.cache = SnapshotCache()
         self.server: AdsServer | None = None
         self.port = port
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def call(self, fn: Callable[[], T]) -> T:
-        async def wrapper() -> T:
-            return fn()
-
-        return self.run(wrapper())
 
     def start(self) -> ServerThread:
         self.server = AdsServer(self.cache)
@@ -57,9 +44,7 @@ class ServerThread:
 
     def close(self) -> None:
         self.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
+        super().close()
 
     def __enter__(self) -> ServerThread:
         return self.start()
@@ -67,7 +52,6 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- cache access ----------------------------------------------------------------------------
     def set(self, *snapshots: Snapshot) -> None:
         def apply() -> None:
             for snap in snapshots:
@@ -80,3 +64,40 @@ class ServerThread:
 
     def status(self, node_id: str) -> dict[str, Any]:
         return self.call(lambda: self.cache.node_status(node_id).to_json(self.cache.get(node_id)))
+
+
+class ServiceThread(Background):
+    """``meshxds serve`` (files → snapshots → ADS, with polling reload) on a background loop."""
+
+    def __init__(self, paths: Sequence[str | Path], poll_interval: float = 0.02, port: int = 0) -> None:
+        super().__init__("meshxds-serve")
+        self.service = Service(paths, poll_interval=poll_interval)
+        self.port = port
+
+    def start(self) -> ServiceThread:
+        self.run(self.service.start("127.0.0.1", self.port, debug_port=0))
+        self.port = self.service.ads.port
+        return self
+
+    def stop(self) -> None:
+        self.run(self.service.stop())
+
+    def restart(self) -> None:
+        """A new server process in all but name: fresh cache, fresh streams, same port and files."""
+        self.stop()
+        self.service = Service(self.service.paths, poll_interval=self.service.poll_interval)
+        self.start()
+
+    def __enter__(self) -> ServiceThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.close()
+
+    def snapshot(self, node_id: str) -> Snapshot | None:
+        return self.call(lambda: self.service.cache.get(node_id))
+
+    def status(self, node_id: str) -> dict[str, Any]:
+        cache = self.service.cache
+        return self.call(lambda: cache.node_status(node_id).to_json(cache.get(node_id)))
