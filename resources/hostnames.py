@@ -80,9 +80,12 @@ def template_problem(template: str) -> str | None:
     if not template.strip():
         return "must not be empty"
     try:
-        parse(template)
+        parts = parse(template)
     except TemplateError as e:
         return str(e)
+    stub = "".join(p if isinstance(p, str) else "stub" for p in parts)
+    if not DNS1123_SUBDOMAIN.fullmatch(stub):
+        return f"must render to a DNS-1123 subdomain (renders as {stub!r} with stub values)"
     return None
 
 

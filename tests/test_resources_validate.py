@@ -281,6 +281,17 @@ CASES: list[tuple[str, str | list[str]]] = [
         type: HostnameGenerator
         name: hg
         spec:
+          selector: {meshService: {matchLabels: {a: b}}}
+          template: "{{ .Name }}_svc.mesh"
+        """,
+        "in.yaml: document 1: HostnameGenerator hg: spec.template: "
+        "must render to a DNS-1123 subdomain (renders as 'stub_svc.mesh' with stub values)",
+    ),
+    (
+        """
+        type: HostnameGenerator
+        name: hg
+        spec:
           selector: {}
           template: "{{ .Name }}.mesh"
         """,
