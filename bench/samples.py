@@ -115,7 +115,9 @@ def cluster(name: str, *, http2: bool = False, max_connections: int = 1024) -> C
     )
 
 
-def load_assignment(name: str, endpoints: list[tuple[str, int]], *, zones: int = 1) -> ClusterLoadAssignment:
+def load_assignment(
+    name: str, endpoints: list[tuple[str, int]], *, zones: int = 1, metadata: bool = True
+) -> ClusterLoadAssignment:
     """Endpoints spread over ``zones`` localities; remote zones at priority 1 with a lower weight."""
     by_zone: dict[int, list[LbEndpoint]] = {}
     for i, (host, port) in enumerate(endpoints):
@@ -128,7 +130,9 @@ def load_assignment(name: str, endpoints: list[tuple[str, int]], *, zones: int =
                         "envoy.lb": Struct.from_dict({"kuma.io/zone": f"zone-{i % zones}", "team": "core"}),
                         "envoy.transport_socket_match": Struct.from_dict({"kuma.io/protocol": "http"}),
                     }
-                ),
+                )
+                if metadata
+                else None,
             )
         )
     return ClusterLoadAssignment(

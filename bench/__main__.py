@@ -1,0 +1,180 @@
+"""``python -m bench``: build, push and apply a synthetic mesh; print one table (or ``--json``).
+
+Default scale is issue #5's target: 1,000 services x 3 Dataplanes (3,000 proxies), Exclusive mode,
+every proxy reaching every service, 3,000 ADS streams, and a real Envoy at 1,000 and 10,000 clusters.
+``--quick`` is a small smoke run (seconds), used by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from bench import build as b
+from bench import mesh, push
+from bench.mesh import MeshSpec
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--services", type=int, default=1000)
+    p.add_argument("--dataplanes-per-service", type=int, default=3)
+    p.add_argument("--ports", type=int, default=1, help="inbound ports per service")
+    p.add_argument("--mode", choices=mesh.MODES, default="Exclusive")
+    p.add_argument("--fanout", type=int, default=0, help="services each proxy reaches (reachableBackends); 0 = all")
+    p.add_argument("--streams", type=int, default=0, help="concurrent ADS streams; 0 = one per proxy")
+    p.add_argument("--streams-per-connection", type=int, default=1)
+    p.add_argument(
+        "--envoy-clusters", default=None, help="comma-separated (default 1000,10000; 50 with --quick); '' to skip"
+    )
+    p.add_argument("--no-push", action="store_true", help="skip the ADS stream benchmark")
+    p.add_argument("--profile", action="store_true", help="cProfile the full build and show where the time goes")
+    p.add_argument("--quick", action="store_true", help="small smoke size: 10 services x 2, 20 streams, Envoy at 50")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.services, args.dataplanes_per_service = 10, 2
+    if args.envoy_clusters is None:
+        args.envoy_clusters = "50" if args.quick else "1000,10000"
+    return args
+
+
+def machine() -> dict[str, Any]:
+    mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line), "0")
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(int(mem) / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def snapshot_overhead(snapshots: dict[str, Any]) -> float:
+    """Bytes per proxy of its own snapshot containers (dicts of references; the shared entries not counted)."""
+    total = 0
+    for snap in snapshots.values():
+        total += sys.getsizeof(snap) + sys.getsizeof(snap.resources) + sys.getsizeof(snap.versions)
+        total += sum(sys.getsizeof(d) for d in snap.resources.values())
+    return total / max(1, len(snapshots))
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    spec = MeshSpec(args.services, args.dataplanes_per_service, args.ports, args.mode, args.fanout)
+    out: dict[str, Any] = {"machine": machine(), "command": "python -m bench " + " ".join(sys.argv[1:])}
+    out["mesh"] = {**spec.__dict__, "proxies": spec.proxies}
+    with tempfile.TemporaryDirectory(prefix="meshxds-bench-") as tmp:
+        path, write_s = b.timed(lambda: mesh.write(spec, Path(tmp)))
+        catalog, load_s = b.timed(lambda: mesh.load(path))
+        before, build_s = b.build(catalog)
+        resources = b.distinct_messages(before)
+        changed_catalog = mesh.with_endpoint_change(spec, Path(tmp), catalog)
+        after, rebuild_s = b.build(changed_catalog)
+    out["build"] = {
+        "yaml_write_s": write_s,
+        "catalog_load_s": load_s,
+        "full_build_s": build_s,
+        "snapshots": len(before),
+        "distinct_resources": {b.SHORT_NAMES[t]: len(v) for t, v in resources.items()},
+        "resources_per_proxy": round(sum(len(s.get(t)) for s in before.values() for t in b.TYPE_ORDER) / len(before)),
+        "endpoint_change_rebuild_s": rebuild_s,
+        "endpoint_change_snapshots_changed": b.changed_nodes(before, after),
+        "rss_after_build_mb": push.rss_bytes() / 1e6,
+        "snapshot_bytes_per_proxy": snapshot_overhead(before),
+    }
+    rows = b.encode_speed(resources)
+    out["encode"] = {
+        "per_type": [{**r.__dict__, "speedup": r.speedup} for r in rows],
+        "overall_speedup": b.overall_speedup(rows),
+    }
+    if not args.no_push:
+        streams = args.streams or spec.proxies
+        nodes = sorted(before)[:streams]
+        result = asyncio.run(push.run(before, after, nodes, streams_per_connection=args.streams_per_connection))
+        out["push"] = result.__dict__
+    out["envoy"] = []
+    for n in [int(x) for x in args.envoy_clusters.split(",") if x.strip()]:
+        from bench import envoy
+
+        out["envoy"].append(envoy.apply(n).__dict__)
+    if args.profile:
+        prof = b.profile(lambda: b.snapshots_for(catalog))
+        out["profile"] = {"total_s": prof.total_s, "by_category_s": prof.by_category, "top": prof.top}
+    return out
+
+
+TARGETS = {
+    "full_build_s": 3.0,
+    "push_p99_s": 1.0,
+    "rss_per_stream_kb": 100.0,
+    "encode_speedup": 50.0,
+    "send_share_10k": 0.10,
+}
+
+
+def table(r: dict[str, Any]) -> str:
+    """One table: metric | value | target | verdict."""
+    rows: list[tuple[str, str, str, str]] = []
+
+    def add(metric: str, value: str, target: str = "", ok: bool | None = None) -> None:
+        rows.append((metric, value, target, "" if ok is None else ("ok" if ok else "MISSED")))
+
+    m, bd = r["mesh"], r["build"]
+    add("mesh", f"{m['services']} svc x {m['dataplanes_per_service']} DP x {m['ports']} port, {m['mode']}, "
+        f"fanout {m['fanout'] or 'all'} = {m['proxies']} proxies")  # fmt: skip
+    add("catalog load (YAML -> Catalog)", f"{bd['catalog_load_s']:.2f} s")
+    add("full build (Catalog -> snapshots)", f"{bd['full_build_s']:.2f} s", "<= 3 s", bd["full_build_s"] <= 3.0)
+    add("  resources per proxy / distinct", f"{bd['resources_per_proxy']} / {sum(bd['distinct_resources'].values())}")
+    add("one-endpoint-change rebuild", f"{bd['endpoint_change_rebuild_s']:.2f} s "
+        f"({bd['endpoint_change_snapshots_changed']} snapshots changed)")  # fmt: skip
+    for row in r["encode"]["per_type"]:
+        add(f"encode {row['kind']} (us/resource)", f"{row['ours_us']:.1f} vs bytes() {row['bytes_us']:.0f} "
+            f"= {row['speedup']:.0f}x")  # fmt: skip
+    sp = r["encode"]["overall_speedup"]
+    add("encode speedup (whole build)", f"{sp:.0f}x", ">= 50x", sp >= 50)
+    add("server RSS after build", f"{bd['rss_after_build_mb']:.0f} MB")
+    add("per-proxy snapshot containers", f"{bd['snapshot_bytes_per_proxy'] / 1024:.1f} KB")
+    if "push" in r:
+        p = r["push"]
+        add("ADS streams synced (initial config)", f"{p['streams']} in {p['sync_s']:.1f} s "
+            f"({p['eds_streams']} with EDS, {p['rds_streams']} with RDS names)")  # fmt: skip
+        ok = p["p99_s"] <= 1.0 and p["acked"] == p["affected"]
+        add("push-to-ACK after 1 endpoint change", f"p50 {p['p50_s'] * 1000:.0f} ms, p99 {p['p99_s'] * 1000:.0f} ms "
+            f"({p['acked']}/{p['affected']} ACKed)", "p99 <= 1 s", ok)  # fmt: skip
+        kb = p["rss_per_stream"] / 1024
+        add("server RSS per connected stream", f"{kb:.0f} KB", "<= 100 KB", kb <= 100)
+    for e in r["envoy"]:
+        share = e["send_s"] / e["apply_s"] if e["apply_s"] else float("nan")
+        target, ok = ("<= 10 %", share <= 0.10) if e["clusters"] >= 10000 else ("", None)
+        add(f"Envoy apply {e['clusters']} clusters", f"{e['apply_s']:.2f} s; our send {e['send_s'] * 1000:.0f} ms "
+            f"= {share:.1%} ({e['megabytes']:.1f} MB, {e['responses']} responses)", target, ok)  # fmt: skip
+    if "profile" in r:
+        for cat, secs in r["profile"]["by_category_s"].items():
+            add(f"profile: {cat}", f"{secs:.2f} s of {r['profile']['total_s']:.2f} s (under cProfile)")
+    widths = [max(len(row[i]) for row in [("metric", "value", "target", ""), *rows]) for i in range(4)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(("metric", "value", "target", "verdict"), widths, strict=True))]
+    lines.append("-+-".join("-" * w for w in widths))
+    lines += [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    args = parse_args(argv)
+    started = time.monotonic()
+    result = run(args)
+    result["bench_wall_s"] = time.monotonic() - started
+    print(json.dumps(result, indent=2, default=str) if args.json else table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Full build, one-endpoint rebuild, encode speed, and where the build time goes.
+
+Full build = ``snapshots.builder.snapshots_for(catalog)``: translation, message construction,
+encoding, hashing and the per-proxy snapshot assembly and checks. Loading the YAML into a Catalog
+is timed separately (it is the input side, not the build).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import gc
+import pstats
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from snapshots.builder import snapshots_for
+from snapshots.encode import encode_message
+from snapshots.snapshot import SHORT_NAMES, TYPE_ORDER, Snapshot
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def build(catalog: Any) -> tuple[dict[str, Snapshot], float]:
+    gc.collect()
+    return timed(lambda: snapshots_for(catalog))
+
+
+def changed_nodes(before: Mapping[str, Snapshot], after: Mapping[str, Snapshot]) -> int:
+    return sum(1 for n in after if n not in before or dict(before[n].versions) != dict(after[n].versions))
+
+
+def distinct_messages(snapshots: Mapping[str, Snapshot]) -> dict[str, list[Any]]:
+    """Every distinct message object the snapshots hold, per type (shared entries counted once)."""
+    seen: set[int] = set()
+    out: dict[str, list[Any]] = {t: [] for t in TYPE_ORDER}
+    for snap in snapshots.values():
+        for type_url in TYPE_ORDER:
+            for entry in snap.get(type_url).values():
+                if id(entry) not in seen:
+                    seen.add(id(entry))
+                    out[type_url].append(entry.message)
+    return out
+
+
+@dataclass(frozen=True)
+class EncodeRow:
+    kind: str
+    distinct: int  # distinct resources of this type in the build
+    sample: int
+    ours_us: float
+    bytes_us: float
+
+    @property
+    def speedup(self) -> float:
+        return self.bytes_us / self.ours_us if self.ours_us else float("nan")
+
+
+REPEAT = 20  # our encoder is fast enough to need repeats for a stable figure
+
+
+def encode_speed(messages: Mapping[str, list[Any]], sample: int = 20, seed: int = 5) -> list[EncodeRow]:
+    """µs per resource, ours vs betterproto2's bytes(), on the same randomly sampled resources."""
+    rng = random.Random(seed)
+    rows = []
+    for type_url, msgs in messages.items():
+        if not msgs:
+            continue
+        picked = rng.sample(msgs, min(sample, len(msgs)))
+        _, ours = timed(lambda p=picked: [encode_message(m) for _ in range(REPEAT) for m in p])  # type: ignore[misc]
+        _, theirs = timed(lambda p=picked: [bytes(m) for m in p])  # type: ignore[misc]
+        rows.append(
+            EncodeRow(
+                SHORT_NAMES[type_url],
+                len(msgs),
+                len(picked),
+                ours / REPEAT / len(picked) * 1e6,
+                theirs / len(picked) * 1e6,
+            )
+        )
+    return rows
+
+
+def overall_speedup(rows: list[EncodeRow]) -> float:
+    """bytes() time / our time over the whole build's distinct resources (weighted by count)."""
+    ours = sum(r.ours_us * r.distinct for r in rows)
+    theirs = sum(r.bytes_us * r.distinct for r in rows)
+    return theirs / ours if ours else float("nan")
+
+
+# --------------------------------------------------------------------------- profile
+
+CATEGORIES = (
+    ("encoding", ("snapshots/encode.py", "<encoder ")),
+    ("hashing", ("blake2", "hashlib", "hexdigest")),
+    (
+        "message construction (pydantic/betterproto2)",
+        ("pydantic", "betterproto2", "envoy_data_plane", "validate_python"),
+    ),
+    ("translation", ("translators/", "ipaddress", "resources/")),
+    ("snapshot assembly + checks", ("snapshots/builder.py", "snapshots/snapshot.py")),
+)
+
+
+def categorise(filename: str, function: str) -> str:
+    where = f"{filename}:{function}"
+    for name, needles in CATEGORIES:
+        if any(n in where for n in needles):
+            return name
+    return "other (builtins, dict/list ops)"
+
+
+@dataclass(frozen=True)
+class Profile:
+    total_s: float
+    by_category: dict[str, float]
+    top: list[tuple[str, float, float]]  # (function, tottime, cumtime)
+
+
+def profile(fn: Callable[[], Any], top: int = 15) -> Profile:
+    """cProfile ``fn`` and add up self-time per category (times are inflated by the profiler itself)."""
+    prof = cProfile.Profile()
+    prof.enable()
+    fn()
+    prof.disable()
+    stats = pstats.Stats(prof)
+    raw: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+    by: dict[str, float] = {}
+    rows = []
+    for (filename, line, function), (_, _, tottime, cumtime, _) in raw.items():
+        cat = categorise(filename, function)
+        by[cat] = by.get(cat, 0.0) + tottime
+        rows.append((f"{filename.split('/work/main/')[-1]}:{line}({function})", tottime, cumtime))
+    rows.sort(key=lambda r: -r[1])
+    return Profile(sum(by.values()), dict(sorted(by.items(), key=lambda kv: -kv[1])), rows[:top])

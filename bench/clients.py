@@ -1,0 +1,181 @@
+"""Many ADS client streams in one process, speaking SotW like Envoy does, and ACKing everything.
+
+Run as ``python -m bench.clients --port P --streams-file F`` (the benchmark starts it as a separate
+process so its CPU is not the server's). Each stream subscribes to CDS and LDS (wildcard), then to
+the CLAs of the EDS clusters it got and the RDS names its listeners use, ACKs every response, and
+keeps going until stdin closes. Prints one JSON line ``{"synced": n}`` once every stream holds a full
+configuration, so the benchmark knows when to push.
+
+Parsing is field-skipping and memoised per (type, version): thousands of streams get the same
+responses, and the client must not be the bottleneck it is measuring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+import grpc
+
+from snapshots.encode import length_delimited
+from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
+from xds.wire import fields
+
+METHOD = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+EDS_TYPE = 3
+HCM = b"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+
+
+def request(type_url: str, names: list[str], version: str = "", nonce: str = "", node: str | None = None) -> bytes:
+    """DiscoveryRequest: version_info 1, node 2 (id = 1), resource_names 3, type_url 4, response_nonce 5."""
+    out = length_delimited(1, version.encode()) if version else b""
+    if node is not None:
+        out += length_delimited(2, length_delimited(1, node.encode()))
+    out += b"".join(length_delimited(3, n.encode()) for n in names)
+    out += length_delimited(4, type_url.encode())
+    if nonce:
+        out += length_delimited(5, nonce.encode())
+    return out
+
+
+def response_header(data: bytes) -> tuple[str, str, str, list[bytes]]:
+    """(type_url, version_info, nonce, resource Any values) of a DiscoveryResponse."""
+    type_url = version = nonce = ""
+    anys: list[bytes] = []
+    for number, value in fields(data):
+        if not isinstance(value, bytes):
+            continue
+        if number == 1:
+            version = value.decode()
+        elif number == 2:
+            anys.append(value)
+        elif number == 4:
+            type_url = value.decode()
+        elif number == 5:
+            nonce = value.decode()
+    return type_url, version, nonce, anys
+
+
+def children(data: bytes, number: int) -> list[bytes]:
+    """The payloads of length-delimited field ``number``."""
+    return [v for n, v in fields(data) if n == number and isinstance(v, bytes)]
+
+
+def _any_value(any_bytes: bytes) -> bytes:
+    return b"".join(children(any_bytes, 2))
+
+
+def eds_names(anys: list[bytes]) -> list[str]:
+    """The CLA names Envoy would request: EDS clusters' service_name, else their name."""
+    names = []
+    for a in anys:
+        name, service, eds = "", "", False
+        for number, value in fields(_any_value(a)):
+            if number == 1 and isinstance(value, bytes):
+                name = value.decode()
+            elif number == 2 and value == EDS_TYPE:
+                eds = True
+            elif number == 3 and isinstance(value, bytes):
+                service = b"".join(children(value, 2)).decode()
+        if eds:
+            names.append(service or name)
+    return sorted(names)
+
+
+def route_names(anys: list[bytes]) -> list[str]:
+    """RDS names of HttpConnectionManagers: filter_chains 3 > filters 3 > typed_config 4 > rds 3 > name 2."""
+    names: set[str] = set()
+    for a in anys:
+        for chain in children(_any_value(a), 3):
+            for flt in children(chain, 3):
+                for typed in children(flt, 4):
+                    if b"".join(children(typed, 1)) == HCM:
+                        for rds in children(_any_value(typed), 3):
+                            names.update(v.decode() for v in children(rds, 2))
+    return sorted(names)
+
+
+class Client:
+    """One simulated Envoy: one stream, SotW, ACKs everything."""
+
+    def __init__(self, node_id: str, channel: Any, memo: dict[tuple[str, str], list[str]]) -> None:
+        self.node_id = node_id
+        self.call = channel.stream_stream(METHOD, request_serializer=None, response_deserializer=None)()
+        self.memo = memo
+        self.subscribed: dict[str, list[str]] = {CLUSTER: [], LISTENER: []}
+        self.got: set[str] = set()
+        self.last_response = time.monotonic()
+
+    async def run(self) -> None:
+        await self.call.write(request(CLUSTER, [], node=self.node_id))
+        await self.call.write(request(LISTENER, []))
+        while True:
+            data = await self.call.read()
+            if data is grpc.aio.EOF:
+                return
+            await self.on_response(data)
+
+    async def on_response(self, data: bytes) -> None:
+        type_url, version, nonce, anys = response_header(data)
+        self.last_response = time.monotonic()
+        self.got.add(type_url)
+        await self.call.write(request(type_url, self.subscribed.get(type_url, []), version, nonce))
+        follow = {CLUSTER: (ENDPOINT, eds_names), LISTENER: (ROUTE, route_names)}.get(type_url)
+        if follow is None:
+            return
+        child, derive = follow
+        key = (type_url, version)
+        names = self.memo.get(key)
+        if names is None:
+            names = self.memo[key] = derive(anys)
+        if names != self.subscribed.get(child):
+            self.subscribed[child] = names
+            await self.call.write(request(child, names))
+
+    @property
+    def synced(self) -> bool:
+        wanted = {CLUSTER, LISTENER} | {t for t in (ENDPOINT, ROUTE) if self.subscribed.get(t)}
+        return wanted <= self.got
+
+
+async def main_async(port: int, node_ids: list[str], per_channel: int) -> None:
+    options = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_receive_message_length", 256 << 20)]
+    channels = [
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options)
+        for _ in range((len(node_ids) + per_channel - 1) // per_channel)
+    ]
+    memo: dict[tuple[str, str], list[str]] = {}
+    clients = [Client(n, channels[i // per_channel], memo) for i, n in enumerate(node_ids)]
+    tasks = [asyncio.create_task(c.run()) for c in clients]
+    while not all(c.synced for c in clients) or time.monotonic() - max(c.last_response for c in clients) < 0.5:
+        await asyncio.sleep(0.1)
+        failed = [t for t in tasks if t.done() and t.exception() is not None]
+        if failed:
+            raise RuntimeError(f"stream failed: {failed[0].exception()}")
+    with_names = {t: sum(1 for c in clients if c.subscribed.get(t)) for t in (ENDPOINT, ROUTE)}
+    print(json.dumps({"synced": len(clients), "eds_streams": with_names[ENDPOINT], "rds_streams": with_names[ROUTE]}))
+    sys.stdout.flush()
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the benchmark closes stdin
+    for t in tasks:
+        t.cancel()
+    for ch in channels:
+        await ch.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--nodes-file", required=True, help="one node id per line")
+    parser.add_argument("--streams-per-connection", type=int, default=1)
+    args = parser.parse_args()
+    with open(args.nodes_file) as f:
+        nodes = [line.strip() for line in f if line.strip()]
+    asyncio.run(main_async(args.port, nodes, args.streams_per_connection))
+
+
+if __name__ == "__main__":
+    main()
