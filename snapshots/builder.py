@@ -1,20 +1,34 @@
 """Catalog → one checked ``Snapshot`` per proxy, each distinct message encoded exactly once.
 
-The translators hand every proxy the very same message objects for shared resources, so an
-``Entry`` cache keyed by object identity turns "encode per proxy" into "encode per resource".
-Before a snapshot can be served it must be self-consistent: Envoy would otherwise sit warming
-(an EDS cluster without its CLA) or route into nothing.
+The translators hand every proxy the very same message objects (and the very same outbound
+``ResourceSet``) for shared resources. So an ``Entry`` cache keyed by object identity turns
+"encode per proxy" into "encode per resource", and a shared ``Layer`` per outbound selection is
+indexed, versioned and checked once; a proxy adds only its own inbound layer on top. Before a
+snapshot can be served it must be self-consistent: Envoy would otherwise sit warming (an EDS
+cluster without its CLA) or route into nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from resources.catalog import Catalog
-from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, SHORT_NAMES, Entry, Snapshot
-from translators import ProxyResources, translate
+from snapshots.snapshot import (
+    CLUSTER,
+    ENDPOINT,
+    LISTENER,
+    ROUTE,
+    SHORT_NAMES,
+    TYPE_ORDER,
+    Entry,
+    Snapshot,
+    digest,
+    type_version,
+)
+from translators import ProxyResources, ResourceSet, translate
 from xds import wire
 
 TCP_PROXY_URL = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
@@ -32,92 +46,143 @@ def snapshots_for(catalog: Catalog) -> dict[str, Snapshot]:
 
 
 def build(resources: Mapping[str, ProxyResources]) -> dict[str, Snapshot]:
-    cache = EntryCache()
+    """Per proxy: its own small layer over the shared layer of its outbound selection (built once)."""
+    cache = BuildCache()
+    shared_layers: dict[int, Layer] = {}
     out: dict[str, Snapshot] = {}
     for node_id, res in resources.items():
-        entries = [
-            *(cache.get(CLUSTER, c.name, c) for c in res.clusters),
-            *(cache.get(ENDPOINT, e.cluster_name, e) for e in res.endpoints),
-            *(cache.get(LISTENER, lis.name, lis) for lis in res.listeners),
-            *(cache.get(ROUTE, r.name, r) for r in res.routes),
-        ]
-        check_duplicates(node_id, entries)
-        snapshot = Snapshot.of(node_id, entries)
-        check(snapshot, cache)
-        out[node_id] = snapshot
+        shared = shared_layers.get(id(res.shared))
+        if shared is None:
+            shared = shared_layers[id(res.shared)] = Layer.of(node_id, res.shared, cache)
+        out[node_id] = Layer.of(node_id, res.own, cache).snapshot(node_id, shared)
     return out
 
 
-class EntryCache:
-    """One Entry per message object within a build (the Entry keeps the message alive, so ids stay unique)."""
+class BuildCache:
+    """Per-build memo by object identity: one Entry per message, one reference scan per typed_config.
+
+    Each value keeps its key object alive, so ids stay unique for the whole build.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[int, Entry] = {}
-        self._refs: dict[int, References] = {}
+        self._typed: dict[int, tuple[Any, list[str], list[str]]] = {}
 
-    def get(self, type_url: str, name: str, message: Any) -> Entry:
+    def entry(self, type_url: str, name: str, message: Any) -> Entry:
         entry = self._entries.get(id(message))
         if entry is None:
             entry = self._entries[id(message)] = Entry.of(type_url, name, message)
         return entry
 
-    def references(self, entry: Entry) -> References:
-        refs = self._refs.get(id(entry))
-        if refs is None:
-            refs = self._refs[id(entry)] = references(entry)
-        return refs
+    def typed_config_refs(self, typed_config: Any) -> tuple[list[str], list[str]]:
+        """(clusters, RDS routes) a filter's typed_config refers to."""
+        hit = self._typed.get(id(typed_config))
+        if hit is None:
+            refs = filter_references(typed_config.type_url, typed_config.value)
+            hit = self._typed[id(typed_config)] = (typed_config, *refs)
+        return hit[1], hit[2]
 
-
-def check_duplicates(node_id: str, entries: Iterable[Entry]) -> None:
-    seen: set[tuple[str, str]] = set()
-    for e in entries:
-        if (e.type_url, e.name) in seen:
-            raise SnapshotError(f"{node_id}: two different {SHORT_NAMES[e.type_url]} named {e.name!r}")
-        seen.add((e.type_url, e.name))
-
-
-# --------------------------------------------------------------------------- references
+    def needs(self, entry: Entry) -> list[Need]:
+        """An EDS cluster needs its CLA; a listener its clusters and RDS routes; a route its clusters."""
+        msg = entry.message
+        if entry.type_url == CLUSTER:
+            if msg.type is not None and int(msg.type) == EDS:
+                service = msg.eds_cluster_config.service_name if msg.eds_cluster_config else ""
+                return [Need(CLUSTER, entry.name, ENDPOINT, service or msg.name)]
+            return []
+        if entry.type_url == LISTENER:
+            out: list[Need] = []
+            for chain in msg.filter_chains:
+                for flt in chain.filters:
+                    if flt.typed_config is not None:
+                        clusters, routes = self.typed_config_refs(flt.typed_config)
+                        out += [Need(LISTENER, entry.name, CLUSTER, c) for c in clusters]
+                        out += [Need(LISTENER, entry.name, ROUTE, r) for r in routes]
+            return out
+        if entry.type_url == ROUTE:
+            return [Need(ROUTE, entry.name, CLUSTER, c) for c in route_config_clusters(entry.value)]
+        return []
 
 
 @dataclass(frozen=True)
-class References:
-    """What one resource needs from the rest of its snapshot."""
+class Need:
+    """Resource ``name`` (of type ``type_url``) needs ``ref`` of type ``target`` in the same snapshot."""
 
-    endpoints: tuple[str, ...] = ()  # an EDS cluster's CLA
-    clusters: tuple[str, ...] = ()  # tcp_proxy / route targets
-    routes: tuple[str, ...] = ()  # RDS names
+    type_url: str
+    name: str
+    target: str
+    ref: str
 
-
-def check(snapshot: Snapshot, cache: EntryCache) -> None:
-    """Every EDS cluster has its CLA, every referenced cluster and RDS route exists."""
-    have = {t: snapshot.get(t) for t in (CLUSTER, ENDPOINT, ROUTE)}
-    for type_url in (CLUSTER, LISTENER, ROUTE):
-        for name, entry in snapshot.get(type_url).items():
-            refs = cache.references(entry)
-            for wanted, target, what in (
-                (refs.endpoints, ENDPOINT, "ClusterLoadAssignment"),
-                (refs.clusters, CLUSTER, "cluster"),
-                (refs.routes, ROUTE, "RouteConfiguration"),
-            ):
-                for ref in wanted:
-                    if ref not in have[target]:
-                        kind = SHORT_NAMES[type_url][:-1]
-                        node = snapshot.node_id
-                        raise SnapshotError(f"{node}: {kind} {name!r} needs {what} {ref!r}, which is missing")
+    def error(self, node_id: str) -> SnapshotError:
+        what = {ENDPOINT: "ClusterLoadAssignment", CLUSTER: "cluster", ROUTE: "RouteConfiguration"}[self.target]
+        kind = SHORT_NAMES[self.type_url][:-1]
+        return SnapshotError(f"{node_id}: {kind} {self.name!r} needs {what} {self.ref!r}, which is missing")
 
 
-def references(entry: Entry) -> References:
-    if entry.type_url == CLUSTER:
-        c = entry.message
-        if c.type is not None and int(c.type) == EDS:
-            service = c.eds_cluster_config.service_name if c.eds_cluster_config else ""
-            return References(endpoints=(service or c.name,))
-        return References()
-    if entry.type_url == LISTENER:
-        return listener_references(entry.value)
-    if entry.type_url == ROUTE:
-        return References(clusters=tuple(route_config_clusters(entry.value)))
-    return References()
+@dataclass(frozen=True)
+class Layer:
+    """The encoded resources of one ResourceSet by type and name, and what they need from outside it."""
+
+    by_type: dict[str, dict[str, Entry]]
+    versions: dict[str, str]
+    open_needs: tuple[Need, ...]
+
+    @classmethod
+    def of(cls, node_id: str, rs: ResourceSet, cache: BuildCache) -> Layer:
+        groups = (
+            (CLUSTER, [(c.name, c) for c in rs.clusters]),
+            (ENDPOINT, [(e.cluster_name, e) for e in rs.endpoints]),
+            (LISTENER, [(lis.name, lis) for lis in rs.listeners]),
+            (ROUTE, [(r.name, r) for r in rs.routes]),
+        )
+        by_type: dict[str, dict[str, Entry]] = {}
+        for type_url, items in groups:
+            entries = by_type[type_url] = {}
+            for name, message in items:
+                if name in entries:
+                    raise SnapshotError(f"{node_id}: two different {SHORT_NAMES[type_url]} named {name!r}")
+                entries[name] = cache.entry(type_url, name, message)
+        needs = [need for t in (CLUSTER, LISTENER, ROUTE) for e in by_type[t].values() for need in cache.needs(e)]
+        open_needs = tuple(n for n in needs if n.ref not in by_type[n.target])
+        return cls(by_type, {t: type_version(r) for t, r in by_type.items()}, open_needs)
+
+    def snapshot(self, node_id: str, shared: Layer) -> Snapshot:
+        """This (own) layer over ``shared``; overlapping names and unmet needs are errors naming node and resource."""
+        merged: dict[str, Mapping[str, Entry]] = {}
+        for t in TYPE_ORDER:
+            own, other = self.by_type[t], shared.by_type[t]
+            for name in own:
+                if name in other:
+                    raise SnapshotError(f"{node_id}: two different {SHORT_NAMES[t]} named {name!r}")
+            merged[t] = Layered(own, other) if own else other
+        for need in self.open_needs + shared.open_needs:
+            if need.ref not in merged[need.target]:
+                raise need.error(node_id)
+        versions = {t: digest((self.versions[t] + shared.versions[t]).encode()) for t in TYPE_ORDER}
+        return Snapshot(node_id, merged, versions)
+
+
+class Layered(Mapping[str, Entry]):
+    """A proxy's own entries over a shared mapping, without copying the shared one (names never overlap)."""
+
+    __slots__ = ("_own", "_shared")
+
+    def __init__(self, own: Mapping[str, Entry], shared: Mapping[str, Entry]) -> None:
+        self._own = own
+        self._shared = shared
+
+    def __getitem__(self, name: str) -> Entry:
+        entry = self._own.get(name)
+        return entry if entry is not None else self._shared[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._own or name in self._shared
+
+    def __iter__(self) -> Iterator[str]:
+        return chain(self._own, self._shared)
+
+    def __len__(self) -> int:
+        return len(self._own) + len(self._shared)
 
 
 # Wire-level reads: typed_config holds encoded bytes, and decoding them with betterproto2 costs
@@ -137,22 +202,14 @@ def _strings(data: bytes, *path: int) -> list[str]:
     return [v.decode() for v in level]
 
 
-def listener_references(listener: bytes) -> References:
-    """Clusters of tcp_proxy filters and route names of RDS-backed HTTP connection managers (and inline routes)."""
-    clusters: list[str] = []
-    routes: list[str] = []
-    for chain in fields(listener, 3):  # Listener.filter_chains
-        for flt in fields(chain, 3):  # FilterChain.filters
-            for any_msg in fields(flt, 4):  # Filter.typed_config
-                type_url = b"".join(fields(any_msg, 1)).decode()
-                value = b"".join(fields(any_msg, 2))
-                if type_url == TCP_PROXY_URL:
-                    clusters += _strings(value, 2)  # TcpProxy.cluster
-                elif type_url == HCM_URL:
-                    routes += _strings(value, 3, 2)  # rds.route_config_name
-                    for inline in fields(value, 4):  # route_config
-                        clusters += route_config_clusters(inline)
-    return References(clusters=tuple(clusters), routes=tuple(routes))
+def filter_references(type_url: str, value: bytes) -> tuple[list[str], list[str]]:
+    """(clusters, RDS route names) of a tcp_proxy or HTTP connection manager config (incl. inline routes)."""
+    if type_url == TCP_PROXY_URL:
+        return _strings(value, 2), []  # TcpProxy.cluster
+    if type_url == HCM_URL:
+        clusters = [c for inline in fields(value, 4) for c in route_config_clusters(inline)]  # route_config
+        return clusters, _strings(value, 3, 2)  # rds.route_config_name
+    return [], []
 
 
 def route_config_clusters(route_config: bytes) -> list[str]:

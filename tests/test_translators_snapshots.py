@@ -10,7 +10,7 @@ import pytest
 from resources import Catalog
 from snapshots.builder import SnapshotError, build, snapshots_for
 from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
-from translators import ProxyResources, translate
+from translators import ProxyResources, ResourceSet, translate
 from translators import protos as pb
 from translators.clusters import outbound_cluster
 from translators.listeners import outbound_listener, route_configuration
@@ -88,8 +88,7 @@ def _dest(protocol: str) -> Destination:
 
 
 def _resources(**kw: tuple[object, ...]) -> ProxyResources:
-    parts: dict[str, tuple[object, ...]] = {"clusters": (), "endpoints": (), "listeners": (), "routes": ()} | kw
-    return ProxyResources("m.p", **parts)
+    return ProxyResources("m.p", ResourceSet(), ResourceSet(**kw))
 
 
 def test_eds_cluster_without_its_cla_is_refused() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from resources.catalog import Catalog, MeshView
 from resources.match import serves
@@ -135,13 +136,19 @@ def matched_mesh_services(view: MeshView, mzms: MeshMultiZoneService) -> list[Me
 
 def _filter_metadata(ep: Endpoint) -> pb.Metadata | None:
     """``envoy.lb`` and ``envoy.transport_socket_match`` = tags minus kuma.io/service; ``io.kuma.labels``."""
-    tags = {k: v for k, v in ep.tags.items() if k != SERVICE_TAG}
+    tags = tuple(sorted((k, v) for k, v in ep.tags.items() if k != SERVICE_TAG))
+    return _metadata(tags, tuple(sorted(ep.labels.items())))
+
+
+@lru_cache(maxsize=8192)
+def _metadata(tags: tuple[tuple[str, str], ...], labels: tuple[tuple[str, str], ...]) -> pb.Metadata | None:
+    """Shared by every endpoint with the same tags and labels (most endpoints of a service)."""
     md: dict[str, pb.Struct] = {}
     if tags:
-        md["envoy.lb"] = pb.struct(tags)
-        md["envoy.transport_socket_match"] = pb.struct(tags)
-    if ep.labels:
-        md["io.kuma.labels"] = pb.struct(ep.labels)
+        md["envoy.lb"] = pb.struct(dict(tags))
+        md["envoy.transport_socket_match"] = pb.struct(dict(tags))
+    if labels:
+        md["io.kuma.labels"] = pb.struct(dict(labels))
     return pb.Metadata(filter_metadata=md) if md else None
 
 

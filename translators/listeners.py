@@ -92,34 +92,35 @@ def outbound_listener(outbound: Outbound, transparent: bool) -> pb.Listener:
     )
 
 
+def inbound_chain(service: str, protocol: str, cluster: str) -> pb.FilterChain:
+    """The inbound filter chain: independent of the address, so proxies of one service share it."""
+    if not is_http(protocol):
+        return pb.FilterChain(filters=[_tcp_proxy(stat_name(cluster), cluster)])
+    host = pb.VirtualHost(name=service, domains=["*"], routes=[_route(cluster)])
+    route_config = pb.RouteConfiguration(
+        name=f"inbound:{service}",
+        virtual_hosts=[host],
+        request_headers_to_remove=["x-kuma-tags"],
+        validate_clusters=False,
+    )
+    hcm = pb.HttpConnectionManager(
+        stat_prefix=stat_name(cluster),
+        route_config=route_config,
+        http_filters=[_router()],
+        common_http_protocol_options=pb.HttpProtocolOptions(idle_timeout=pb.seconds(0)),
+        stream_idle_timeout=pb.seconds(STREAM_IDLE_TIMEOUT_S),
+        request_headers_timeout=pb.seconds(0),
+        internal_address_config=_internal_addresses(),
+    )
+    return pb.FilterChain(filters=[pb.Filter(name=HCM, typed_config=pb.pack(hcm))])
+
+
 def inbound_listener(
-    inbound: Inbound, iface: InboundInterface, protocol: str, cluster: str, transparent: bool
+    inbound: Inbound, iface: InboundInterface, chain: pb.FilterChain, transparent: bool
 ) -> pb.Listener:
     """``inbound:<ip>:<port>`` forwarding to the app's local cluster (no mTLS/RBAC yet)."""
-    service = inbound.service or ""
-    if is_http(protocol):
-        host = pb.VirtualHost(name=service, domains=["*"], routes=[_route(cluster)])
-        route_config = pb.RouteConfiguration(
-            name=f"inbound:{service}",
-            virtual_hosts=[host],
-            request_headers_to_remove=["x-kuma-tags"],
-            validate_clusters=False,
-        )
-        hcm = pb.HttpConnectionManager(
-            stat_prefix=stat_name(cluster),
-            route_config=route_config,
-            http_filters=[_router()],
-            common_http_protocol_options=pb.HttpProtocolOptions(idle_timeout=pb.seconds(0)),
-            stream_idle_timeout=pb.seconds(STREAM_IDLE_TIMEOUT_S),
-            request_headers_timeout=pb.seconds(0),
-            internal_address_config=_internal_addresses(),
-        )
-        chain = pb.FilterChain(filters=[pb.Filter(name=HCM, typed_config=pb.pack(hcm))])
-    else:
-        chain = pb.FilterChain(filters=[_tcp_proxy(stat_name(cluster), cluster)])
-    name = inbound_listener_name(iface.dataplane_ip, iface.dataplane_port)
     return pb.Listener(
-        name=name,
+        name=inbound_listener_name(iface.dataplane_ip, iface.dataplane_port),
         address=pb.socket_address(iface.dataplane_ip, iface.dataplane_port),
         filter_chains=[chain],
         metadata=_tags_metadata(inbound.tags),

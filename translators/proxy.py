@@ -18,28 +18,48 @@ from translators import protos as pb
 from translators.clusters import local_cluster, outbound_cluster
 from translators.dataplanes import exposed_inbounds, inbound_protocol, interface
 from translators.endpoints import ClaBuilder, build_endpoint_map, subset
-from translators.listeners import inbound_listener, outbound_listener, route_configuration
+from translators.listeners import inbound_chain, inbound_listener, outbound_listener, route_configuration
 from translators.names import local_cluster_name
 from translators.outbounds import LEGACY, Destination, MeshOutbounds, Outbound
 
 
 @dataclass(frozen=True, slots=True)
-class ProxyResources:
-    """One proxy's resources; messages shared with other proxies are the very same objects."""
+class ResourceSet:
+    """A group of resources that travel together (a proxy's own, or an outbound selection's)."""
 
-    node_id: str
-    clusters: tuple[pb.Cluster, ...]
-    endpoints: tuple[pb.ClusterLoadAssignment, ...]
-    listeners: tuple[pb.Listener, ...]
-    routes: tuple[pb.RouteConfiguration, ...]
+    clusters: tuple[pb.Cluster, ...] = ()
+    endpoints: tuple[pb.ClusterLoadAssignment, ...] = ()
+    listeners: tuple[pb.Listener, ...] = ()
+    routes: tuple[pb.RouteConfiguration, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class _Bundle:
-    clusters: tuple[pb.Cluster, ...]
-    endpoints: tuple[pb.ClusterLoadAssignment, ...]
-    listeners: tuple[pb.Listener, ...]
-    routes: tuple[pb.RouteConfiguration, ...]
+class ProxyResources:
+    """One proxy's resources: ``own`` (its inbounds) plus ``shared`` (its outbounds).
+
+    ``shared`` is the very same ResourceSet object for every proxy of the mesh with the same
+    outbound selection, so consumers (the snapshot builder) can do per-selection work once.
+    """
+
+    node_id: str
+    own: ResourceSet
+    shared: ResourceSet
+
+    @property
+    def clusters(self) -> tuple[pb.Cluster, ...]:
+        return self.own.clusters + self.shared.clusters
+
+    @property
+    def endpoints(self) -> tuple[pb.ClusterLoadAssignment, ...]:
+        return self.own.endpoints + self.shared.endpoints
+
+    @property
+    def listeners(self) -> tuple[pb.Listener, ...]:
+        return self.own.listeners + self.shared.listeners
+
+    @property
+    def routes(self) -> tuple[pb.RouteConfiguration, ...]:
+        return self.own.routes + self.shared.routes
 
 
 def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
@@ -65,7 +85,8 @@ class MeshTranslator:
         self._routes: dict[int, pb.RouteConfiguration] = {}
         self._listeners: dict[tuple[str, int, bool, int], pb.Listener] = {}
         self._locals: dict[tuple[str, str, int, str, bool], pb.Cluster] = {}
-        self._bundles: dict[tuple[str, frozenset[tuple[str, int]]], _Bundle] = {}
+        self._bundles: dict[tuple[str, frozenset[tuple[str, int]]], ResourceSet] = {}
+        self._chains: dict[tuple[str, str, str], pb.FilterChain] = {}
         self._keep: list[Destination] = []  # keeps memo keys (ids) valid
 
     def _cluster(self, dest: Destination) -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:
@@ -94,7 +115,7 @@ class MeshTranslator:
             self._keep.append(outbound.destination)
         return listener
 
-    def _bundle(self, dp: Dataplane) -> _Bundle:
+    def _bundle(self, dp: Dataplane) -> ResourceSet:
         collisions = frozenset(self.outbounds.own_inbound_collisions(dp))
         key = (self.outbounds.selection_key(dp), collisions)
         bundle = self._bundles.get(key)
@@ -103,7 +124,7 @@ class MeshTranslator:
             selected = [ob for ob in self.outbounds.select(dp) if (ob.address, ob.port) not in collisions]
             pairs = [self._cluster(ob.destination) for ob in selected]
             http = [ob for ob in selected if ob.destination.protocol in ("http", "http2", "grpc")]
-            bundle = self._bundles[key] = _Bundle(
+            bundle = self._bundles[key] = ResourceSet(
                 clusters=_unique(c for c, _ in pairs),
                 endpoints=_unique(e for _, e in pairs),
                 listeners=tuple(self._listener(ob, transparent) for ob in selected),
@@ -118,6 +139,13 @@ class MeshTranslator:
             cluster = self._locals[key] = local_cluster(name, address, port, protocol, transparent)
         return cluster
 
+    def _inbound_chain(self, service: str, protocol: str, cluster: str) -> pb.FilterChain:
+        key = (service, protocol, cluster)
+        chain = self._chains.get(key)
+        if chain is None:
+            chain = self._chains[key] = inbound_chain(service, protocol, cluster)
+        return chain
+
     def proxy(self, dp: Dataplane) -> ProxyResources:
         transparent = dp.transparent
         clusters: list[pb.Cluster] = []
@@ -127,15 +155,10 @@ class MeshTranslator:
             protocol = inbound_protocol(inbound)
             name = local_cluster_name(iface.workload_port)
             clusters.append(self._local_cluster(name, iface.workload_ip, iface.workload_port, protocol, transparent))
-            listeners.append(inbound_listener(inbound, iface, protocol, name, transparent))
-        bundle = self._bundle(dp)
-        return ProxyResources(
-            node_id=dp.node_id,
-            clusters=_unique(clusters) + bundle.clusters,
-            endpoints=bundle.endpoints,
-            listeners=tuple(listeners) + bundle.listeners,
-            routes=bundle.routes,
-        )
+            chain = self._inbound_chain(inbound.service or "", protocol, name)
+            listeners.append(inbound_listener(inbound, iface, chain, transparent))
+        own = ResourceSet(clusters=_unique(clusters), listeners=tuple(listeners))
+        return ProxyResources(dp.node_id, own, self._bundle(dp))
 
 
 def translate(catalog: Catalog) -> dict[str, ProxyResources]:
