@@ -176,9 +176,10 @@ class Background:
         self.loop.close()
 
 
-def setup_logging() -> None:
+def setup_logging(default: str = "INFO") -> None:
+    """Log lines on stderr; ``MESHXDS_LOG=DEBUG`` (or WARNING...) overrides the level."""
     logging.basicConfig(
-        level=os.environ.get("MESHXDS_LOG", "INFO").upper(),
+        level=os.environ.get("MESHXDS_LOG", default).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

@@ -75,3 +75,44 @@ def bootstrap_config(
 
 def _is_hostname(host: str) -> bool:
     return not all(part.isdigit() for part in host.split(".")) and ":" not in host
+
+
+def with_redirect_listener(config: dict[str, Any], address: str, port: int) -> dict[str, Any]:
+    """Add a static listener standing in for the transparent proxy's iptables redirect.
+
+    Without iptables nothing reaches the ``bind_to_port: false`` outbound listeners of a
+    transparent-proxy Dataplane. A client connects to ``address:port`` instead and sends a PROXY
+    protocol header naming the original destination (e.g. a MeshService VIP); the listener
+    restores that destination and hands the connection to the outbound listener for it.
+    """
+    listener = {
+        "name": f"redirect-emulation:{port}",
+        "address": {"socket_address": {"address": address, "port_value": port}},
+        "use_original_dst": True,
+        "listener_filters": [
+            {
+                "name": "envoy.filters.listener.proxy_protocol",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"
+                },
+            }
+        ],
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.direct_response",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network.direct_response.v3.Config",
+                            "response": {"inline_string": "no outbound listener for that destination\n"},
+                        },
+                    }
+                ]
+            }
+        ],
+    }
+    out = dict(config)
+    static = dict(out.get("static_resources", {}))
+    static["listeners"] = [*static.get("listeners", []), listener]
+    out["static_resources"] = static
+    return out

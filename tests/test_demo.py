@@ -1,0 +1,38 @@
+"""``meshxds demo --once`` (what ``make run`` runs): real server, sidecars and apps; exits 0 and cleans up."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bindable(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.mark.parametrize("flavour", [[], ["--delta"]], ids=["sotw", "delta"])
+def test_demo_once_routes_every_outbound_and_cleans_up(flavour: list[str]) -> None:
+    cmd = [sys.executable, "-m", "cli.main", "demo", "examples/universal-demo", "--once", *flavour]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "OK: every outbound answered" in out
+    assert ("(Delta)" in out) == bool(flavour)
+    rows = {" ".join(line.split()[:2]) for line in out.splitlines() if line.startswith(("web-", "backend-"))}
+    assert "web-1 127.0.0.11:20080" in rows and "web-2 241.0.0.2:80" in rows
+    web1 = next(line for line in out.splitlines() if line.startswith("web-1") and "20080" in line)
+    assert "backend-1 app" in web1 and "backend-2 app" in web1  # both backends behind two sidecars
+    # Every process and socket is gone: the sidecar and app ports are free again.
+    assert bindable("127.0.0.11", 10080) and bindable("127.0.0.21", 8080) and bindable("127.0.0.21", 10080)
