@@ -104,7 +104,10 @@ def find_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.update(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+            try:
+                files.update(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+            except OSError as e:
+                problems.append(Problem(str(path), None, None, None, f"cannot read folder: {e.strerror or e}"))
         elif path.is_file():
             files.add(path)
         else:
