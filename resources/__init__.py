@@ -56,7 +56,7 @@ def load_catalog(
     if not meshes:
         meshes = {"default": m.Mesh(name="default")}  # Kuma creates the default mesh
     dataplanes = [i.resource for i in items if isinstance(i.resource, m.Dataplane)]
-    from_k8s, k8s_problems = convert(docs.k8s, meshes, dataplanes, k8s or Options(zone=zone))
+    from_k8s, k8s_problems = convert(docs.k8s, meshes, dataplanes, replace(k8s or Options(), zone=zone))
     problems += k8s_problems
     problems += validate(items + from_k8s, set(meshes) | docs.broken_meshes)
     problems.sort(key=lambda p: (p.file, p.index or 0))
