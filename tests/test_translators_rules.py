@@ -212,3 +212,30 @@ def test_an_unresolvable_backend_ref_gives_no_outbound(catalog_from: Load) -> No
     text = mesh("Exclusive") + dataplane("c-1", "10.0.0.1", "client", extra=outbound).replace(TP, "")
     res = translate(catalog_from(text))["default.c-1"]
     assert names(res)["listeners"] == ["inbound:10.0.0.1:8080"]
+
+
+def test_clashing_vips_keep_the_first_service_instead_of_failing_the_mesh(catalog_from: Load) -> None:
+    services = "".join(
+        f"""
+---
+type: MeshService
+name: {name}
+mesh: default
+spec:
+  selector:
+    dataplaneTags:
+      kuma.io/service: {name}
+  ports:
+    - port: 80
+      targetPort: 8080
+status:
+  vips:
+    - ip: 241.9.9.9
+"""
+        for name in ("first", "second")
+    )
+    text = mesh("Exclusive") + dataplane("c-1", "10.0.0.1", "client") + services
+    res = translate(catalog_from(text))["default.c-1"]
+    assert "outbound:241.9.9.9:80" in names(res)["listeners"]
+    assert "default_first__default_msvc_80" in names(res)["clusters"]
+    assert "default_second__default_msvc_80" not in names(res)["clusters"]

@@ -81,11 +81,13 @@ class MeshOutbounds:
             for service, ip in legacy_vips(view.dataplanes).items():
                 self.legacy_outbounds.append(Outbound(ip, LEGACY_VIP_PORT, self.legacy({SERVICE_TAG: service})))
         services: list[MeshService | MeshMultiZoneService] = [*view.mesh_services, *view.multizone_services]
+        taken = {(ob.address, ob.port) for ob in self.legacy_outbounds}
         for res in services:
             for vip in res.status.vips:
                 for port in res.spec.ports:
                     dest = self.resource(res, port)
-                    if dest is not None:
+                    if dest is not None and (vip.ip, port.port) not in taken:  # a clashing VIP:port: first wins
+                        taken.add((vip.ip, port.port))
                         self.resource_outbounds.append(Outbound(vip.ip, port.port, dest))
         self._by_port: dict[int, list[Outbound]] = defaultdict(list)
         for ob in self.legacy_outbounds + self.resource_outbounds:

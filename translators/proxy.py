@@ -16,7 +16,7 @@ from resources.catalog import Catalog, MeshView
 from resources.model import Dataplane
 from translators import protos as pb
 from translators.clusters import local_cluster, outbound_cluster
-from translators.dataplanes import exposed_inbounds, inbound_protocol, interface
+from translators.dataplanes import InboundInterface, exposed_inbounds, inbound_protocol, interface
 from translators.endpoints import ClaBuilder, build_endpoint_map, subset
 from translators.listeners import inbound_chain, inbound_listener, outbound_listener, route_configuration
 from translators.names import local_cluster_name
@@ -132,11 +132,13 @@ class MeshTranslator:
             )
         return bundle
 
-    def _local_cluster(self, name: str, address: str, port: int, protocol: str, transparent: bool) -> pb.Cluster:
-        key = (name, address, port, protocol, transparent)
+    def _local_cluster(self, name: str, iface: InboundInterface, protocol: str, transparent: bool) -> pb.Cluster:
+        key = (name, iface.workload_ip, iface.workload_port, protocol, transparent)
         cluster = self._locals.get(key)
         if cluster is None:
-            cluster = self._locals[key] = local_cluster(name, address, port, protocol, transparent)
+            cluster = self._locals[key] = local_cluster(
+                name, iface.workload_ip, iface.workload_port, protocol, transparent
+            )
         return cluster
 
     def _inbound_chain(self, service: str, protocol: str, cluster: str) -> pb.FilterChain:
@@ -148,16 +150,17 @@ class MeshTranslator:
 
     def proxy(self, dp: Dataplane) -> ProxyResources:
         transparent = dp.transparent
-        clusters: list[pb.Cluster] = []
+        clusters: dict[str, pb.Cluster] = {}
         listeners: list[pb.Listener] = []
         for inbound in exposed_inbounds(dp):
             iface = interface(dp, inbound)
             protocol = inbound_protocol(inbound)
             name = local_cluster_name(iface.workload_port)
-            clusters.append(self._local_cluster(name, iface.workload_ip, iface.workload_port, protocol, transparent))
+            if name not in clusters:  # inbounds sharing a servicePort share the app cluster: first wins
+                clusters[name] = self._local_cluster(name, iface, protocol, transparent)
             chain = self._inbound_chain(inbound.service or "", protocol, name)
             listeners.append(inbound_listener(inbound, iface, chain, transparent))
-        own = ResourceSet(clusters=_unique(clusters), listeners=tuple(listeners))
+        own = ResourceSet(clusters=tuple(clusters.values()), listeners=tuple(listeners))
         return ProxyResources(dp.node_id, own, self._bundle(dp))
 
 
