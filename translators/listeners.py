@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 
-from resources.model import Inbound
+from resources.model import MESH_LABEL, Inbound
 from translators import protos as pb
 from translators.dataplanes import InboundInterface, is_http
 from translators.names import inbound_listener_name, outbound_listener_name, stat_name
@@ -78,7 +78,7 @@ def outbound_listener(outbound: Outbound, transparent: bool) -> pb.Listener:
     else:
         chain = pb.FilterChain(filters=[_tcp_proxy(dest.cluster, dest.cluster)])
     if dest.kind == LEGACY:
-        tags = {k: v for k, v in dest.tags.items() if k != "kuma.io/mesh"}
+        tags = {k: v for k, v in dest.tags.items() if k != MESH_LABEL}
     else:
         tags = {UNIFIED_NAME_TAG: dest.kri}
     name = outbound_listener_name(outbound.address, outbound.port)

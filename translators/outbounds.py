@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from resources.catalog import MeshView
 from resources.model import (
     NAMESPACE_LABEL,
+    PROTOCOL_TAG,
     SERVICE_TAG,
     BackendRef,
     Dataplane,
@@ -28,7 +29,7 @@ from resources.model import (
 )
 from translators.dataplanes import common_protocol, exposed_inbounds, interface, overlap, parse_protocol
 from translators.endpoints import EndpointMap
-from translators.names import cluster_name, kri, legacy_cluster_name
+from translators.names import cluster_name, kri, legacy_cluster_name, legacy_route_name
 
 LEGACY = "Legacy"
 MESH_SERVICE = "MeshService"
@@ -56,7 +57,7 @@ class Destination:
     @property
     def route_name(self) -> str:
         """RDS name: the KRI for real resources (Kuma), ``outbound:<cluster>`` for legacy ones."""
-        return self.kri or f"outbound:{self.cluster}"
+        return self.kri or legacy_route_name(self.cluster)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ class MeshOutbounds:
         dest = self._legacy.get(name)
         if dest is None:
             service = tags[SERVICE_TAG]
-            protocols = (parse_protocol(e.tags.get("kuma.io/protocol")) for e in self._endpoints.get(service, ()))
+            protocols = (parse_protocol(e.tags.get(PROTOCOL_TAG)) for e in self._endpoints.get(service, ()))
             dest = Destination(LEGACY, name, service, common_protocol(protocols), tags=dict(tags))
             self._legacy[name] = dest
         return dest

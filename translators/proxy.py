@@ -8,15 +8,15 @@ outbound resources), and per proxy only its inbounds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from resources.catalog import Catalog, MeshView
 from resources.model import Dataplane
 from translators import protos as pb
 from translators.clusters import local_cluster, outbound_cluster
-from translators.dataplanes import InboundInterface, exposed_inbounds, inbound_protocol, interface
+from translators.dataplanes import InboundInterface, exposed_inbounds, inbound_protocol, interface, is_http
 from translators.endpoints import ClaBuilder, build_endpoint_map, subset
 from translators.listeners import inbound_chain, inbound_listener, outbound_listener, route_configuration
 from translators.names import local_cluster_name
@@ -73,8 +73,22 @@ def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _memo(store: dict[K, V], key: K, make: Callable[[], V]) -> V:
+    value = store.get(key)
+    if value is None:
+        value = store[key] = make()
+    return value
+
+
 class MeshTranslator:
-    """Translates the proxies of one mesh, memoising every shared resource."""
+    """Translates the proxies of one mesh, memoising every shared resource.
+
+    Memo keys use ``id()`` of Destinations, which ``MeshOutbounds`` keeps alive for the whole build.
+    """
 
     def __init__(self, view: MeshView, catalog: Catalog) -> None:
         self.view = view
@@ -87,66 +101,46 @@ class MeshTranslator:
         self._locals: dict[tuple[str, str, int, str, bool], pb.Cluster] = {}
         self._bundles: dict[tuple[str, frozenset[tuple[str, int]]], ResourceSet] = {}
         self._chains: dict[tuple[str, str, str], pb.FilterChain] = {}
-        self._keep: list[Destination] = []  # keeps memo keys (ids) valid
 
     def _cluster(self, dest: Destination) -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:
-        hit = self._clusters.get(id(dest))
-        if hit is None:
+        def make() -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:
             endpoints = self.endpoint_map.get(dest.service, [])
             if dest.kind == LEGACY:
                 endpoints = subset(endpoints, dest.tags)
-            hit = self._clusters[id(dest)] = (outbound_cluster(dest), self._cla.build(dest.cluster, endpoints))
-            self._keep.append(dest)
-        return hit
+            return outbound_cluster(dest), self._cla.build(dest.cluster, endpoints)
+
+        return _memo(self._clusters, id(dest), make)
 
     def _route(self, outbound: Outbound) -> pb.RouteConfiguration:
-        dest = outbound.destination
-        route = self._routes.get(id(dest))
-        if route is None:
-            route = self._routes[id(dest)] = route_configuration(outbound)
-            self._keep.append(dest)
-        return route
+        return _memo(self._routes, id(outbound.destination), lambda: route_configuration(outbound))
 
     def _listener(self, outbound: Outbound, transparent: bool) -> pb.Listener:
         key = (outbound.address, outbound.port, transparent, id(outbound.destination))
-        listener = self._listeners.get(key)
-        if listener is None:
-            listener = self._listeners[key] = outbound_listener(outbound, transparent)
-            self._keep.append(outbound.destination)
-        return listener
+        return _memo(self._listeners, key, lambda: outbound_listener(outbound, transparent))
 
     def _bundle(self, dp: Dataplane) -> ResourceSet:
         collisions = frozenset(self.outbounds.own_inbound_collisions(dp))
         key = (self.outbounds.selection_key(dp), collisions)
-        bundle = self._bundles.get(key)
-        if bundle is None:
-            transparent = dp.transparent
+
+        def make() -> ResourceSet:
             selected = [ob for ob in self.outbounds.select(dp) if (ob.address, ob.port) not in collisions]
             pairs = [self._cluster(ob.destination) for ob in selected]
-            http = [ob for ob in selected if ob.destination.protocol in ("http", "http2", "grpc")]
-            bundle = self._bundles[key] = ResourceSet(
+            return ResourceSet(
                 clusters=_unique(c for c, _ in pairs),
                 endpoints=_unique(e for _, e in pairs),
-                listeners=tuple(self._listener(ob, transparent) for ob in selected),
-                routes=_unique(self._route(ob) for ob in http),
+                listeners=tuple(self._listener(ob, dp.transparent) for ob in selected),
+                routes=_unique(self._route(ob) for ob in selected if is_http(ob.destination.protocol)),
             )
-        return bundle
+
+        return _memo(self._bundles, key, make)
 
     def _local_cluster(self, name: str, iface: InboundInterface, protocol: str, transparent: bool) -> pb.Cluster:
-        key = (name, iface.workload_ip, iface.workload_port, protocol, transparent)
-        cluster = self._locals.get(key)
-        if cluster is None:
-            cluster = self._locals[key] = local_cluster(
-                name, iface.workload_ip, iface.workload_port, protocol, transparent
-            )
-        return cluster
+        ip, port = iface.workload_ip, iface.workload_port
+        return _memo(self._locals, (name, ip, port, protocol, transparent),
+                     lambda: local_cluster(name, ip, port, protocol, transparent))  # fmt: skip
 
     def _inbound_chain(self, service: str, protocol: str, cluster: str) -> pb.FilterChain:
-        key = (service, protocol, cluster)
-        chain = self._chains.get(key)
-        if chain is None:
-            chain = self._chains[key] = inbound_chain(service, protocol, cluster)
-        return chain
+        return _memo(self._chains, (service, protocol, cluster), lambda: inbound_chain(service, protocol, cluster))
 
     def proxy(self, dp: Dataplane) -> ProxyResources:
         transparent = dp.transparent
