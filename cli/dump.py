@@ -14,8 +14,8 @@ from snapshots.dump import to_json
 
 def run(args: argparse.Namespace) -> int:
     result = load_catalog(args.paths, zone=args.zone)
+    report(result)  # errors and warnings on stderr; stdout stays pure JSON
     if result.catalog is None:
-        report(result)
         print(f"{len(result.errors)} error(s)", file=sys.stderr)
         return 1
     try:

@@ -64,3 +64,10 @@ def test_load_errors_are_reported_like_validate(tmp_path: Path, capsys: pytest.C
     assert code == 1 and out == ""
     assert err.splitlines()[0].startswith(f"error: {tmp_path / 'bad.yaml'}: document 1:")
     assert err.rstrip().endswith("error(s)")
+
+
+def test_warnings_go_to_stderr_and_stdout_stays_json(capsys: pytest.CaptureFixture[str]) -> None:
+    conflict = Path(__file__).parent / "golden" / "port-conflict" / "input"
+    code, out, err = run(capsys, str(conflict), "--node", "default.redis-2")
+    assert code == 0 and json.loads(out)["version"]
+    assert err.startswith("warning: ") and "port conflict" in err
