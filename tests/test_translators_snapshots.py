@@ -63,7 +63,7 @@ def test_versions_are_stable_and_only_the_changed_type_moves(catalog_from: Load)
     assert changed == {ENDPOINT}
 
 
-def test_duplicate_listener_names_are_refused(catalog_from: Load) -> None:
+def test_two_explicit_outbounds_on_one_port_keep_the_first(catalog_from: Load) -> None:
     outbounds = """
   outbound:
     - port: 9000
@@ -72,15 +72,16 @@ def test_duplicate_listener_names_are_refused(catalog_from: Load) -> None:
     - port: 9000
       tags:
         kuma.io/service: b"""
-    text = MESH + dp("a-1", "10.0.0.1", "a") + dp("b-1", "10.0.0.2", "b") + dp("c-1", "10.0.0.3", "c", extra=outbounds)
-    text = text.replace(
-        "  transparentProxying:\n    redirectPortInbound: 15006\n    redirectPortOutbound: 15001\n  outbound:",
-        "  outbound:",
-    )
-    with pytest.raises(
-        SnapshotError, match=r"default\.c-1: two different listeners named 'outbound:127\.0\.0\.1:9000'"
-    ):
-        snapshots_for(catalog_from(text))
+    text = MESH + dp("a-1", "10.0.0.1", "a") + dp("b-1", "10.0.0.2", "b")
+    text += dp("c-1", "10.0.0.3", "c", extra=outbounds, tp=False)
+    snap = snapshots_for(catalog_from(text))["default.c-1"]
+    assert set(snap.get(CLUSTER)) == {"localhost:8080", "a"}
+
+
+def test_duplicate_names_are_refused() -> None:
+    one, two = (outbound_listener(Outbound("127.0.0.1", 80, _dest("tcp")), transparent=False) for _ in range(2))
+    with pytest.raises(SnapshotError, match=r"m\.p: two different listeners named 'outbound:127.0.0.1:80'"):
+        build({"m.p": _resources(listeners=(one, two), clusters=(outbound_cluster(_dest("tcp")),))})
 
 
 def _dest(protocol: str) -> Destination:

@@ -173,11 +173,17 @@ class MeshOutbounds:
         return selected
 
     def explicit(self, dp: Dataplane) -> list[Outbound]:
-        """A proxy without transparent proxying: its ``networking.outbound[]`` entries, nothing else."""
+        """A proxy without transparent proxying: its ``networking.outbound[]`` entries, nothing else.
+
+        Two entries on one address:port can't both listen: the first wins, as with clashing VIPs.
+        """
         namespace = dp.labels.get(NAMESPACE_LABEL, "")
         out: list[Outbound] = []
+        taken: set[tuple[str, int]] = set()
         for o in dp.networking.outbound:
             address = o.address or DEFAULT_OUTBOUND_ADDRESS
+            if (address, o.port) in taken:
+                continue
             dest: Destination | None = None
             if o.backend_ref is not None:
                 ref = o.backend_ref
@@ -187,6 +193,7 @@ class MeshOutbounds:
             elif o.tags and SERVICE_TAG in o.tags:
                 dest = self.legacy(o.tags)
             if dest is not None:
+                taken.add((address, o.port))
                 out.append(Outbound(address, o.port, dest))
         return out
 
