@@ -136,14 +136,14 @@ def table(probes: list[Probe]) -> str:
 class Demo:
     """Owns every process and server the demo starts; ``close()`` stops them all."""
 
-    def __init__(self, paths: list[str], delta: bool, workdir: Path) -> None:
+    def __init__(self, paths: list[str], delta: bool, workdir: Path, poll_interval: float = 0.2) -> None:
         self.paths = paths
         self.delta = delta
         self.workdir = workdir
         self.stack = contextlib.ExitStack()
         self.background = Background("meshxds-demo")
         self.stack.callback(self.background.close)
-        self.service = Service(paths, poll_interval=0.2)
+        self.service = Service(paths, poll_interval=poll_interval)
         self.envoys: dict[str, Envoy] = {}
         self.apps: list[EchoServer] = []
 
@@ -168,7 +168,7 @@ class Demo:
         for dp in dataplanes:
             self._start_apps(dp)
         for dp in dataplanes:
-            self._start_sidecar(dp)
+            self.start_sidecar(dp)
         for envoy in self.envoys.values():
             envoy.wait_ready(15.0)
         return True
@@ -183,7 +183,7 @@ class Demo:
             self.stack.callback(app.stop)
             self.apps.append(app)
 
-    def _start_sidecar(self, dp: Dataplane) -> None:
+    def start_sidecar(self, dp: Dataplane) -> None:
         net = dp.networking
         config = bootstrap_config(dp.node_id, "127.0.0.1", self.service.ads.port, self.delta)
         tp = net.transparent_proxying

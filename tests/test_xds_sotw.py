@@ -6,7 +6,7 @@ import grpc
 
 from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from tests.support import xdsres as r
-from tests.support.adsclient import AdsClient, Serving, run, until
+from tests.support.adsclient import AdsClient, Serving, answered, run, until
 from xds.stream import PROCESS_ID
 
 NODE = "default.web-1"
@@ -101,6 +101,7 @@ def test_stale_nonce_is_ignored() -> None:
             await c.request(ENDPOINT, ["a"])
             first = await c.expect(ENDPOINT)
             await c.ack(first, ["a"])
+            await until(answered(s, first, NODE))
             s.set(r.replace(base(), r.cla("a", ("127.0.0.2", 1))))
             second = await c.expect(ENDPOINT)
             assert second.nonce != first.nonce

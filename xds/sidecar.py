@@ -139,7 +139,7 @@ class Envoy:
     def dump_section(self, suffix: str) -> dict[str, Any]:
         """The config_dump entry whose @type ends with ``suffix`` (e.g. "ClustersConfigDump"), or {}."""
         for cfg in self.config_dump().get("configs", []):
-            if str(cfg.get("@type", "")).endswith(suffix):
+            if str(cfg.get("@type", "")).endswith("." + suffix):
                 return dict(cfg)
         return {}
 

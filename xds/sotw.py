@@ -75,13 +75,16 @@ class SotwStream(Stream):
     def _build_full(self, st: TypeState, snap: Snapshot, now: float, hold_removals: bool) -> bytes | None:
         present = snap.get(st.type_url)
         desired = {n: e for n, e in present.items() if st.wants(n)}
+        exact = st.wildcard
         if hold_removals and st.type_url == CLUSTER:
             for name, version in st.client.items():
                 held = self.entries.get((name, version))
-                if name not in desired and held is not None:
+                if name not in present and held is not None:
                     desired[name] = held
+                    exact = False
         versions = {n: e.version for n, e in desired.items()}
-        key = type_version(desired)  # equals the snapshot's version unless removals are held back
+        # The snapshot's own version, unless this is a subset or removals are held back.
+        key = snap.versions.get(st.type_url, "") if exact else type_version(desired)
         if not st.must_respond and (versions == st.client or key == self.nacked_key.get(st.type_url)):
             return None
         changed = [n for n, v in versions.items() if st.client.get(n) != v]
