@@ -10,17 +10,15 @@ real Envoy config) and once served by the ADS server.
 from __future__ import annotations
 
 import asyncio
-import copy
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from resources import load_catalog
 from snapshots.builder import snapshots_for
-from snapshots.dump import to_json_dict
+from snapshots.dump import static_bootstrap
 from snapshots.snapshot import Snapshot
 from tests.support.envoy import Envoy
 from tests.support.net import echo_server, free_port, http_get
@@ -110,35 +108,6 @@ def make_setup(folder: Path, app_port: int) -> Setup:
     result = load_catalog([folder])
     assert result.catalog is not None, result.errors
     return Setup(snapshots_for(result.catalog), ports["http_in"], ports["http_out"], ports["tcp_out"])
-
-
-def static_bootstrap(snapshot: Snapshot) -> dict[str, Any]:
-    """The snapshot as a static bootstrap: EDS clusters get their CLA inline, RDS routes are inlined."""
-    dump = to_json_dict(snapshot)
-    clas = {e["clusterName"]: e for e in dump["endpoints"]}
-    routes = {r["name"]: r for r in dump["routes"]}
-    clusters = []
-    for cluster in dump["clusters"]:
-        c = {k: v for k, v in cluster.items() if k != "@type"}
-        if c.get("type") == "EDS":
-            c.pop("edsClusterConfig")
-            c["type"] = "STATIC"
-            c["loadAssignment"] = {k: v for k, v in clas[c["name"]].items() if k != "@type"}
-        clusters.append(c)
-    listeners = []
-    for listener in dump["listeners"]:
-        lis = copy.deepcopy({k: v for k, v in listener.items() if k != "@type"})
-        for chain in lis["filterChains"]:
-            for flt in chain["filters"]:
-                rds = flt["typedConfig"].pop("rds", None)
-                if rds is not None:
-                    route = routes[rds["routeConfigName"]]
-                    flt["typedConfig"]["routeConfig"] = {k: v for k, v in route.items() if k != "@type"}
-        listeners.append(lis)
-    return {
-        "node": {"id": snapshot.node_id, "cluster": snapshot.node_id.split(".")[0]},
-        "static_resources": {"clusters": clusters, "listeners": listeners},
-    }
 
 
 def assert_request_crosses_both_sidecars(port: int, hits: list[str], path: str) -> None:
