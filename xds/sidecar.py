@@ -136,42 +136,45 @@ class Envoy:
         data: dict[str, Any] = json.loads(self.get("/config_dump?include_eds" if include_eds else "/config_dump"))
         return data
 
-    def dump_section(self, suffix: str) -> dict[str, Any]:
-        """The config_dump entry whose @type ends with ``suffix`` (e.g. "ClustersConfigDump"), or {}."""
-        for cfg in self.config_dump().get("configs", []):
+    def dump_section(self, suffix: str, dump: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The config_dump entry whose @type ends with ``suffix`` (e.g. "ClustersConfigDump"), or {}.
+
+        Every section helper takes an optional ``dump`` (one ``config_dump()``) to avoid refetching.
+        """
+        for cfg in (dump if dump is not None else self.config_dump()).get("configs", []):
             if str(cfg.get("@type", "")).endswith("." + suffix):
                 return dict(cfg)
         return {}
 
-    def dynamic_clusters(self) -> dict[str, dict[str, Any]]:
+    def dynamic_clusters(self, dump: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
         """Active dynamic clusters by name: {name: {"version_info": ..., "cluster": {...}}}."""
-        section = self.dump_section("ClustersConfigDump")
+        section = self.dump_section("ClustersConfigDump", dump)
         return {c["cluster"]["name"]: c for c in section.get("dynamic_active_clusters", [])}
 
-    def warming_clusters(self) -> dict[str, dict[str, Any]]:
-        section = self.dump_section("ClustersConfigDump")
+    def warming_clusters(self, dump: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+        section = self.dump_section("ClustersConfigDump", dump)
         return {c["cluster"]["name"]: c for c in section.get("dynamic_warming_clusters", [])}
 
-    def dynamic_endpoints(self) -> dict[str, dict[str, Any]]:
+    def dynamic_endpoints(self, dump: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
         """EDS ClusterLoadAssignments by cluster_name."""
-        section = self.dump_section("EndpointsConfigDump")
+        section = self.dump_section("EndpointsConfigDump", dump)
         out: dict[str, dict[str, Any]] = {}
         for e in section.get("dynamic_endpoint_configs", []):
             cla = e.get("endpoint_config", {})
             out[cla.get("cluster_name", "")] = cla
         return out
 
-    def dynamic_listeners(self) -> dict[str, dict[str, Any]]:
+    def dynamic_listeners(self, dump: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
         """Active dynamic listeners by name: {name: {"version_info": ..., "listener": {...}}}."""
-        section = self.dump_section("ListenersConfigDump")
+        section = self.dump_section("ListenersConfigDump", dump)
         out: dict[str, dict[str, Any]] = {}
         for lst in section.get("dynamic_listeners", []):
             if "active_state" in lst:
                 out[lst["name"]] = lst["active_state"]
         return out
 
-    def dynamic_routes(self) -> dict[str, dict[str, Any]]:
-        section = self.dump_section("RoutesConfigDump")
+    def dynamic_routes(self, dump: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+        section = self.dump_section("RoutesConfigDump", dump)
         return {r["route_config"]["name"]: r for r in section.get("dynamic_route_configs", [])}
 
     def clusters(self) -> dict[str, dict[str, Any]]:
@@ -179,9 +182,9 @@ class Envoy:
         data = json.loads(self.get("/clusters?format=json"))
         return {c["name"]: c for c in data.get("cluster_statuses", [])}
 
-    def hosts(self, cluster: str) -> list[str]:
-        """``ip:port`` of every host Envoy has for ``cluster`` (empty if unknown)."""
-        status = self.clusters().get(cluster, {})
+    def hosts(self, cluster: str, clusters: dict[str, dict[str, Any]] | None = None) -> list[str]:
+        """``ip:port`` of every host Envoy has for ``cluster`` (empty if unknown); ``clusters``: a ``clusters()``."""
+        status = (clusters if clusters is not None else self.clusters()).get(cluster, {})
         out = []
         for h in status.get("host_statuses", []):
             sa = h.get("address", {}).get("socket_address", {})
