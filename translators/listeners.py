@@ -66,7 +66,7 @@ def outbound_listener(outbound: Outbound, transparent: bool) -> pb.Listener:
     dest = outbound.destination
     if is_http(dest.protocol):
         hcm = pb.HttpConnectionManager(
-            stat_prefix=dest.cluster,
+            stat_prefix=stat_name(dest.cluster),
             rds=pb.Rds(config_source=pb.ads(), route_config_name=dest.route_name),
             http_filters=[_router()],
             common_http_protocol_options=pb.HttpProtocolOptions(idle_timeout=pb.seconds(0)),
@@ -76,7 +76,7 @@ def outbound_listener(outbound: Outbound, transparent: bool) -> pb.Listener:
         )
         chain = pb.FilterChain(filters=[pb.Filter(name=HCM, typed_config=pb.pack(hcm))])
     else:
-        chain = pb.FilterChain(filters=[_tcp_proxy(dest.cluster, dest.cluster)])
+        chain = pb.FilterChain(filters=[_tcp_proxy(stat_name(dest.cluster), dest.cluster)])
     if dest.kind == LEGACY:
         tags = {k: v for k, v in dest.tags.items() if k != MESH_LABEL}
     else:
