@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.example import private_copy
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -23,16 +25,18 @@ def bindable(host: str, port: int) -> bool:
 
 
 @pytest.mark.parametrize("flavour", [[], ["--delta"]], ids=["sotw", "delta"])
-def test_demo_once_routes_every_outbound_and_cleans_up(flavour: list[str]) -> None:
-    cmd = [sys.executable, "-m", "cli.main", "demo", "examples/universal-demo", "--once", *flavour]
+def test_demo_once_routes_every_outbound_and_cleans_up(flavour: list[str], tmp_path: Path) -> None:
+    octet = private_copy(tmp_path)
+    cmd = [sys.executable, "-m", "cli.main", "demo", str(tmp_path), "--once", *flavour]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "OK: every outbound answered" in out
     assert ("(Delta)" in out) == bool(flavour)
     rows = {" ".join(line.split()[:2]) for line in out.splitlines() if line.startswith(("web-", "backend-"))}
-    assert "web-1 127.0.0.11:20080" in rows and "web-2 241.0.0.2:80" in rows
+    assert f"web-1 127.{octet}.0.11:20080" in rows and "web-2 241.0.0.2:80" in rows
     web1 = next(line for line in out.splitlines() if line.startswith("web-1") and "20080" in line)
     assert "backend-1 app" in web1 and "backend-2 app" in web1  # both backends behind two sidecars
     # Every process and socket is gone: the sidecar and app ports are free again.
-    assert bindable("127.0.0.11", 10080) and bindable("127.0.0.21", 8080) and bindable("127.0.0.21", 10080)
+    ip = f"127.{octet}.0."
+    assert bindable(ip + "11", 10080) and bindable(ip + "21", 8080) and bindable(ip + "21", 10080)

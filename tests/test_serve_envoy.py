@@ -7,8 +7,6 @@ tests in this module run in order on it and edit its files like a user would.
 from __future__ import annotations
 
 import functools
-import random
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -20,20 +18,12 @@ import pytest
 
 from cli.demo import Demo
 from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot
+from tests.support.example import private_copy
 from tests.support.poll import wait_until
 from xds.loopback import EchoServer, http_get, proxied_get
 from xds.sidecar import Envoy
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "universal-demo"
 PUSH_DEADLINE = 1.0  # the issue's promise: an edit reaches Envoy within a second
-
-
-def private_copy(folder: Path, octet: int) -> None:
-    """The example with 127.0.0.x rewritten to 127.<octet>.0.x, so concurrent test runs never share a port."""
-    shutil.copytree(EXAMPLE, folder, dirs_exist_ok=True)
-    for f in folder.glob("*.yaml"):
-        f.write_text(f.read_text().replace("127.0.0.", f"127.{octet}.0."))
 
 
 @dataclass
@@ -63,8 +53,7 @@ class Mesh:
 @pytest.fixture(scope="module", params=["sotw", "delta"])
 def mesh(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     folder = tmp_path_factory.mktemp(f"mesh-{request.param}")
-    octet = random.randrange(10, 250)
-    private_copy(folder, octet)
+    octet = private_copy(folder)
     demo = Demo([str(folder)], request.param == "delta", tmp_path_factory.mktemp("envoy"), poll_interval=0.02)
     try:
         assert demo.start()
