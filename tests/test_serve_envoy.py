@@ -7,7 +7,6 @@ tests in this module run in order on it and edit its files like a user would.
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from cli.demo import Demo
 from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot
 from tests.support.example import private_copy
 from tests.support.poll import wait_until
+from tests.support.steady import SteadyClient
 from xds.loopback import EchoServer, http_get, proxied_get
 from xds.sidecar import Envoy
 
@@ -180,37 +180,6 @@ def test_adding_a_dataplane_reaches_envoy_within_a_second(mesh: Mesh) -> None:
         assert bodies
     finally:
         app.stop()
-
-
-class SteadyClient:
-    """Sends requests in a loop from a thread; records every failure."""
-
-    def __init__(self, *sends: Any) -> None:
-        self.sends = sends
-        self.ok = 0
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for send in self.sends:
-                try:
-                    status, body = send()
-                except OSError as exc:
-                    status, body = 0, repr(exc)
-                if status == 200:
-                    self.ok += 1
-                else:
-                    self.failures.append(f"{status} {body[:120]}")
-
-    def __enter__(self) -> SteadyClient:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
 
 
 def test_mode_switch_reaches_envoy_and_loses_no_request(mesh: Mesh) -> None:

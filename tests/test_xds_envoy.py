@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from tests.support.ads import ServerThread
 from tests.support.envoy import Envoy
 from tests.support.net import echo_server, free_port, http_get
 from tests.support.poll import wait_until
+from tests.support.steady import SteadyClient
 from xds.bootstrap import bootstrap_config
 
 NODE = "default.web-1"
@@ -75,37 +75,6 @@ def test_rejected_snapshot_is_nacked_once_recorded_and_envoy_keeps_serving(
             )
 
 
-class Steady:
-    """Requests through the sidecar in a loop from a thread; counts successes and failures."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.ok = 0
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                status, body = http_get("127.0.0.1", self.port)
-            except OSError as exc:
-                status, body = 0, repr(exc)
-            if status == 200:
-                self.ok += 1
-            else:
-                self.failures.append(f"{status} {body[:100]}")
-            time.sleep(0.002)
-
-    def __enter__(self) -> Steady:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
 def test_server_restart_reconnects_and_converges_without_losing_traffic(
     delta: bool, upstream: int, tmp_path: Path
 ) -> None:
@@ -116,7 +85,7 @@ def test_server_restart_reconnects_and_converges_without_losing_traffic(
         with Envoy(bootstrap_config(NODE, ads_port=server.port, delta=delta), tmp_path) as envoy:
             envoy.wait_ready()
             wait_until(lambda: http_get("127.0.0.1", listen)[0] == 200, what="the listener")
-            with Steady(listen) as client:
+            with SteadyClient(lambda: http_get("127.0.0.1", listen)) as client:
                 wait_until(lambda: client.ok > 20, what="steady traffic")
                 server.restart(keep_cache=False)  # a new process: empty cache, new nonces, same port
                 server.set(snap)
