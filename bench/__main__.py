@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--envoy-clusters", default=None, help="comma-separated (default 1000,10000; 50 with --quick); '' to skip"
     )
     p.add_argument("--no-push", action="store_true", help="skip the ADS stream benchmark")
+    p.add_argument("--no-build", action="store_true", help="skip the mesh stages (build, encode, push, profile)")
     p.add_argument("--profile", action="store_true", help="cProfile the full build and show where the time goes")
     p.add_argument("--quick", action="store_true", help="small smoke size: 10 services x 2, 20 streams, Envoy at 50")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.add_argument("--save", help="also write the JSON results here, after every stage")
     args = p.parse_args(argv)
     if args.quick:
         args.services, args.dataplanes_per_service = 10, 2
@@ -70,6 +73,24 @@ def snapshot_overhead(snapshots: dict[str, Any]) -> float:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     spec = MeshSpec(args.services, args.dataplanes_per_service, args.ports, args.mode, args.fanout)
     out: dict[str, Any] = {"machine": machine(), "command": "python -m bench " + " ".join(sys.argv[1:])}
+    if not args.no_build:
+        mesh_stages(args, spec, out)
+    out["envoy"] = []
+    for n in [int(x) for x in args.envoy_clusters.split(",") if x.strip()]:
+        from bench import envoy
+
+        out["envoy"].append(envoy.apply(n).__dict__)
+        save(args, out)
+    return out
+
+
+def save(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """Keep partial results of a long run (``--save``)."""
+    if args.save:
+        Path(args.save).write_text(json.dumps(out, indent=2, default=str))
+
+
+def mesh_stages(args: argparse.Namespace, spec: MeshSpec, out: dict[str, Any]) -> None:
     out["mesh"] = {**spec.__dict__, "proxies": spec.proxies}
     with tempfile.TemporaryDirectory(prefix="meshxds-bench-") as tmp:
         path, write_s = b.timed(lambda: mesh.write(spec, Path(tmp)))
@@ -95,29 +116,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "per_type": [{**r.__dict__, "speedup": r.speedup} for r in rows],
         "overall_speedup": b.overall_speedup(rows),
     }
+    save(args, out)
     if not args.no_push:
         streams = args.streams or spec.proxies
         nodes = sorted(before)[:streams]
         result = asyncio.run(push.run(before, after, nodes, streams_per_connection=args.streams_per_connection))
         out["push"] = result.__dict__
-    out["envoy"] = []
-    for n in [int(x) for x in args.envoy_clusters.split(",") if x.strip()]:
-        from bench import envoy
-
-        out["envoy"].append(envoy.apply(n).__dict__)
+        save(args, out)
     if args.profile:
         prof = b.profile(lambda: b.snapshots_for(catalog))
         out["profile"] = {"total_s": prof.total_s, "by_category_s": prof.by_category, "top": prof.top}
-    return out
+        save(args, out)
 
 
-TARGETS = {
-    "full_build_s": 3.0,
-    "push_p99_s": 1.0,
-    "rss_per_stream_kb": 100.0,
-    "encode_speedup": 50.0,
-    "send_share_10k": 0.10,
-}
+Add = Callable[..., None]
 
 
 def table(r: dict[str, Any]) -> str:
@@ -127,6 +139,26 @@ def table(r: dict[str, Any]) -> str:
     def add(metric: str, value: str, target: str = "", ok: bool | None = None) -> None:
         rows.append((metric, value, target, "" if ok is None else ("ok" if ok else "MISSED")))
 
+    if "build" in r:
+        build_rows(r, add)
+    if "push" in r:
+        push_rows(r["push"], add)
+    for e in r["envoy"]:
+        share = e["send_s"] / e["apply_s"] if e["apply_s"] else float("nan")
+        target, ok = ("<= 10 %", share <= 0.10) if e["clusters"] >= 10000 else ("", None)
+        add(f"Envoy apply {e['clusters']} clusters", f"{e['apply_s']:.2f} s; our send {e['send_s'] * 1000:.0f} ms "
+            f"= {share:.1%} ({e['megabytes']:.1f} MB, {e['responses']} responses)", target, ok)  # fmt: skip
+    if "profile" in r:
+        for cat, secs in r["profile"]["by_category_s"].items():
+            add(f"profile: {cat}", f"{secs:.2f} s of {r['profile']['total_s']:.2f} s (under cProfile)")
+    widths = [max(len(row[i]) for row in [("metric", "value", "target", "verdict"), *rows]) for i in range(4)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(("metric", "value", "target", "verdict"), widths, strict=True))]
+    lines.append("-+-".join("-" * w for w in widths))
+    lines += [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+def build_rows(r: dict[str, Any], add: Add) -> None:
     m, bd = r["mesh"], r["build"]
     add("mesh", f"{m['services']} svc x {m['dataplanes_per_service']} DP x {m['ports']} port, {m['mode']}, "
         f"fanout {m['fanout'] or 'all'} = {m['proxies']} proxies")  # fmt: skip
@@ -142,28 +174,16 @@ def table(r: dict[str, Any]) -> str:
     add("encode speedup (whole build)", f"{sp:.0f}x", ">= 50x", sp >= 50)
     add("server RSS after build", f"{bd['rss_after_build_mb']:.0f} MB")
     add("per-proxy snapshot containers", f"{bd['snapshot_bytes_per_proxy'] / 1024:.1f} KB")
-    if "push" in r:
-        p = r["push"]
-        add("ADS streams synced (initial config)", f"{p['streams']} in {p['sync_s']:.1f} s "
-            f"({p['eds_streams']} with EDS, {p['rds_streams']} with RDS names)")  # fmt: skip
-        ok = p["p99_s"] <= 1.0 and p["acked"] == p["affected"]
-        add("push-to-ACK after 1 endpoint change", f"p50 {p['p50_s'] * 1000:.0f} ms, p99 {p['p99_s'] * 1000:.0f} ms "
-            f"({p['acked']}/{p['affected']} ACKed)", "p99 <= 1 s", ok)  # fmt: skip
-        kb = p["rss_per_stream"] / 1024
-        add("server RSS per connected stream", f"{kb:.0f} KB", "<= 100 KB", kb <= 100)
-    for e in r["envoy"]:
-        share = e["send_s"] / e["apply_s"] if e["apply_s"] else float("nan")
-        target, ok = ("<= 10 %", share <= 0.10) if e["clusters"] >= 10000 else ("", None)
-        add(f"Envoy apply {e['clusters']} clusters", f"{e['apply_s']:.2f} s; our send {e['send_s'] * 1000:.0f} ms "
-            f"= {share:.1%} ({e['megabytes']:.1f} MB, {e['responses']} responses)", target, ok)  # fmt: skip
-    if "profile" in r:
-        for cat, secs in r["profile"]["by_category_s"].items():
-            add(f"profile: {cat}", f"{secs:.2f} s of {r['profile']['total_s']:.2f} s (under cProfile)")
-    widths = [max(len(row[i]) for row in [("metric", "value", "target", ""), *rows]) for i in range(4)]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(("metric", "value", "target", "verdict"), widths, strict=True))]
-    lines.append("-+-".join("-" * w for w in widths))
-    lines += [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(lines)
+
+
+def push_rows(p: dict[str, Any], add: Add) -> None:
+    names = f"{p['eds_streams']} with EDS, {p['rds_streams']} with RDS names, {p['reconnects']} reconnects"
+    add("ADS streams synced (initial config)", f"{p['streams']} in {p['sync_s']:.1f} s ({names})")
+    ok = p["p99_s"] <= 1.0 and p["acked"] == p["affected"]
+    add("push-to-ACK after 1 endpoint change", f"p50 {p['p50_s'] * 1000:.0f} ms, p99 {p['p99_s'] * 1000:.0f} ms "
+        f"({p['acked']}/{p['affected']} ACKed)", "p99 <= 1 s", ok)  # fmt: skip
+    kb = p["rss_per_stream"] / 1024
+    add("server RSS per connected stream", f"{kb:.0f} KB", "<= 100 KB", kb <= 100)
 
 
 def main(argv: list[str] | None = None) -> int:

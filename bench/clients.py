@@ -100,30 +100,39 @@ def route_names(anys: list[bytes]) -> list[str]:
 
 
 class Client:
-    """One simulated Envoy: one stream, SotW, ACKs everything."""
+    """One simulated Envoy: one stream, SotW, ACKs everything; reconnects (like Envoy) if the stream fails."""
 
     def __init__(self, node_id: str, channel: Any, memo: dict[tuple[str, str], list[str]]) -> None:
         self.node_id = node_id
-        self.call = channel.stream_stream(METHOD, request_serializer=None, response_deserializer=None)()
+        self.channel = channel
         self.memo = memo
-        self.subscribed: dict[str, list[str]] = {CLUSTER: [], LISTENER: []}
+        self.subscribed: dict[str, list[str]] = {}
         self.got: set[str] = set()
         self.last_response = time.monotonic()
+        self.failures: list[str] = []
 
     async def run(self) -> None:
-        await self.call.write(request(CLUSTER, [], node=self.node_id))
-        await self.call.write(request(LISTENER, []))
         while True:
-            data = await self.call.read()
-            if data is grpc.aio.EOF:
-                return
-            await self.on_response(data)
+            self.subscribed = {CLUSTER: [], LISTENER: []}
+            self.got = set()
+            call = self.channel.stream_stream(METHOD, request_serializer=None, response_deserializer=None)()
+            try:
+                await call.write(request(CLUSTER, [], node=self.node_id))
+                await call.write(request(LISTENER, []))
+                while True:
+                    data = await call.read()
+                    if data is grpc.aio.EOF:
+                        raise RuntimeError("server ended the stream")
+                    await self.on_response(call, data)
+            except (grpc.RpcError, RuntimeError) as exc:
+                self.failures.append(" ".join(str(exc).split())[:300])
+                await asyncio.sleep(1.0)
 
-    async def on_response(self, data: bytes) -> None:
+    async def on_response(self, call: Any, data: bytes) -> None:
         type_url, version, nonce, anys = response_header(data)
         self.last_response = time.monotonic()
         self.got.add(type_url)
-        await self.call.write(request(type_url, self.subscribed.get(type_url, []), version, nonce))
+        await call.write(request(type_url, self.subscribed.get(type_url, []), version, nonce))
         follow = {CLUSTER: (ENDPOINT, eds_names), LISTENER: (ROUTE, route_names)}.get(type_url)
         if follow is None:
             return
@@ -134,7 +143,7 @@ class Client:
             names = self.memo[key] = derive(anys)
         if names != self.subscribed.get(child):
             self.subscribed[child] = names
-            await self.call.write(request(child, names))
+            await call.write(request(child, names))
 
     @property
     def synced(self) -> bool:
@@ -142,7 +151,13 @@ class Client:
         return wanted <= self.got
 
 
-async def main_async(port: int, node_ids: list[str], per_channel: int) -> None:
+async def settle(clients: list[Client], quiet: float = 0.5) -> None:
+    """Until every client holds a full configuration and nothing arrived for ``quiet`` seconds."""
+    while not all(c.synced for c in clients) or time.monotonic() - max(c.last_response for c in clients) < quiet:
+        await asyncio.sleep(0.1)
+
+
+async def main_async(port: int, node_ids: list[str], per_channel: int, batch: int) -> None:
     options = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_receive_message_length", 256 << 20)]
     channels = [
         grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options)
@@ -150,15 +165,21 @@ async def main_async(port: int, node_ids: list[str], per_channel: int) -> None:
     ]
     memo: dict[tuple[str, str], list[str]] = {}
     clients = [Client(n, channels[i // per_channel], memo) for i, n in enumerate(node_ids)]
-    tasks = [asyncio.create_task(c.run()) for c in clients]
-    while not all(c.synced for c in clients) or time.monotonic() - max(c.last_response for c in clients) < 0.5:
-        await asyncio.sleep(0.1)
-        failed = [t for t in tasks if t.done() and t.exception() is not None]
-        if failed:
-            raise RuntimeError(f"stream failed: {failed[0].exception()}")
-    with_names = {t: sum(1 for c in clients if c.subscribed.get(t)) for t in (ENDPOINT, ROUTE)}
-    print(json.dumps({"synced": len(clients), "eds_streams": with_names[ENDPOINT], "rds_streams": with_names[ROUTE]}))
-    sys.stdout.flush()
+    tasks = []
+    for start in range(0, len(clients), batch):  # connect in waves, so no handshake waits behind thousands of syncs
+        group = clients[start : start + batch]
+        tasks += [asyncio.create_task(c.run()) for c in group]
+        await settle(group)
+    await settle(clients)
+    failures = [f for c in clients for f in c.failures]
+    hello = {
+        "synced": len(clients),
+        "eds_streams": sum(1 for c in clients if c.subscribed.get(ENDPOINT)),
+        "rds_streams": sum(1 for c in clients if c.subscribed.get(ROUTE)),
+        "reconnects": len(failures),
+        "first_failure": failures[0] if failures else "",
+    }
+    print(json.dumps(hello), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the benchmark closes stdin
     for t in tasks:
         t.cancel()
@@ -171,10 +192,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--nodes-file", required=True, help="one node id per line")
     parser.add_argument("--streams-per-connection", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=250, help="streams opened per wave")
     args = parser.parse_args()
     with open(args.nodes_file) as f:
         nodes = [line.strip() for line in f if line.strip()]
-    asyncio.run(main_async(args.port, nodes, args.streams_per_connection))
+    asyncio.run(main_async(args.port, nodes, args.streams_per_connection, args.batch))
 
 
 if __name__ == "__main__":

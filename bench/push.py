@@ -43,6 +43,8 @@ class PushResult:
     streams: int
     eds_streams: int  # streams subscribed to some CLAs
     rds_streams: int  # streams subscribed to some RouteConfigurations
+    reconnects: int  # client streams that failed and reconnected while syncing
+    first_failure: str
     sync_s: float  # every stream connected and holding a full configuration
     affected: int  # streams whose EDS changed
     acked: int  # of those, how many ACKed the new version before the timeout
@@ -118,6 +120,8 @@ async def run(
         streams=synced,
         eds_streams=hello["eds_streams"],
         rds_streams=hello["rds_streams"],
+        reconnects=hello["reconnects"],
+        first_failure=hello["first_failure"],
         sync_s=sync_s,
         affected=len(expected),
         acked=len(latencies),

@@ -44,7 +44,7 @@ def test_quick_bench_prints_every_figure() -> None:
     ):
         assert wanted in metrics, out
     assert "(20/20 ACKed)" in out  # every stream got and ACKed the change
-    assert "(20 with EDS, 20 with RDS names)" in out  # clients followed CDS->EDS and LDS->RDS
+    assert "(20 with EDS, 20 with RDS names, 0 reconnects)" in out  # clients followed CDS->EDS and LDS->RDS
     assert "20 snapshots changed" in out
 
 
