@@ -7,6 +7,7 @@ tests in this module run in order on it and edit its files like a user would.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from cli.demo import Demo
+from cli.main import main
 from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot
 from tests.support.example import private_copy
 from tests.support.poll import wait_until
 from tests.support.steady import SteadyClient
+from xds.bootstrap import bootstrap_config
 from xds.loopback import EchoServer, http_get, proxied_get
 from xds.sidecar import Envoy
 
@@ -149,6 +153,33 @@ def test_config_dump_and_clusters_match_every_snapshot(mesh: Mesh) -> None:
     assert type(entry.message).from_dict(body).to_dict() == entry.message.to_dict()
 
 
+def debug_get(mesh: Mesh, path: str) -> tuple[int, str]:
+    return http_get("127.0.0.1", mesh.demo.service.debug.port, path)
+
+
+def test_debug_endpoint_reports_every_node_and_dumps_snapshots(mesh: Mesh, capsys: pytest.CaptureFixture[str]) -> None:
+    assert debug_get(mesh, "/healthz") == (200, "ok\n")
+    status, body = debug_get(mesh, "/snapshots")
+    assert status == 200
+    nodes = {n["node"]: n for n in json.loads(body)["nodes"]}
+    assert set(nodes) == set(mesh.demo.envoys)
+    for node in nodes.values():
+        assert node["connected"] and node["lastNack"] is None
+        clusters = node["types"]["clusters"]
+        assert clusters["acked"] == clusters["sent"] and not clusters["pending"]
+        assert clusters["sent"] == node["versions"]["clusters"]
+    # /snapshots/<node> is exactly what `meshxds dump` prints for that node.
+    assert main(["dump", str(mesh.folder), "--node", "default.web-1"]) == 0
+    assert debug_get(mesh, "/snapshots/default.web-1") == (200, capsys.readouterr().out)
+    status, body = debug_get(mesh, "/snapshots/default.nobody")
+    assert status == 404 and "default.web-1" in body
+    # MeshService status counts the connected proxies (Kuma's dataplaneProxies.connected).
+    status, body = debug_get(mesh, "/meshservices")
+    services = {d["name"]: d for d in yaml.safe_load_all(body) if d and d.get("type") == "MeshService"}
+    proxies = services["backend"]["status"]["dataplaneProxies"]
+    assert (proxies["connected"], proxies["total"]) == (2, 2)
+
+
 def test_requests_flow_through_two_sidecars(mesh: Mesh) -> None:
     web1 = mesh.ip(11)
     seen = {wait_until(lambda: http_get(web1, 20080), 5.0, what="web-1 → backend")[1] for _ in range(6)}
@@ -219,3 +250,21 @@ def test_invalid_edit_keeps_the_last_good_snapshots(mesh: Mesh, capfd: pytest.Ca
     assert "port" in capfd.readouterr().err
     assert http_get(mesh.ip(11), 20080)[0] == 200
     mesh.edit("10-web.yaml", "port: 200800", "port: 20080")
+
+
+def test_unknown_node_is_refused_until_its_dataplane_appears(mesh: Mesh, tmp_path: Path) -> None:
+    """Documented behaviour: NOT_FOUND (Envoy retries with backoff), then its config once the file exists."""
+    bootstrap = bootstrap_config("default.late-1", ads_port=mesh.demo.service.ads.port, delta=mesh.demo.delta)
+    with Envoy(bootstrap, tmp_path, "late-1") as envoy:
+        wait_until(lambda: envoy.stat("control_plane.connected_state") == 0 and envoy.dynamic_clusters() == {})
+        assert "default.late-1" not in mesh.demo.snapshots()
+        (mesh.folder / "60-late.yaml").write_text(
+            f"type: Dataplane\nname: late-1\nmesh: default\nnetworking:\n  address: {mesh.ip(41)}\n  inbound:\n"
+            "    - port: 10080\n      servicePort: 8080\n      tags:\n        kuma.io/service: late\n"
+            "  outbound:\n    - port: 20080\n      backendRef:\n        kind: MeshService\n        name: backend\n"
+            "        port: 80\n"
+        )
+        wait_until(lambda: "default.late-1" in mesh.demo.snapshots(), 2.0, what="late-1 snapshot")
+        envoy.wait_ready(10.0)
+        wait_until(lambda: converged(envoy, mesh.snapshot("late-1")), 5.0, what="late-1 converged")
+        assert f"{mesh.ip(21)}:10080" in envoy.hosts("default_backend__default_msvc_80")
