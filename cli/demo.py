@@ -148,6 +148,8 @@ class Demo:
         self.apps: list[EchoServer] = []
 
     def close(self) -> None:
+        for envoy in self.envoys.values():
+            envoy.terminate()
         self.stack.close()
 
     @property
@@ -271,8 +273,16 @@ def once(demo: Demo) -> int:
 
 
 def forever(demo: Demo) -> int:
+    """A round every 2 s; the full table when what reached where changed, one line otherwise."""
     print("sending requests every 2 s; edit the input files to see the sidecars follow; Ctrl-C stops", flush=True)
+    last: object = None
     while True:
-        probes, _ = demo.round()
-        print(f"\n{time.strftime('%H:%M:%S')}\n{table(probes)}", flush=True)
+        probes, ok = demo.round()
+        shape = [(p.client, p.listener, sorted(p.results)) for p in probes]
+        stamp = time.strftime("%H:%M:%S")
+        if shape != last:
+            print(f"\n{stamp}\n{table(probes)}", flush=True)
+            last = shape
+        else:
+            print(f"{stamp} unchanged: {len(probes)} outbounds, {'all OK' if ok else 'some failing'}", flush=True)
         time.sleep(2.0)

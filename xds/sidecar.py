@@ -79,6 +79,11 @@ class Envoy:
         if not poll(ready, timeout):
             raise RuntimeError(f"{self.name}: admin not up after {timeout}s\n{self.tail()}")
 
+    def terminate(self) -> None:
+        """Ask Envoy to exit without waiting (``stop()`` reaps it); lets many sidecars shut down together."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+
     def stop(self, timeout: float = 5.0) -> int | None:
         """Terminate (SIGTERM, then SIGKILL) and reap; returns the exit code."""
         proc, self.proc = self.proc, None
