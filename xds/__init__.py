@@ -1,0 +1,24 @@
+"""The ADS server: serves each proxy's ``Snapshot`` to Envoy over SotW and Delta xDS.
+
+Modules: ``server`` (grpc.aio wiring, bytes in/out), ``wire`` (field-skipping request parser,
+hand-framed responses), ``stream`` (state and push sequencing shared by both flavours),
+``sotw`` / ``delta`` (the two protocols), ``cache`` (snapshots by node id, wakeups, ACK/NACK
+status), ``debug`` (HTTP debug endpoint), ``bootstrap`` (Envoy bootstrap), and for the demo
+and tests ``sidecar`` (run Envoy from the wheel) and ``loopback`` (apps, redirect stand-ins).
+
+Protocol decisions (see xds-protocol-notes §6):
+- Unknown node id: the stream ends with NOT_FOUND (INVALID_ARGUMENT without a node id) and a
+  log line; Envoy retries with backoff and is served once its Dataplane is in the input.
+  A node removed by a reload gets NOT_FOUND the same way and keeps its last config.
+- Nonces are ``<process uuid>-<stream>-<counter>``: never valid on another stream or server.
+- SotW ignores stale-nonce requests (Envoy repeats its full subscription with the next ACK);
+  Delta applies subscription changes whatever the nonce.
+- A NACK (``error_detail``) is recorded per node (version, nonce, Envoy's message) and never
+  answered: the assumed client state is rolled back and the rejected content is not sent
+  again until the snapshot changes (SotW: whole response; Delta: per resource). No NACK loop,
+  no NACK storm.
+- Warming: every Cluster sent as added/changed gets a fresh CLA right after it (forced even if
+  the endpoints did not change), and LDS/RDS wait until new EDS clusters got their CLA.
+- Order: CDS, EDS, LDS, RDS; cluster removals wait until listeners/routes are settled.
+- EDS/RDS: only names Envoy asked for; nothing is ever sent for a type Envoy does not watch.
+"""

@@ -119,8 +119,12 @@ class AdsServer:
         try:
             request: Any = first
             while request is not _EOF:
-                if request is not None:
+                # Apply every request already queued before answering: only the latest state matters.
+                while request is not None and request is not _EOF:
                     stream.handle(request, time.monotonic())
+                    request = queue.get_nowait() if not queue.empty() else None
+                if request is _EOF:
+                    break
                 wakeup.clear()
                 for message in stream.responses(self.cache.get(node_id), time.monotonic()):
                     await context.write(message)
