@@ -12,8 +12,7 @@ different content is sent as usual.
 from __future__ import annotations
 
 from snapshots.snapshot import CLUSTER, ENDPOINT, Snapshot
-from xds.sotw import ProtocolError
-from xds.stream import REMOVED, WILDCARD_TYPES, Stream, TypeState, log
+from xds.stream import REMOVED, WILDCARD_TYPES, ProtocolError, Stream, TypeState, log
 from xds.wire import delta_response, parse_delta_request
 
 

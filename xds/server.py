@@ -22,8 +22,8 @@ import grpc
 
 from xds.cache import SnapshotCache
 from xds.delta import DeltaStream
-from xds.sotw import ProtocolError, SotwStream
-from xds.stream import NodeGone, Stream
+from xds.sotw import SotwStream
+from xds.stream import NodeGone, ProtocolError, Stream
 from xds.wire import WireError, parse_delta_request, parse_request
 
 log = logging.getLogger("meshxds.xds")

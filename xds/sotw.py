@@ -15,12 +15,8 @@ from __future__ import annotations
 
 from snapshots.snapshot import CLUSTER, ENDPOINT, Entry, Snapshot, type_version
 from xds.cache import NodeStatus
-from xds.stream import WILDCARD_TYPES, Stream, TypeState, log
+from xds.stream import WILDCARD_TYPES, ProtocolError, Stream, TypeState, log
 from xds.wire import parse_request, sotw_response
-
-
-class ProtocolError(ValueError):
-    """A request that breaks the ADS protocol (the stream ends with INVALID_ARGUMENT)."""
 
 
 class SotwStream(Stream):

@@ -54,6 +54,10 @@ def one_line(message: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+class ProtocolError(ValueError):
+    """A request that breaks the ADS protocol (the stream ends with INVALID_ARGUMENT)."""
+
+
 class NodeGone(Exception):
     """The node's snapshot was removed (its Dataplane left the input)."""
 
@@ -224,14 +228,14 @@ class Stream:
         return out
 
     def _dirty(self, type_url: str, snap: Snapshot) -> bool:
-        """Whether Envoy holds something else than the snapshot for a watched type (a push is coming)."""
+        """Whether a push of a watched type is coming (Envoy holds something else; rejected versions excluded)."""
         st = self.types.get(type_url)
         if st is None or not st.watched:
             return False
         present = snap.get(type_url)
         if type_url in WILDCARD_TYPES and any(n not in present for n in st.client):
             return True
-        return any(st.client.get(n) != e.version for n, e in present.items() if st.wants(n))
+        return any(e.version not in (st.client.get(n), st.nacked.get(n)) for n, e in present.items() if st.wants(n))
 
     def deadline(self) -> float | None:
         """When ``responses`` must run again even without a request or snapshot change."""
