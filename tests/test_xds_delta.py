@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import grpc
+
 from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER
 from tests.support import xdsres as r
 from tests.support.adsclient import AdsClient, Serving, answered, run, until
@@ -169,5 +171,15 @@ def test_cluster_removal_waits_for_the_listener_update() -> None:
             await c.delta_ack(lds)
             cds = await c.expect(CLUSTER)
             assert cds.names == [] and cds.removed == ["a"]
+
+    run(scenario)
+
+
+def test_unknown_node_is_refused_on_delta_too() -> None:
+    async def scenario() -> None:
+        async with Serving(base()) as s, s.client("other.web-1", delta=True) as c:
+            await c.delta_request(CLUSTER)
+            code, details = await c.expect_error()
+            assert code == grpc.StatusCode.NOT_FOUND and "other.web-1" in details
 
     run(scenario)

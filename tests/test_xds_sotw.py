@@ -72,6 +72,8 @@ def test_wildcard_cds_then_ack_is_quiet_and_nonces_are_global() -> None:
             assert first.version == s.cache.get(NODE).versions[CLUSTER]  # type: ignore[union-attr]
             await c1.ack(first)
             await c1.expect_nothing()
+            status = s.cache.node_status(NODE).types[CLUSTER]
+            assert (status.acked_version, status.answered_nonce, status.acks) == (first.version, first.nonce, 1)
             await c2.request(CLUSTER)
             other = await c2.expect(CLUSTER)
             assert other.nonce != first.nonce
@@ -268,5 +270,20 @@ def test_removed_node_stream_ends_with_not_found() -> None:
             assert code == grpc.StatusCode.NOT_FOUND
             assert "removed" in details
             await until(lambda: NODE not in s.cache.connected(), what="disconnect recorded")
+
+    run(scenario)
+
+
+def test_explicit_cds_names_get_only_those_clusters() -> None:
+    """A client naming clusters (gRPC-xDS style) gets a subset; "*" or nothing means everything."""
+
+    async def scenario() -> None:
+        async with Serving(base()) as s, s.client(NODE) as c:
+            await c.request(CLUSTER, ["b"])
+            only = await c.expect(CLUSTER)
+            assert only.names == ["b"]
+            await c.ack(only, ["b", "*"])
+            everything = await c.expect(CLUSTER)
+            assert everything.names == ["a", "b"]
 
     run(scenario)
