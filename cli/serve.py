@@ -36,6 +36,8 @@ log = logging.getLogger("meshxds.serve")
 
 Fingerprint = tuple[tuple[str, int, int, int], ...]
 T = TypeVar("T")
+SETTLE_SECONDS = 0.02  # a change is read once the files stayed the same this long...
+SETTLE_CHECKS = 25  # ...or after this many checks (0.5 s) of continuous writing
 
 
 def fingerprint(paths: Sequence[str | Path]) -> Fingerprint:
@@ -120,8 +122,17 @@ class Service:
     async def watch(self) -> None:
         while True:
             await asyncio.sleep(self.poll_interval)
-            if fingerprint(self.paths) != self.seen:
-                await self.reload()
+            current = fingerprint(self.paths)
+            if current == self.seen:
+                continue
+            # Let a burst of writes (an editor's save, a `cp -r`) finish before reading the files.
+            for _ in range(SETTLE_CHECKS):
+                await asyncio.sleep(SETTLE_SECONDS)
+                latest = fingerprint(self.paths)
+                if latest == current:
+                    break
+                current = latest
+            await self.reload()
 
     def meshservices_yaml(self) -> str:
         if self.catalog is None:
