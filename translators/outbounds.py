@@ -12,6 +12,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from resources.catalog import MeshView
 from resources.model import (
@@ -27,7 +28,7 @@ from resources.model import (
     Port,
     ReachableBackendRef,
 )
-from translators.dataplanes import common_protocol, exposed_inbounds, interface, overlap, parse_protocol
+from translators.dataplanes import common_protocol, exposed_inbounds, interface, parse_protocol
 from translators.endpoints import EndpointMap
 from translators.names import cluster_name, kri, legacy_cluster_name, legacy_route_name
 
@@ -90,9 +91,15 @@ class MeshOutbounds:
                     if dest is not None and (vip.ip, port.port) not in taken:  # a clashing VIP:port: first wins
                         taken.add((vip.ip, port.port))
                         self.resource_outbounds.append(Outbound(vip.ip, port.port, dest))
-        self._by_port: dict[int, list[Outbound]] = defaultdict(list)
+        # Every VIP outbound's (address, port): by canonical address and port, and the unspecified ones by port.
+        self._exact: dict[tuple[str, int], list[tuple[str, int]]] = defaultdict(list)
+        self._any: dict[int, list[tuple[str, int]]] = defaultdict(list)
         for ob in self.legacy_outbounds + self.resource_outbounds:
-            self._by_port[ob.port].append(ob)
+            canonical, _, unspecified = canonical_address(ob.address)
+            if unspecified:
+                self._any[ob.port].append((ob.address, ob.port))
+            else:
+                self._exact[(canonical, ob.port)].append((ob.address, ob.port))
 
     # -- destinations (memoised: one object per cluster) ------------------------------------------
     def legacy(self, tags: Mapping[str, str]) -> Destination:
@@ -233,17 +240,31 @@ class MeshOutbounds:
         return out
 
     def own_inbound_collisions(self, dp: Dataplane) -> set[tuple[str, int]]:
-        """VIP outbounds that are this proxy's own inbound interfaces (Kuma skips them)."""
+        """VIP outbounds that are this proxy's own inbound interfaces (Kuma skips them; ``overlap`` as lookups)."""
         hits: set[tuple[str, int]] = set()
         if dp.networking.transparent_proxying is None:
             return hits
         for inbound in dp.networking.inbound:
             iface = interface(dp, inbound)
             for ip, port in ((iface.dataplane_ip, iface.dataplane_port), (iface.workload_ip, iface.workload_port)):
-                for ob in self._by_port.get(port, ()):
-                    if overlap(ob.address, ip):
-                        hits.add((ob.address, ob.port))
+                canonical, parsed, unspecified = canonical_address(ip)
+                hits.update(self._exact.get((canonical, port), ()))
+                if parsed:
+                    hits.update(self._any.get(port, ()))
+                if unspecified:  # rare: overlaps every parsable outbound address on the port
+                    for (_, p), pairs in self._exact.items():
+                        hits.update(pair for pair in pairs if p == port and canonical_address(pair[0])[1])
         return hits
+
+
+@lru_cache(maxsize=65536)
+def canonical_address(address: str) -> tuple[str, bool, bool]:
+    """(canonical form, parsable, unspecified): Kuma's ``overlap`` is equal canonical forms or an unspecified side."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address, False, False
+    return str(ip), True, ip.is_unspecified
 
 
 def legacy_vips(dataplanes: Iterable[Dataplane]) -> dict[str, str]:
