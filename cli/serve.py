@@ -100,8 +100,11 @@ class Service:
         """Swap in a successful build (on the loop); keep the last good snapshots otherwise."""
         if built.catalog is None or built.snapshots is None:
             self.failed_reloads += 1
-            kept = len(self.cache.nodes())
-            print(f"meshxds: input has errors; still serving the last good snapshots ({kept} nodes)", file=sys.stderr)
+            if self.catalog is None:
+                message = "serving nothing until it is fixed (watching)"
+            else:
+                message = f"still serving the last good snapshots ({len(self.cache.nodes())} nodes)"
+            print(f"meshxds: input has errors; {message}", file=sys.stderr)
             return False
         self.catalog = built.catalog
         changed = self.cache.replace_all(built.snapshots)
