@@ -287,3 +287,15 @@ def test_explicit_cds_names_get_only_those_clusters() -> None:
             assert everything.names == ["a", "b"]
 
     run(scenario)
+
+
+def test_a_nonce_from_an_earlier_server_is_answered_like_an_initial_request() -> None:
+    """Old Envoys re-sent their last nonce after reconnecting (envoy#30155): never mistake it for an ACK."""
+
+    async def scenario() -> None:
+        async with Serving(base()) as s, s.client(NODE) as c:
+            await c.request(CLUSTER, nonce="0123456789ab-7-42", version="old")
+            cds = await c.expect(CLUSTER)
+            assert cds.names == ["a", "b"] and not cds.nonce.startswith("0123456789ab")
+
+    run(scenario)

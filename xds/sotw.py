@@ -43,10 +43,10 @@ class SotwStream(Stream):
             self.status.stale_requests += 1
             log.debug("%s: stale nonce %s for %s ignored", self.node_id, req.response_nonce, st.type_url)
             return
-        if req.response_nonce:
+        if req.response_nonce and req.response_nonce == st.nonce:
             self.record_ack(st, req.response_nonce, req.version_info)
         else:
-            st.must_respond = True
+            st.must_respond = True  # initial request, or a nonce from an earlier stream or server
         first = not st.requested
         st.requested = True
         names = set(req.resource_names)
