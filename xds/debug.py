@@ -42,8 +42,8 @@ class DebugServer:
             await self._server.wait_closed()
             self._server = None
 
-    def route(self, method: str, path: str) -> tuple[int, str, str]:
-        """(status, content type, body) for one request."""
+    async def route(self, method: str, path: str) -> tuple[int, str, str]:
+        """(status, content type, body) for one request; slow renderings run in a worker thread."""
         if method != "GET":
             return 405, "text/plain", "only GET\n"
         path = urllib.parse.urlsplit(path).path.rstrip("/") or "/"
@@ -57,7 +57,7 @@ class DebugServer:
             if snapshot is None:
                 known = self.cache.nodes()
                 return 404, "application/json", _json({"error": f"unknown node {node_id!r}", "nodes": known})
-            return 200, "application/json", to_json(snapshot)
+            return 200, "application/json", await asyncio.to_thread(to_json, snapshot)  # ~ms per resource
         if path == "/meshservices" and self.meshservices is not None:
             return 200, "application/yaml", self.meshservices()
         return 404, "text/plain", "try /snapshots, /snapshots/<mesh>.<name>, /meshservices or /healthz\n"
@@ -70,7 +70,7 @@ class DebugServer:
             if len(request_line) < 2:
                 return
             try:
-                status, ctype, body = self.route(request_line[0], request_line[1])
+                status, ctype, body = await self.route(request_line[0], request_line[1])
             except Exception as exc:  # a debug page must never take the server down
                 log.exception("debug endpoint failed")
                 status, ctype, body = 500, "text/plain", f"{type(exc).__name__}: {exc}\n"
