@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
-from resources.catalog import Catalog
+from resources.catalog import Catalog, MeshView
+from resources.model import ZoneIngress
 from snapshots.snapshot import (
     CLUSTER,
     ENDPOINT,
@@ -28,7 +29,8 @@ from snapshots.snapshot import (
     digest,
     type_version,
 )
-from translators import ProxyResources, ResourceSet, translate
+from translators import ProxyResources, ResourceSet
+from translators.proxy import MeshTranslator
 from xds import wire
 
 TCP_PROXY_URL = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
@@ -42,48 +44,148 @@ class SnapshotError(ValueError):
 
 def snapshots_for(catalog: Catalog) -> dict[str, Snapshot]:
     """Translate and encode every proxy of ``catalog``; raises ``SnapshotError`` on an inconsistent one."""
-    return build(translate(catalog))
+    return Builder().build(catalog)
 
 
 def build(resources: Mapping[str, ProxyResources]) -> dict[str, Snapshot]:
     """Per proxy: its own small layer over the shared layer of its outbound selection (built once)."""
     cache = BuildCache()
-    shared_layers: dict[int, Layer] = {}
     out: dict[str, Snapshot] = {}
     for node_id, res in resources.items():
-        shared = shared_layers.get(id(res.shared))
-        if shared is None:
-            shared = shared_layers[id(res.shared)] = Layer.of(node_id, res.shared, cache)
-        out[node_id] = Layer.of(node_id, res.own, cache).snapshot(node_id, shared)
+        shared = cache.layer(node_id, res.shared)
+        out[node_id] = cache.layer(node_id, res.own).snapshot(node_id, shared)
     return out
 
 
-class BuildCache:
-    """Per-build memo by object identity: one Entry per message, one reference scan per typed_config.
+class Builder:
+    """Snapshots for catalog after catalog, redoing only what changed since the previous build.
 
-    Each value keeps its key object alive, so ids stay unique for the whole build.
+    Per mesh: an equal ``MeshInputs`` reuses the mesh's snapshots outright; otherwise the mesh's
+    translator and encoding cache take what they can from the previous build (see
+    ``MeshTranslator``), and a proxy whose own and shared layers are the very same objects as last
+    time gets its previous ``Snapshot`` object back, so the server has nothing to push to it.
+    ``build`` equals ``snapshots_for`` on the same catalog; a failed build leaves the state as it was.
     """
 
     def __init__(self) -> None:
+        self._meshes: dict[str, MeshBuild] = {}
+
+    def build(self, catalog: Catalog) -> dict[str, Snapshot]:
+        meshes: dict[str, MeshBuild] = {}
+        out: dict[str, Snapshot] = {}
+        for name in sorted(catalog.meshes):
+            inputs = MeshInputs(catalog.meshes[name], catalog.zone, catalog.zone_ingresses)
+            previous = self._meshes.get(name)
+            if previous is None or previous.inputs != inputs:
+                previous = MeshBuild.of(inputs, catalog, previous)
+            meshes[name] = previous
+            out.update(previous.snapshots)
+        self._meshes = meshes
+        return out
+
+
+@dataclass(frozen=True)
+class MeshInputs:
+    """Everything the translators read for one mesh: its view and the few catalog-wide fields they use."""
+
+    view: MeshView
+    zone: str
+    zone_ingresses: tuple[ZoneIngress, ...]
+
+
+@dataclass(frozen=True)
+class MeshBuild:
+    """One mesh's snapshots and the translation and encoding work behind them, kept for the next build."""
+
+    inputs: MeshInputs
+    translator: MeshTranslator
+    cache: BuildCache
+    snapshots: dict[str, Snapshot]
+    layers: dict[str, tuple[Layer, Layer]]  # node id → (own, shared) its snapshot was made of
+
+    @classmethod
+    def of(cls, inputs: MeshInputs, catalog: Catalog, previous: MeshBuild | None) -> MeshBuild:
+        translator = MeshTranslator(inputs.view, catalog, previous.translator if previous else None)
+        cache = BuildCache(previous.cache if previous else None)
+        snapshots: dict[str, Snapshot] = {}
+        layers: dict[str, tuple[Layer, Layer]] = {}
+        for dp in inputs.view.dataplanes:
+            res = translator.proxy(dp)
+            node_id = res.node_id
+            shared = cache.layer(node_id, res.shared)
+            own = cache.layer(node_id, res.own)
+            old = previous.layers.get(node_id) if previous else None
+            if previous is not None and old is not None and old[0] is own and old[1] is shared:
+                snapshots[node_id] = previous.snapshots[node_id]
+            else:
+                snapshots[node_id] = own.snapshot(node_id, shared)
+            layers[node_id] = (own, shared)
+        return cls(inputs, translator, cache, snapshots, layers)
+
+
+class BuildCache:
+    """Memo by object identity: one Entry per message, one Layer per ResourceSet, one reference scan per
+    typed_config. Given the previous build's cache, it takes over whatever is still in use.
+
+    Each value keeps its key object alive, so ids stay unique while the cache lives; a value taken
+    from the previous cache is checked to belong to the very same object.
+    """
+
+    def __init__(self, previous: BuildCache | None = None) -> None:
         self._entries: dict[int, Entry] = {}
         self._typed: dict[int, tuple[Any, list[str], list[str]]] = {}
+        self._needs: dict[int, tuple[Entry, list[Need]]] = {}
+        self._layers: dict[int, tuple[ResourceSet, Layer]] = {}
+        old = previous
+        self._old_entries = old._entries if old else {}
+        self._old_typed = old._typed if old else {}
+        self._old_needs = old._needs if old else {}
+        self._old_layers = old._layers if old else {}
 
     def entry(self, type_url: str, name: str, message: Any) -> Entry:
-        entry = self._entries.get(id(message))
+        key = id(message)
+        entry = self._entries.get(key)
         if entry is None:
-            entry = self._entries[id(message)] = Entry.of(type_url, name, message)
+            entry = self._old_entries.get(key)
+            if entry is None or entry.message is not message:
+                entry = Entry.of(type_url, name, message)
+            self._entries[key] = entry
         return entry
+
+    def layer(self, node_id: str, rs: ResourceSet) -> Layer:
+        """The encoded, indexed and checked ``rs`` (errors name ``node_id``, the first proxy to use it)."""
+        key = id(rs)
+        hit = self._layers.get(key)
+        if hit is None:
+            hit = self._old_layers.get(key)
+            if hit is None or hit[0] is not rs:
+                hit = (rs, Layer.of(node_id, rs, self))
+            self._layers[key] = hit
+        return hit[1]
 
     def typed_config_refs(self, typed_config: Any) -> tuple[list[str], list[str]]:
         """(clusters, RDS routes) a filter's typed_config refers to."""
-        hit = self._typed.get(id(typed_config))
+        key = id(typed_config)
+        hit = self._typed.get(key)
         if hit is None:
-            refs = filter_references(typed_config.type_url, typed_config.value)
-            hit = self._typed[id(typed_config)] = (typed_config, *refs)
+            hit = self._old_typed.get(key)
+            if hit is None or hit[0] is not typed_config:
+                hit = (typed_config, *filter_references(typed_config.type_url, typed_config.value))
+            self._typed[key] = hit
         return hit[1], hit[2]
 
     def needs(self, entry: Entry) -> list[Need]:
         """An EDS cluster needs its CLA; a listener its clusters and RDS routes; a route its clusters."""
+        key = id(entry)
+        hit = self._needs.get(key)
+        if hit is None:
+            hit = self._old_needs.get(key)
+            if hit is None or hit[0] is not entry:
+                hit = (entry, self._scan(entry))
+            self._needs[key] = hit
+        return hit[1]
+
+    def _scan(self, entry: Entry) -> list[Need]:
         msg = entry.message
         if entry.type_url == CLUSTER:
             if msg.type is not None and int(msg.type) == EDS:

@@ -7,7 +7,7 @@ MeshService/MeshMultiZoneService cluster name) and computed once per mesh.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -24,6 +24,7 @@ from resources.model import (
 )
 from translators import protos as pb
 from translators.dataplanes import DataplaneIndex, healthy_inbounds, inbound_zone, interface
+from translators.memo import Memo
 from translators.names import ms_cluster_name, mzms_cluster_name
 
 PRIORITY_LOCAL = 0
@@ -41,6 +42,11 @@ class Endpoint:
     weight: int = 1
     zone: str | None = None
     priority: int = PRIORITY_LOCAL
+
+    def content(self) -> Hashable:
+        """Everything a CLA reads from this endpoint: equal content, equal ``LbEndpoint``."""
+        tags, labels = tuple(sorted(self.tags.items())), tuple(sorted(self.labels.items()))
+        return (self.address, self.port, tags, labels, self.weight, self.zone, self.priority)
 
 
 EndpointMap = dict[str, list[Endpoint]]
@@ -153,21 +159,25 @@ def _metadata(tags: tuple[tuple[str, str], ...], labels: tuple[tuple[str, str], 
 
 
 class ClaBuilder:
-    """Builds CLAs, sharing one ``LbEndpoint`` message per endpoint across every CLA that lists it."""
+    """Builds CLAs, sharing one ``LbEndpoint`` message per endpoint across every CLA that lists it
+    (and, given the previous build's ClaBuilder, across builds while the endpoint is unchanged)."""
 
-    def __init__(self) -> None:
-        self._lb: dict[int, tuple[Endpoint, pb.LbEndpoint]] = {}
+    def __init__(self, previous: ClaBuilder | None = None) -> None:
+        self._lb: Memo[int, pb.LbEndpoint] = Memo(previous._lb if previous is not None else None)
+        self._content: dict[int, tuple[Endpoint, Hashable]] = {}  # keeps each ep alive so its id stays unique
+
+    def content(self, ep: Endpoint) -> Hashable:
+        hit = self._content.get(id(ep))
+        if hit is None:
+            hit = self._content[id(ep)] = (ep, ep.content())
+        return hit[1]
+
+    def contents(self, endpoints: Iterable[Endpoint]) -> tuple[Hashable, ...]:
+        """The content key of a CLA's endpoints (with its cluster name, everything ``build`` reads)."""
+        return tuple(self.content(ep) for ep in endpoints)
 
     def lb_endpoint(self, ep: Endpoint) -> pb.LbEndpoint:
-        hit = self._lb.get(id(ep))
-        if hit is None:
-            msg = pb.LbEndpoint(
-                endpoint=pb.Endpoint(address=pb.socket_address(ep.address, ep.port)),
-                metadata=_filter_metadata(ep),
-                load_balancing_weight=ep.weight if ep.weight > 0 else None,
-            )
-            hit = self._lb[id(ep)] = (ep, msg)  # keeps ep alive so its id stays unique
-        return hit[1]
+        return self._lb.get(id(ep), lambda: _lb_endpoint(ep), lambda: self.content(ep))
 
     def build(self, cluster_name: str, endpoints: Iterable[Endpoint]) -> pb.ClusterLoadAssignment:
         """Kuma's ``ToLocalityLbEndpoints``: group by locality, sort hosts by address and port."""
@@ -187,6 +197,14 @@ class ClaBuilder:
             lb_endpoints=[self.lb_endpoint(e) for e in hosts],
             priority=priority,
         )
+
+
+def _lb_endpoint(ep: Endpoint) -> pb.LbEndpoint:
+    return pb.LbEndpoint(
+        endpoint=pb.Endpoint(address=pb.socket_address(ep.address, ep.port)),
+        metadata=_filter_metadata(ep),
+        load_balancing_weight=ep.weight if ep.weight > 0 else None,
+    )
 
 
 def subset(endpoints: Iterable[Endpoint], tags: Mapping[str, str]) -> list[Endpoint]:

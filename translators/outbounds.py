@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -54,6 +54,11 @@ class Destination:
     kri: str = ""  # with section name; empty for legacy destinations
     kri_resource: str = ""  # without section name (what a reachableBackends ref without port selects)
     tags: Mapping[str, str] = field(default_factory=dict)  # legacy outbound tags
+
+    def content(self) -> Hashable:
+        """Everything the cluster, route and listener of this destination read from it."""
+        tags = tuple(sorted(self.tags.items()))
+        return (self.kind, self.cluster, self.service, self.protocol, self.kri, self.kri_resource, tags)
 
     @property
     def route_name(self) -> str:

@@ -8,17 +8,18 @@ outbound resources), and per proxy only its inbounds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from resources.catalog import Catalog, MeshView
 from resources.model import Dataplane
 from translators import protos as pb
 from translators.clusters import local_cluster, outbound_cluster
 from translators.dataplanes import InboundInterface, exposed_inbounds, inbound_protocol, interface, is_http
-from translators.endpoints import ClaBuilder, build_endpoint_map, subset
+from translators.endpoints import ClaBuilder, Endpoint, build_endpoint_map, subset
 from translators.listeners import inbound_chain, inbound_listener, outbound_listener, route_configuration
+from translators.memo import Memo, same_items
 from translators.names import local_cluster_name
 from translators.outbounds import LEGACY, Destination, MeshOutbounds, Outbound
 
@@ -73,76 +74,88 @@ def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-def _memo(store: dict[K, V], key: K, make: Callable[[], V]) -> V:
-    value = store.get(key)
-    if value is None:
-        value = store[key] = make()
-    return value
-
-
 class MeshTranslator:
     """Translates the proxies of one mesh, memoising every shared resource.
 
-    Memo keys use ``id()`` of Destinations, which ``MeshOutbounds`` keeps alive for the whole build.
+    Given the previous build's translator of the same mesh, it reuses every message whose inputs are
+    unchanged: a proxy's own resources while its Dataplane is equal, a destination's Cluster, CLA,
+    route and listeners while the destination (and, for the CLA, its endpoints) is, and an outbound
+    selection's ResourceSet while it would hold the very same messages. Memo keys use ``id()`` of
+    Destinations, which ``MeshOutbounds`` keeps alive for the whole build.
     """
 
-    def __init__(self, view: MeshView, catalog: Catalog) -> None:
+    def __init__(self, view: MeshView, catalog: Catalog, previous: MeshTranslator | None = None) -> None:
         self.view = view
         self.endpoint_map = build_endpoint_map(view, catalog)
         self.outbounds = MeshOutbounds(view, self.endpoint_map)
-        self._cla = ClaBuilder()
-        self._clusters: dict[int, tuple[pb.Cluster, pb.ClusterLoadAssignment]] = {}
-        self._routes: dict[int, pb.RouteConfiguration] = {}
-        self._listeners: dict[tuple[str, int, bool, int], pb.Listener] = {}
-        self._locals: dict[tuple[str, str, int, str, bool], pb.Cluster] = {}
+        old = previous
+        self._cla: ClaBuilder = ClaBuilder(old._cla if old else None)
+        self._clusters: Memo[int, pb.Cluster] = Memo(old._clusters if old else None)
+        self._clas: Memo[int, pb.ClusterLoadAssignment] = Memo(old._clas if old else None)
+        self._routes: Memo[int, pb.RouteConfiguration] = Memo(old._routes if old else None)
+        self._listeners: Memo[tuple[str, int, bool, int], pb.Listener] = Memo(old._listeners if old else None)
+        self._locals: Memo[tuple[str, str, int, str, bool], pb.Cluster] = Memo(old._locals if old else None)
+        self._chains: Memo[tuple[str, str, str], pb.FilterChain] = Memo(old._chains if old else None)
         self._bundles: dict[tuple[str, frozenset[tuple[str, int]]], ResourceSet] = {}
-        self._chains: dict[tuple[str, str, str], pb.FilterChain] = {}
+        self._old_bundles = old._bundles if old else {}
+        # node id → (its Dataplane, selection key, own resources); reused while the Dataplane is equal
+        self._own: dict[str, tuple[Dataplane, str, ResourceSet]] = {}
+        self._old_own = old._own if old else {}
+
+    def _endpoints(self, dest: Destination) -> list[Endpoint]:
+        endpoints = self.endpoint_map.get(dest.service, [])
+        return subset(endpoints, dest.tags) if dest.kind == LEGACY else endpoints
 
     def _cluster(self, dest: Destination) -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:
-        def make() -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:
-            endpoints = self.endpoint_map.get(dest.service, [])
-            if dest.kind == LEGACY:
-                endpoints = subset(endpoints, dest.tags)
-            return outbound_cluster(dest), self._cla.build(dest.cluster, endpoints)
-
-        return _memo(self._clusters, id(dest), make)
+        cluster = self._clusters.get(id(dest), lambda: outbound_cluster(dest), dest.content)
+        cla = self._clas.get(
+            id(dest),
+            lambda: self._cla.build(dest.cluster, self._endpoints(dest)),
+            lambda: (dest.cluster, self._cla.contents(self._endpoints(dest))),
+        )
+        return cluster, cla
 
     def _route(self, outbound: Outbound) -> pb.RouteConfiguration:
-        return _memo(self._routes, id(outbound.destination), lambda: route_configuration(outbound))
+        dest = outbound.destination
+        return self._routes.get(id(dest), lambda: route_configuration(outbound), dest.content)
 
     def _listener(self, outbound: Outbound, transparent: bool) -> pb.Listener:
-        key = (outbound.address, outbound.port, transparent, id(outbound.destination))
-        return _memo(self._listeners, key, lambda: outbound_listener(outbound, transparent))
+        address, port, dest = outbound.address, outbound.port, outbound.destination
+        return self._listeners.get(
+            (address, port, transparent, id(dest)),
+            lambda: outbound_listener(outbound, transparent),
+            lambda: (address, port, transparent, dest.content()),
+        )
 
-    def _bundle(self, dp: Dataplane) -> ResourceSet:
+    def _bundle(self, dp: Dataplane, selection: str) -> ResourceSet:
         collisions = frozenset(self.outbounds.own_inbound_collisions(dp))
-        key = (self.outbounds.selection_key(dp), collisions)
-
-        def make() -> ResourceSet:
+        key = (selection, collisions)
+        bundle = self._bundles.get(key)
+        if bundle is None:
             selected = [ob for ob in self.outbounds.select(dp) if (ob.address, ob.port) not in collisions]
             pairs = [self._cluster(ob.destination) for ob in selected]
-            return ResourceSet(
+            bundle = ResourceSet(
                 clusters=_unique(c for c, _ in pairs),
                 endpoints=_unique(e for _, e in pairs),
                 listeners=tuple(self._listener(ob, dp.transparent) for ob in selected),
                 routes=_unique(self._route(ob) for ob in selected if is_http(ob.destination.protocol)),
             )
-
-        return _memo(self._bundles, key, make)
+            old = self._old_bundles.get(key)
+            if old is not None and _same_set(old, bundle):
+                bundle = old  # the very same messages: keep the object, so its encoded layer is reused too
+            self._bundles[key] = bundle
+        return bundle
 
     def _local_cluster(self, name: str, iface: InboundInterface, protocol: str, transparent: bool) -> pb.Cluster:
         ip, port = iface.workload_ip, iface.workload_port
-        return _memo(self._locals, (name, ip, port, protocol, transparent),
-                     lambda: local_cluster(name, ip, port, protocol, transparent))  # fmt: skip
+        return self._locals.get((name, ip, port, protocol, transparent),
+                                lambda: local_cluster(name, ip, port, protocol, transparent))  # fmt: skip
 
     def _inbound_chain(self, service: str, protocol: str, cluster: str) -> pb.FilterChain:
-        return _memo(self._chains, (service, protocol, cluster), lambda: inbound_chain(service, protocol, cluster))
+        return self._chains.get((service, protocol, cluster), lambda: inbound_chain(service, protocol, cluster))
 
-    def proxy(self, dp: Dataplane) -> ProxyResources:
+    def _own_resources(self, dp: Dataplane) -> ResourceSet:
+        """The proxy's inbounds: its listeners and the app clusters behind them (read from ``dp`` only)."""
         transparent = dp.transparent
         clusters: dict[str, pb.Cluster] = {}
         listeners: list[pb.Listener] = []
@@ -154,8 +167,22 @@ class MeshTranslator:
                 clusters[name] = self._local_cluster(name, iface, protocol, transparent)
             chain = self._inbound_chain(inbound.service or "", protocol, name)
             listeners.append(inbound_listener(inbound, iface, chain, transparent))
-        own = ResourceSet(clusters=tuple(clusters.values()), listeners=tuple(listeners))
-        return ProxyResources(dp.node_id, own, self._bundle(dp))
+        return ResourceSet(clusters=tuple(clusters.values()), listeners=tuple(listeners))
+
+    def proxy(self, dp: Dataplane) -> ProxyResources:
+        node_id = dp.node_id
+        hit = self._own.get(node_id)
+        if hit is None or hit[0] is not dp:
+            hit = self._old_own.get(node_id)
+            if hit is None or not (hit[0] is dp or hit[0] == dp):
+                hit = (dp, self.outbounds.selection_key(dp), self._own_resources(dp))
+            self._own[node_id] = hit
+        _, selection, own = hit
+        return ProxyResources(node_id, own, self._bundle(dp, selection))
+
+
+def _same_set(a: ResourceSet, b: ResourceSet) -> bool:
+    return all(same_items(getattr(a, f), getattr(b, f)) for f in ("clusters", "endpoints", "listeners", "routes"))
 
 
 def translate(catalog: Catalog) -> dict[str, ProxyResources]:
