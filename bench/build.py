@@ -32,6 +32,18 @@ def build(catalog: Any) -> tuple[dict[str, Snapshot], float]:
     return timed(lambda: snapshots_for(catalog))
 
 
+def build_without_gc(catalog: Any) -> float:
+    """The same build with the collector frozen and off, as a bulk build could run (issue #5 notes GC effects)."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        return timed(lambda: snapshots_for(catalog))[1]
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
 def changed_nodes(before: Mapping[str, Snapshot], after: Mapping[str, Snapshot]) -> int:
     return sum(1 for n in after if n not in before or dict(before[n].versions) != dict(after[n].versions))
 

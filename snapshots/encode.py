@@ -122,6 +122,41 @@ def _encoder_for(cls: type) -> Callable[[dict[str, Any]], bytearray]:
     return encoder
 
 
+def _encode_struct(d: dict[str, Any]) -> bytearray:
+    """google.protobuf.Struct, hand-inlined: Kuma's metadata is Structs of strings, a third of a CLA's bytes.
+
+    Same bytes as the compiled plan (entries by key; a string Value is ``string_value`` = 3); any other
+    Value kind goes through the generic encoder.
+    """
+    out = bytearray()
+    fields = d["fields"]
+    for key in sorted(fields):
+        value = fields[key].__dict__
+        s = value["string_value"]
+        if s is not None and not value.get("_unknown_fields"):
+            b = s.encode()
+            n = len(b)
+            payload = b"\x1a" + (_SMALL[n] if n < 128 else varint(n)) + b
+        else:
+            payload = _encode(fields[key])
+        k = key.encode()
+        n = len(k)
+        entry = b"\x0a" + (_SMALL[n] if n < 128 else varint(n)) + k
+        n = len(payload)
+        entry += b"\x12" + (_SMALL[n] if n < 128 else varint(n)) + payload
+        n = len(entry)
+        out += b"\x0a"
+        out += _SMALL[n] if n < 128 else varint(n)
+        out += entry
+    unknown = d.get("_unknown_fields")
+    if unknown:
+        out += unknown
+    return out
+
+
+_ENCODERS[wkt.Struct] = _encode_struct
+
+
 def plan_for(cls: type) -> tuple[FieldPlan, ...]:
     """The encoding plan of one message class, in field-number order."""
     rows = []

@@ -337,3 +337,12 @@ def test_generated_messages_match_betterproto2(cls: type, depth: int) -> None:
 def test_nan_is_encoded_like_betterproto2() -> None:
     msg = DoubleRules(const=math.nan)
     assert encode_message(msg) == bytes(msg)
+
+
+def test_struct_fast_path_matches_generic_encoding() -> None:
+    # Strings take the hand-inlined path (incl. >127-byte lengths); other kinds fall back to the plan.
+    msg = Struct.from_dict({"b": "x" * 300, "a": "short", "n": 1.5, "l": ["y", None], "s": {"k": "v"}, "t": True})
+    assert_equivalent(msg)
+    assert assert_equivalent(Metadata(filter_metadata={"m": msg})) == encode_message(
+        Metadata(filter_metadata={"m": Struct.from_dict(dict(reversed(list(msg.to_dict().items()))))})
+    )
