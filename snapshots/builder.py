@@ -114,12 +114,15 @@ class MeshBuild:
             node_id = res.node_id
             shared = cache.layer(node_id, res.shared)
             own = cache.layer(node_id, res.own)
-            old = previous.layers.get(node_id) if previous else None
-            if previous is not None and old is not None and old[0] is own and old[1] is shared:
-                snapshots[node_id] = previous.snapshots[node_id]
-            else:
-                snapshots[node_id] = own.snapshot(node_id, shared)
             layers[node_id] = (own, shared)
+            old = previous.snapshots.get(node_id) if previous else None
+            was = previous.layers.get(node_id) if previous else None
+            if old is not None and was is not None and was[0] is own and was[1] is shared:
+                snapshots[node_id] = old  # the very same layers: nothing to redo
+                continue
+            snapshot = own.snapshot(node_id, shared)
+            # Equal content from new objects (e.g. reordered input): keep the old object all the same.
+            snapshots[node_id] = old if old is not None and old.versions == snapshot.versions else snapshot
         return cls(inputs, translator, cache, snapshots, layers)
 
 

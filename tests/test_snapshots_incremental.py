@@ -1,0 +1,241 @@
+"""The stateful Builder: after any sequence of edits it returns exactly what a fresh ``snapshots_for``
+returns (versions and dumps), and a proxy whose snapshot did not change gets the very same object back."""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from resources import Catalog, load_catalog
+from snapshots.builder import Builder, SnapshotError, snapshots_for
+from snapshots.dump import to_json
+from snapshots.snapshot import Snapshot
+from tests.test_translators_properties import MODES, SERVICES, world
+
+Load = Callable[..., Catalog]
+Docs = list[dict[str, Any]]
+
+
+def mesh(name: str, mode: str = "Exclusive", locality: bool = False) -> dict[str, Any]:
+    return {
+        "type": "Mesh",
+        "name": name,
+        "meshServices": {"mode": mode},
+        "routing": {"localityAwareLoadBalancing": locality},
+    }
+
+
+def dataplane(mesh: str, name: str, address: str, service: str, protocol: str = "http") -> dict[str, Any]:
+    return {
+        "type": "Dataplane",
+        "name": name,
+        "mesh": mesh,
+        "networking": {
+            "address": address,
+            "inbound": [{"port": 8080, "tags": {"kuma.io/service": service, "kuma.io/protocol": protocol}}],
+            "transparentProxying": {"redirectPortInbound": 15006, "redirectPortOutbound": 15001},
+        },
+    }
+
+
+def base() -> Docs:
+    return [
+        mesh("red"),
+        dataplane("red", "a-1", "10.0.0.1", "a"),
+        dataplane("red", "a-2", "10.0.0.2", "a"),
+        dataplane("red", "b-1", "10.0.0.3", "b", "tcp"),
+        dataplane("red", "c-1", "10.0.0.4", "c", "grpc"),
+        mesh("blue"),
+        dataplane("blue", "d-1", "10.1.0.1", "d"),
+        dataplane("blue", "e-1", "10.1.0.2", "e", "tcp"),
+    ]
+
+
+def find(docs: Docs, name: str) -> dict[str, Any]:
+    return next(d for d in docs if d["name"] == name)
+
+
+def unhealthy(docs: Docs) -> None:
+    find(docs, "a-2")["networking"]["inbound"][0]["health"] = {"ready": False}
+
+
+def new_dataplane(docs: Docs) -> None:
+    docs.insert(4, dataplane("red", "b-2", "10.0.0.5", "b", "tcp"))
+
+
+def remove_service(docs: Docs) -> None:
+    docs.remove(find(docs, "c-1"))
+
+
+def mode_switch(docs: Docs) -> None:
+    find(docs, "red")["meshServices"]["mode"] = "Everywhere"
+
+
+def reachable_backends(docs: Docs) -> None:
+    tp = find(docs, "a-1")["networking"]["transparentProxying"]
+    tp["reachableBackends"] = {"refs": [{"kind": "MeshService", "name": "b"}]}
+
+
+def mesh_setting(docs: Docs) -> None:
+    find(docs, "red")["routing"]["localityAwareLoadBalancing"] = True
+    find(docs, "b-1")["networking"]["inbound"][0]["tags"]["kuma.io/zone"] = "elsewhere"
+
+
+def protocol_change(docs: Docs) -> None:
+    for name in ("b-1", "b-2"):
+        find(docs, name)["networking"]["inbound"][0]["tags"]["kuma.io/protocol"] = "http"
+
+
+def other_mesh_only(docs: Docs) -> None:
+    find(docs, "d-1")["networking"]["address"] = "10.1.0.9"
+
+
+def moved_endpoint(docs: Docs) -> None:
+    find(docs, "b-1")["networking"]["address"] = "10.0.0.33"
+
+
+EDITS = [
+    unhealthy,
+    new_dataplane,
+    remove_service,
+    mode_switch,
+    reachable_backends,
+    mesh_setting,
+    protocol_change,
+    other_mesh_only,
+    moved_endpoint,
+]
+
+
+def load(docs: Docs, previous: Catalog | None = None) -> Catalog:
+    """As ``meshxds serve`` reloads: with the previous catalog, so VIPs stay put."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "input.yaml").write_text(yaml.safe_dump_all(docs))
+        result = load_catalog([folder], previous=previous)
+    assert result.catalog is not None, [str(p) for p in result.errors]
+    return result.catalog
+
+
+Snapshots = dict[str, Snapshot]
+
+
+def check_step(
+    builder: Builder, catalog: Catalog, before: Snapshots, fresh_before: Snapshots
+) -> tuple[Snapshots, Snapshots]:
+    """One reload: incremental equals fresh, and exactly the proxies whose content changed got new objects."""
+    got, fresh = builder.build(catalog), snapshots_for(catalog)
+    assert list(got) == list(fresh)
+    for node, snap in got.items():
+        assert dict(snap.versions) == dict(fresh[node].versions), node
+        old = before.get(node)
+        unchanged = node in fresh_before and dict(fresh_before[node].versions) == dict(fresh[node].versions)
+        assert (snap is old) == unchanged, node
+        if not unchanged:
+            assert to_json(snap) == to_json(fresh[node]), node
+    return got, fresh
+
+
+def test_every_kind_of_edit_matches_a_fresh_build() -> None:
+    docs = base()
+    builder = Builder()
+    catalog = load(docs)
+    before = fresh_before = builder.build(catalog)
+    assert {n: s.versions for n, s in before.items()} == {n: s.versions for n, s in snapshots_for(catalog).items()}
+    for edit in EDITS:
+        edit(docs)
+        catalog = load(docs, catalog)
+        got, fresh = check_step(builder, catalog, before, fresh_before)
+        changed = {n for n in got if got[n] is not before.get(n)}
+        assert changed, edit.__name__
+        edited_mesh = "blue." if edit is other_mesh_only else "red."
+        assert all(n.startswith(edited_mesh) for n in changed), edit.__name__  # the other mesh is untouched
+        before, fresh_before = got, fresh
+    again = builder.build(load(docs, catalog))
+    assert all(again[n] is before[n] for n in before)  # a reload of the same input pushes nothing
+    check_step(builder, load(base(), catalog), before, fresh_before)  # back to the start in one step
+
+
+def test_a_failed_build_leaves_the_builder_usable() -> None:
+    docs = base()
+    builder = Builder()
+    catalog = load(docs)
+    first = builder.build(catalog)
+    # A legacy service named like a proxy's own app cluster: the snapshot would hold two "localhost:8080".
+    clash = dataplane("red", "x-1", "10.0.0.9", "localhost:8080", "tcp")
+    client = dataplane("red", "y-1", "10.0.0.10", "y", "tcp")
+    del client["networking"]["transparentProxying"]
+    client["networking"]["outbound"] = [{"port": 9000, "tags": {"kuma.io/service": "localhost:8080"}}]
+    bad = load([*docs, clash, client], catalog)
+    with pytest.raises(SnapshotError, match="two different clusters named 'localhost:8080'"):
+        snapshots_for(bad)
+    with pytest.raises(SnapshotError, match="two different clusters named 'localhost:8080'"):
+        builder.build(bad)
+    again = builder.build(load(docs, catalog))
+    assert all(again[n] is first[n] for n in first)
+
+
+# --------------------------------------------------------------------------- random edit sequences
+
+
+def mutate(data: st.DataObject, docs: Docs) -> None:
+    """One random edit of the kinds a user makes (health, address, tags, add, remove, mode, reachability...)."""
+    meshes = [d for d in docs if d["type"] == "Mesh"]
+    dps = [d for d in docs if d["type"] == "Dataplane"]
+    kinds = ["health", "address", "add", "remove", "mode", "reach", "locality", "tag", "protocol"]
+    kind = data.draw(st.sampled_from(kinds))
+    if kind in ("mode", "locality") or not dps:
+        m = data.draw(st.sampled_from(meshes))
+        if kind == "locality":
+            m["routing"]["localityAwareLoadBalancing"] = not m["routing"]["localityAwareLoadBalancing"]
+        else:
+            m["meshServices"]["mode"] = data.draw(st.sampled_from(MODES))
+        return
+    dp = data.draw(st.sampled_from(dps))
+    inbound = data.draw(st.sampled_from(dp["networking"]["inbound"]))
+    if kind == "health":
+        inbound["health"] = {"ready": data.draw(st.booleans())}
+    elif kind == "address":
+        dp["networking"]["address"] = f"10.9.{data.draw(st.integers(0, 3))}.{data.draw(st.integers(1, 250))}"
+    elif kind == "protocol":
+        inbound["tags"]["kuma.io/protocol"] = data.draw(st.sampled_from(["http", "tcp", "grpc"]))
+    elif kind == "tag":
+        inbound["tags"]["kuma.io/service"] = data.draw(st.sampled_from(SERVICES))
+    elif kind == "add":
+        clone = copy.deepcopy(dp)
+        clone["name"] = f"{dp['name']}-x{len(docs)}"
+        clone["networking"]["address"] = f"10.8.0.{len(docs)}"
+        docs.append(clone)
+    elif kind == "remove":
+        docs.remove(dp)
+    elif "transparentProxying" in dp["networking"]:
+        names = data.draw(st.lists(st.sampled_from(SERVICES), max_size=2, unique=True))
+        refs = [{"kind": "MeshService", "name": n} for n in names]
+        dp["networking"]["transparentProxying"]["reachableBackends"] = {"refs": refs}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(world(), st.data())
+def test_random_edit_sequences_match_fresh_builds(docs: Docs, data: st.DataObject) -> None:
+    for m in (d for d in docs if d["type"] == "Mesh"):
+        m.setdefault("routing", {"localityAwareLoadBalancing": False})
+    builder = Builder()
+    catalog = load(docs)
+    before = fresh_before = builder.build(catalog)
+    for _ in range(data.draw(st.integers(1, 5))):
+        mutate(data, docs)
+        catalog = load(docs, catalog)
+        try:
+            snapshots_for(catalog)
+        except SnapshotError:
+            with pytest.raises(SnapshotError):
+                builder.build(catalog)
+            continue
+        before, fresh_before = check_step(builder, catalog, before, fresh_before)
