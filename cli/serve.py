@@ -26,7 +26,7 @@ from cli.validate import report
 from resources import Catalog, load_catalog, with_connected
 from resources.dump import to_yaml
 from resources.model import MeshMultiZoneService, MeshService
-from snapshots.builder import SnapshotError, snapshots_for
+from snapshots.builder import Builder, SnapshotError
 from snapshots.snapshot import Snapshot
 from xds.cache import SnapshotCache
 from xds.debug import DebugServer
@@ -73,6 +73,7 @@ class Service:
         self.zone = zone
         self.poll_interval = poll_interval
         self.cache = SnapshotCache()
+        self.builder = Builder()  # keeps the previous build: a reload redoes only what changed
         self.ads = AdsServer(self.cache)
         self.debug = DebugServer(self.cache, self.meshservices_yaml)
         self.catalog: Catalog | None = None
@@ -90,7 +91,7 @@ class Service:
         if result.catalog is None:
             return Built(None, None, time.perf_counter() - start)
         try:
-            snapshots = snapshots_for(result.catalog)
+            snapshots = self.builder.build(result.catalog)
         except SnapshotError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return Built(None, None, time.perf_counter() - start)
