@@ -46,6 +46,7 @@ def _alt_stat_name(name: str) -> str:
     return alt if alt != name else ""
 
 
+@cache
 def _circuit_breakers() -> pb.CircuitBreakers:
     return pb.CircuitBreakers(thresholds=[pb.CircuitBreakersThresholds(track_remaining=True)])
 

@@ -8,7 +8,7 @@ versioned and shared). Inbound: the same split, forwarding to the local app clus
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, lru_cache
 
 from resources.model import MESH_LABEL, Inbound
 from translators import protos as pb
@@ -29,7 +29,13 @@ ROUTER = "envoy.filters.http.router"
 
 
 def _tags_metadata(tags: Mapping[str, str]) -> pb.Metadata:
-    return pb.Metadata(filter_metadata={"io.kuma.tags": pb.struct(tags)})
+    return _sorted_tags_metadata(tuple(sorted(tags.items())))
+
+
+@lru_cache(maxsize=65536)
+def _sorted_tags_metadata(tags: tuple[tuple[str, str], ...]) -> pb.Metadata:
+    """Shared by every listener with the same tags (the inbounds of one service)."""
+    return pb.Metadata(filter_metadata={"io.kuma.tags": pb.struct(dict(tags))})
 
 
 @cache
@@ -37,6 +43,12 @@ def _router() -> pb.HttpFilter:
     return pb.HttpFilter(name=ROUTER, typed_config=pb.pack(pb.Router()))
 
 
+@cache
+def _no_idle_timeout() -> pb.HttpProtocolOptions:
+    return pb.HttpProtocolOptions(idle_timeout=pb.seconds(0))
+
+
+@cache
 def _internal_addresses() -> pb.HttpConnectionManagerInternalAddressConfig:
     ranges = [pb.CidrRange(address_prefix=a, prefix_len=n) for a, n in INTERNAL_CIDRS]
     return pb.HttpConnectionManagerInternalAddressConfig(cidr_ranges=ranges)
@@ -69,7 +81,7 @@ def outbound_listener(outbound: Outbound, transparent: bool) -> pb.Listener:
             stat_prefix=stat_name(dest.cluster),
             rds=pb.Rds(config_source=pb.ads(), route_config_name=dest.route_name),
             http_filters=[_router()],
-            common_http_protocol_options=pb.HttpProtocolOptions(idle_timeout=pb.seconds(0)),
+            common_http_protocol_options=_no_idle_timeout(),
             request_headers_timeout=pb.seconds(0),
             internal_address_config=_internal_addresses(),
             normalize_path=True,
@@ -107,7 +119,7 @@ def inbound_chain(service: str, protocol: str, cluster: str) -> pb.FilterChain:
         stat_prefix=stat_name(cluster),
         route_config=route_config,
         http_filters=[_router()],
-        common_http_protocol_options=pb.HttpProtocolOptions(idle_timeout=pb.seconds(0)),
+        common_http_protocol_options=_no_idle_timeout(),
         stream_idle_timeout=pb.seconds(STREAM_IDLE_TIMEOUT_S),
         request_headers_timeout=pb.seconds(0),
         internal_address_config=_internal_addresses(),
