@@ -122,8 +122,14 @@ def _encoder_for(cls: type) -> Callable[[dict[str, Any]], bytearray]:
     return encoder
 
 
+# Encoded Struct entries of string values, by (key, value): Kuma's metadata repeats the same few tags
+# (kuma.io/protocol: http, kuma.io/zone: ...) on every endpoint. Bounded; cleared when full.
+_STRING_ENTRIES: dict[tuple[str, str], bytes] = {}
+_STRING_ENTRIES_MAX = 1 << 16
+
+
 def _encode_struct(d: dict[str, Any]) -> bytearray:
-    """google.protobuf.Struct, hand-inlined: Kuma's metadata is Structs of strings, a third of a CLA's bytes.
+    """google.protobuf.Struct, hand-inlined: Kuma's metadata is Structs of strings, most of a CLA's bytes.
 
     Same bytes as the compiled plan (entries by key; a string Value is ``string_value`` = 3); any other
     Value kind goes through the generic encoder.
@@ -134,24 +140,29 @@ def _encode_struct(d: dict[str, Any]) -> bytearray:
         value = fields[key].__dict__
         s = value["string_value"]
         if s is not None and not value.get("_unknown_fields"):
-            b = s.encode()
-            n = len(b)
-            payload = b"\x1a" + (_SMALL[n] if n < 128 else varint(n)) + b
+            entry = _STRING_ENTRIES.get((key, s))
+            if entry is None:
+                entry = _struct_entry(key, b"\x1a" + _length_prefixed(s.encode()))
+                if len(_STRING_ENTRIES) >= _STRING_ENTRIES_MAX:
+                    _STRING_ENTRIES.clear()
+                _STRING_ENTRIES[(key, s)] = entry
+            out += entry
         else:
-            payload = _encode(fields[key])
-        k = key.encode()
-        n = len(k)
-        entry = b"\x0a" + (_SMALL[n] if n < 128 else varint(n)) + k
-        n = len(payload)
-        entry += b"\x12" + (_SMALL[n] if n < 128 else varint(n)) + payload
-        n = len(entry)
-        out += b"\x0a"
-        out += _SMALL[n] if n < 128 else varint(n)
-        out += entry
+            out += _struct_entry(key, _encode(fields[key]))
     unknown = d.get("_unknown_fields")
     if unknown:
         out += unknown
     return out
+
+
+def _length_prefixed(b: bytes | bytearray) -> bytes:
+    n = len(b)
+    return (_SMALL[n] if n < 128 else varint(n)) + b
+
+
+def _struct_entry(key: str, value: bytes | bytearray) -> bytes:
+    """One ``fields`` map entry (field 1): key = 1, Value = 2."""
+    return b"\x0a" + _length_prefixed(b"\x0a" + _length_prefixed(key.encode()) + b"\x12" + _length_prefixed(value))
 
 
 _ENCODERS[wkt.Struct] = _encode_struct
