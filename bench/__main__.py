@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     result = run(args)
     result["bench_wall_s"] = time.monotonic() - started
+    save(args, result)
     print(json.dumps(result, indent=2, default=str) if args.json else table(result))
     return 0
 

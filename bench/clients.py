@@ -30,12 +30,24 @@ EDS_TYPE = 3
 HCM = b"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
 
+_NAMES: dict[tuple[str, ...], bytes] = {}
+
+
+def names_field(names: list[str]) -> bytes:
+    """The encoded resource_names (3) of a subscription; memoised, every ACK of every stream repeats it."""
+    key = tuple(names)
+    block = _NAMES.get(key)
+    if block is None:
+        block = _NAMES[key] = b"".join(length_delimited(3, n.encode()) for n in names)
+    return block
+
+
 def request(type_url: str, names: list[str], version: str = "", nonce: str = "", node: str | None = None) -> bytes:
     """DiscoveryRequest: version_info 1, node 2 (id = 1), resource_names 3, type_url 4, response_nonce 5."""
     out = length_delimited(1, version.encode()) if version else b""
     if node is not None:
         out += length_delimited(2, length_delimited(1, node.encode()))
-    out += b"".join(length_delimited(3, n.encode()) for n in names)
+    out += names_field(names)
     out += length_delimited(4, type_url.encode())
     if nonce:
         out += length_delimited(5, nonce.encode())
