@@ -30,6 +30,7 @@ from snapshots.snapshot import (
     type_version,
 )
 from translators import ProxyResources, ResourceSet
+from translators.memo import same_items
 from translators.proxy import MeshTranslator
 from xds import wire
 
@@ -52,7 +53,7 @@ def build(resources: Mapping[str, ProxyResources]) -> dict[str, Snapshot]:
     cache = BuildCache()
     out: dict[str, Snapshot] = {}
     for node_id, res in resources.items():
-        shared = cache.layer(node_id, res.shared)
+        shared = tuple(cache.layer(node_id, rs) for rs in res.shared_sets)
         out[node_id] = cache.layer(node_id, res.own).snapshot(node_id, shared)
     return out
 
@@ -101,23 +102,23 @@ class MeshBuild:
     translator: MeshTranslator
     cache: BuildCache
     snapshots: dict[str, Snapshot]
-    layers: dict[str, tuple[Layer, Layer]]  # node id → (own, shared) its snapshot was made of
+    layers: dict[str, tuple[Layer, ...]]  # node id → (own, *shared) its snapshot was made of
 
     @classmethod
     def of(cls, inputs: MeshInputs, catalog: Catalog, previous: MeshBuild | None) -> MeshBuild:
         translator = MeshTranslator(inputs.view, catalog, previous.translator if previous else None)
         cache = BuildCache(previous.cache if previous else None)
         snapshots: dict[str, Snapshot] = {}
-        layers: dict[str, tuple[Layer, Layer]] = {}
+        layers: dict[str, tuple[Layer, ...]] = {}
         for dp in inputs.view.dataplanes:
             res = translator.proxy(dp)
             node_id = res.node_id
-            shared = cache.layer(node_id, res.shared)
+            shared = tuple(cache.layer(node_id, rs) for rs in res.shared_sets)
             own = cache.layer(node_id, res.own)
-            layers[node_id] = (own, shared)
+            layers[node_id] = (own, *shared)
             old = previous.snapshots.get(node_id) if previous else None
             was = previous.layers.get(node_id) if previous else None
-            if old is not None and was is not None and was[0] is own and was[1] is shared:
+            if old is not None and was is not None and same_items(was, layers[node_id]):
                 snapshots[node_id] = old  # the very same layers: nothing to redo
                 continue
             snapshot = own.snapshot(node_id, shared)
@@ -251,43 +252,52 @@ class Layer:
         open_needs = tuple(n for n in needs if n.ref not in by_type[n.target])
         return cls(by_type, {t: type_version(r) for t, r in by_type.items()}, open_needs)
 
-    def snapshot(self, node_id: str, shared: Layer) -> Snapshot:
-        """This (own) layer over ``shared``; overlapping names and unmet needs are errors naming node and resource."""
+    def snapshot(self, node_id: str, shared: tuple[Layer, ...]) -> Snapshot:
+        """This (own) layer over the ``shared`` ones (at least one); overlapping names and unmet needs are
+        errors naming node and resource."""
+        layers = (self, *shared)
         merged: dict[str, Mapping[str, Entry]] = {}
         for t in TYPE_ORDER:
-            own, other = self.by_type[t], shared.by_type[t]
-            for name in own:
-                if name in other:
-                    raise SnapshotError(f"{node_id}: two different {SHORT_NAMES[t]} named {name!r}")
-            merged[t] = Layered(own, other) if own else other
-        for need in self.open_needs + shared.open_needs:
-            if need.ref not in merged[need.target]:
-                raise need.error(node_id)
-        versions = {t: digest((self.versions[t] + shared.versions[t]).encode()) for t in TYPE_ORDER}
+            maps = [layer.by_type[t] for layer in layers]
+            for n, first in enumerate(maps):
+                for other in maps[n + 1 :]:
+                    small, big = (first, other) if n == 0 or len(first) <= len(other) else (other, first)
+                    for name in small:  # the own layer's names first, so a clash names one of them
+                        if name in big:
+                            raise SnapshotError(f"{node_id}: two different {SHORT_NAMES[t]} named {name!r}")
+            filled = [m for m in maps if m]
+            merged[t] = Layered(*filled) if len(filled) > 1 else filled[0] if filled else maps[-1]
+        for layer in layers:
+            for need in layer.open_needs:
+                if need.ref not in merged[need.target]:
+                    raise need.error(node_id)
+        versions = {t: digest("".join(layer.versions[t] for layer in layers).encode()) for t in TYPE_ORDER}
         return Snapshot(node_id, merged, versions)
 
 
 class Layered(Mapping[str, Entry]):
-    """A proxy's own entries over a shared mapping, without copying the shared one (names never overlap)."""
+    """A proxy's own entries over shared mappings, without copying the shared ones (names never overlap)."""
 
-    __slots__ = ("_own", "_shared")
+    __slots__ = ("_maps",)
 
-    def __init__(self, own: Mapping[str, Entry], shared: Mapping[str, Entry]) -> None:
-        self._own = own
-        self._shared = shared
+    def __init__(self, *maps: Mapping[str, Entry]) -> None:
+        self._maps = maps
 
     def __getitem__(self, name: str) -> Entry:
-        entry = self._own.get(name)
-        return entry if entry is not None else self._shared[name]
+        for entries in self._maps:
+            entry = entries.get(name)
+            if entry is not None:
+                return entry
+        raise KeyError(name)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._own or name in self._shared
+        return any(name in entries for entries in self._maps)
 
     def __iter__(self) -> Iterator[str]:
-        return chain(self._own, self._shared)
+        return chain(*self._maps)
 
     def __len__(self) -> int:
-        return len(self._own) + len(self._shared)
+        return sum(len(entries) for entries in self._maps)
 
 
 # Wire-level reads: typed_config holds encoded bytes, and decoding them with betterproto2 costs

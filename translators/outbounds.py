@@ -96,6 +96,13 @@ class MeshOutbounds:
                     if dest is not None and (vip.ip, port.port) not in taken:  # a clashing VIP:port: first wins
                         taken.add((vip.ip, port.port))
                         self.resource_outbounds.append(Outbound(vip.ip, port.port, dest))
+        self._by_kri: dict[str, list[int]] = defaultdict(list)
+        for n, ob in enumerate(self.resource_outbounds):
+            self._by_kri[ob.destination.kri].append(n)
+            self._by_kri[ob.destination.kri_resource].append(n)
+        self._named: dict[tuple[str, str], list[MeshService | MeshMultiZoneService]] = defaultdict(list)
+        for res in services:
+            self._named[(MESH_SERVICE if isinstance(res, MeshService) else MULTI_ZONE, res.display_name)].append(res)
         # Every VIP outbound's (address, port): by canonical address and port, and the unspecified ones by port.
         self._exact: dict[tuple[str, int], list[tuple[str, int]]] = defaultdict(list)
         self._any: dict[int, list[tuple[str, int]]] = defaultdict(list)
@@ -146,9 +153,7 @@ class MeshOutbounds:
         if labels:
             return [r for r in pool if all(r.labels.get(k) == v for k, v in labels.items())]
         out: list[MeshService | MeshMultiZoneService] = []
-        for r in pool:
-            if r.display_name != name:
-                continue
+        for r in self._named.get((kind, name), ()) if name is not None else ():  # by display name, in pool order
             if isinstance(r, MeshService) and (not r.is_local or r.namespace != namespace):
                 continue
             out.append(r)
@@ -226,23 +231,30 @@ class MeshOutbounds:
         tp = dp.networking.transparent_proxying
         if tp is None:
             return self.explicit(dp)
-        reachable_services = set(tp.reachable_services)
+        return self.select_legacy(dp) + self.select_resources(dp)
+
+    def select_legacy(self, dp: Dataplane) -> list[Outbound]:
+        """A transparent proxy's legacy VIP outbounds: they depend on its ``reachableServices`` only."""
+        tp = dp.networking.transparent_proxying
+        if tp is None:
+            return []
+        reachable = set(tp.reachable_services)
+        return [ob for ob in self.legacy_outbounds if not reachable or ob.destination.service in reachable]
+
+    def select_resources(self, dp: Dataplane) -> list[Outbound]:
+        """A transparent proxy's MeshService/MeshMultiZoneService VIP outbounds, in mesh order."""
+        tp = dp.networking.transparent_proxying
+        if tp is None:
+            return []
         selected = self.selected_backends(dp)
-        out: list[Outbound] = []
-        for ob in self.legacy_outbounds:
-            if reachable_services and ob.destination.service not in reachable_services:
-                continue
-            out.append(ob)
-        for ob in self.resource_outbounds:
-            if reachable_services and selected is None:
-                continue
-            if tp.reachable_backends is None and self.mode == MeshServicesMode.REACHABLE_BACKENDS:
-                continue
-            dest = ob.destination
-            if selected is not None and dest.kri not in selected and dest.kri_resource not in selected:
-                continue
-            out.append(ob)
-        return out
+        if tp.reachable_services and selected is None:
+            return []
+        if tp.reachable_backends is None and self.mode == MeshServicesMode.REACHABLE_BACKENDS:
+            return []
+        if selected is None:
+            return list(self.resource_outbounds)
+        picked = sorted({n for k in selected for n in self._by_kri.get(k, ())})  # by KRI with or without port
+        return [self.resource_outbounds[n] for n in picked]
 
     def own_inbound_collisions(self, dp: Dataplane) -> set[tuple[str, int]]:
         """VIP outbounds that are this proxy's own inbound interfaces (Kuma skips them; ``overlap`` as lookups)."""

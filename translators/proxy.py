@@ -8,7 +8,8 @@ outbound resources), and per proxy only its inbounds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,34 +34,50 @@ class ResourceSet:
     listeners: tuple[pb.Listener, ...] = ()
     routes: tuple[pb.RouteConfiguration, ...] = ()
 
+    @property
+    def size(self) -> int:
+        return len(self.clusters) + len(self.endpoints) + len(self.listeners) + len(self.routes)
+
+
+EMPTY = ResourceSet()
+
 
 @dataclass(frozen=True, slots=True)
 class ProxyResources:
-    """One proxy's resources: ``own`` (its inbounds) plus ``shared`` (its outbounds).
+    """One proxy's resources: ``own`` (its inbounds) plus its outbounds, ``legacy`` and ``shared``.
 
-    ``shared`` is the very same ResourceSet object for every proxy of the mesh with the same
-    outbound selection, so consumers (the snapshot builder) can do per-selection work once.
+    ``legacy`` (legacy VIP outbounds: they depend only on ``reachableServices``) and ``shared`` (the
+    rest) are the very same ResourceSet objects for every proxy of the mesh with the same selection,
+    so consumers (the snapshot builder) can do per-selection work once. Kept apart, a mesh where every
+    proxy reaches its own few MeshServices still shares the one big legacy set.
     """
 
     node_id: str
     own: ResourceSet
     shared: ResourceSet
+    legacy: ResourceSet = EMPTY
+
+    @property
+    def shared_sets(self) -> tuple[ResourceSet, ...]:
+        """The non-empty outbound sets (at least one), legacy first as Kuma orders outbounds."""
+        sets = tuple(rs for rs in (self.legacy, self.shared) if rs.size)
+        return sets or (self.shared,)
 
     @property
     def clusters(self) -> tuple[pb.Cluster, ...]:
-        return self.own.clusters + self.shared.clusters
+        return self.own.clusters + self.legacy.clusters + self.shared.clusters
 
     @property
     def endpoints(self) -> tuple[pb.ClusterLoadAssignment, ...]:
-        return self.own.endpoints + self.shared.endpoints
+        return self.own.endpoints + self.legacy.endpoints + self.shared.endpoints
 
     @property
     def listeners(self) -> tuple[pb.Listener, ...]:
-        return self.own.listeners + self.shared.listeners
+        return self.own.listeners + self.legacy.listeners + self.shared.listeners
 
     @property
     def routes(self) -> tuple[pb.RouteConfiguration, ...]:
-        return self.own.routes + self.shared.routes
+        return self.own.routes + self.legacy.routes + self.shared.routes
 
 
 def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
@@ -72,6 +89,10 @@ def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
             seen.add(id(item))
             out.append(item)
     return tuple(out)
+
+
+# (kind, selection, own-inbound collisions): what decides one outbound ResourceSet of a proxy.
+BundleKey = tuple[str, str, frozenset[tuple[str, int]]]
 
 
 class MeshTranslator:
@@ -96,7 +117,7 @@ class MeshTranslator:
         self._listeners: Memo[tuple[str, int, bool, int], pb.Listener] = Memo(old._listeners if old else None)
         self._locals: Memo[tuple[str, str, int, str, bool], pb.Cluster] = Memo(old._locals if old else None)
         self._chains: Memo[tuple[str, str, str], pb.FilterChain] = Memo(old._chains if old else None)
-        self._bundles: dict[tuple[str, frozenset[tuple[str, int]]], ResourceSet] = {}
+        self._bundles: dict[BundleKey, ResourceSet] = {}
         self._old_bundles = old._bundles if old else {}
         # node id → (its Dataplane, selection key, own resources); reused while the Dataplane is equal
         self._own: dict[str, tuple[Dataplane, str, ResourceSet]] = {}
@@ -127,12 +148,12 @@ class MeshTranslator:
             lambda: (address, port, transparent, dest.content()),
         )
 
-    def _bundle(self, dp: Dataplane, selection: str) -> ResourceSet:
-        collisions = frozenset(self.outbounds.own_inbound_collisions(dp))
-        key = (selection, collisions)
+    def _bundle(self, key: BundleKey, dp: Dataplane, select: Callable[[Dataplane], list[Outbound]]) -> ResourceSet:
+        """The ResourceSet of ``select(dp)`` minus ``key``'s collisions: one per key and build."""
         bundle = self._bundles.get(key)
         if bundle is None:
-            selected = [ob for ob in self.outbounds.select(dp) if (ob.address, ob.port) not in collisions]
+            collisions = key[-1]
+            selected = [ob for ob in select(dp) if (ob.address, ob.port) not in collisions]
             pairs = [self._cluster(ob.destination) for ob in selected]
             bundle = ResourceSet(
                 clusters=_unique(c for c, _ in pairs),
@@ -178,7 +199,15 @@ class MeshTranslator:
                 hit = (dp, self.outbounds.selection_key(dp), self._own_resources(dp))
             self._own[node_id] = hit
         _, selection, own = hit
-        return ProxyResources(node_id, own, self._bundle(dp, selection))
+        collisions = frozenset(self.outbounds.own_inbound_collisions(dp))
+        tp = dp.networking.transparent_proxying
+        if tp is None:  # explicit outbounds only
+            explicit = self._bundle(("explicit", selection, collisions), dp, self.outbounds.explicit)
+            return ProxyResources(node_id, own, explicit)
+        legacy_key = ("legacy", json.dumps(sorted(set(tp.reachable_services))), collisions)
+        legacy = self._bundle(legacy_key, dp, self.outbounds.select_legacy)
+        shared = self._bundle(("resources", selection, collisions), dp, self.outbounds.select_resources)
+        return ProxyResources(node_id, own, shared, legacy)
 
 
 def _same_set(a: ResourceSet, b: ResourceSet) -> bool:
