@@ -28,7 +28,7 @@ from resources.model import (
     Port,
     ReachableBackendRef,
 )
-from translators.dataplanes import common_protocol, exposed_inbounds, interface, parse_protocol
+from translators.dataplanes import common_protocol, exposed_inbounds, interface, overlap, parse_protocol
 from translators.endpoints import EndpointMap
 from translators.names import cluster_name, kri, legacy_cluster_name, legacy_route_name
 
@@ -226,13 +226,6 @@ class MeshOutbounds:
         }
         return json.dumps(parts, sort_keys=True)
 
-    def select(self, dp: Dataplane) -> list[Outbound]:
-        """The proxy's VIP outbounds before removing its own inbounds (depends only on ``selection_key``)."""
-        tp = dp.networking.transparent_proxying
-        if tp is None:
-            return self.explicit(dp)
-        return self.select_legacy(dp) + self.select_resources(dp)
-
     def select_legacy(self, dp: Dataplane) -> list[Outbound]:
         """A transparent proxy's legacy VIP outbounds: they depend on its ``reachableServices`` only."""
         tp = dp.networking.transparent_proxying
@@ -268,9 +261,9 @@ class MeshOutbounds:
                 hits.update(self._exact.get((canonical, port), ()))
                 if parsed:
                     hits.update(self._any.get(port, ()))
-                if unspecified:  # rare: overlaps every parsable outbound address on the port
+                if unspecified:  # rare: may overlap any outbound on the port
                     for (_, p), pairs in self._exact.items():
-                        hits.update(pair for pair in pairs if p == port and canonical_address(pair[0])[1])
+                        hits.update(pair for pair in pairs if p == port and overlap(pair[0], ip))
         return hits
 
 

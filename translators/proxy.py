@@ -2,8 +2,9 @@
 
 Work is shared at three levels so cost grows with services + proxies, not their product:
 per mesh (endpoint map, destinations, one Cluster/CLA/Listener/RouteConfiguration object per
-destination), per outbound selection (proxies with the same reachable settings share one tuple of
-outbound resources), and per proxy only its inbounds.
+destination), per outbound selection (proxies with the same reachable settings share one set of
+legacy outbounds and one of MeshService outbounds), and per proxy only its inbounds. Given the
+previous build's ``MeshTranslator``, unchanged messages and sets are carried over (``memo.py``).
 """
 
 from __future__ import annotations
