@@ -29,13 +29,11 @@ from snapshots.snapshot import (
     digest,
     type_version,
 )
+from snapshots.wire import filter_references, route_config_clusters
 from translators import ProxyResources, ResourceSet
 from translators.memo import same_items
 from translators.proxy import MeshTranslator
-from xds import wire
 
-TCP_PROXY_URL = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
-HCM_URL = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 EDS = 3  # Cluster.DiscoveryType.EDS
 
 
@@ -298,35 +296,3 @@ class Layered(Mapping[str, Entry]):
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._maps)
-
-
-# Wire-level reads: typed_config holds encoded bytes, and decoding them with betterproto2 costs
-# milliseconds, so we read the few fields we need straight from the encoded message.
-
-
-def fields(data: bytes, number: int) -> list[bytes]:
-    """The payloads of length-delimited field ``number`` in one encoded message."""
-    return [v for n, v in wire.fields(data) if n == number and isinstance(v, bytes)]
-
-
-def _strings(data: bytes, *path: int) -> list[str]:
-    """Follow nested message fields ``path`` (the last one a string) and collect every value."""
-    level = [data]
-    for number in path:
-        level = [child for msg in level for child in fields(msg, number)]
-    return [v.decode() for v in level]
-
-
-def filter_references(type_url: str, value: bytes) -> tuple[list[str], list[str]]:
-    """(clusters, RDS route names) of a tcp_proxy or HTTP connection manager config (incl. inline routes)."""
-    if type_url == TCP_PROXY_URL:
-        return _strings(value, 2), []  # TcpProxy.cluster
-    if type_url == HCM_URL:
-        clusters = [c for inline in fields(value, 4) for c in route_config_clusters(inline)]  # route_config
-        return clusters, _strings(value, 3, 2)  # rds.route_config_name
-    return [], []
-
-
-def route_config_clusters(route_config: bytes) -> list[str]:
-    # RouteConfiguration.virtual_hosts(2) → VirtualHost.routes(3) → Route.route(2) → RouteAction.cluster(1)
-    return _strings(route_config, 2, 3, 2, 1)
