@@ -120,26 +120,27 @@ def _hosts_json(cla: dict[str, Any]) -> list[str]:
 
 
 def assert_converges(
-    mesh: Mesh, names: list[str], start: float, what: str, deadline: float = PUSH_DEADLINE, reloads: int = 0
+    mesh: Mesh, names: list[str], start: float, what: str, deadline: float = PUSH_DEADLINE, loaded: Any = None
 ) -> None:
-    """Every named sidecar holds its (new) snapshot within ``deadline`` of ``start``.
+    """Every named sidecar holds its current snapshot within ``deadline`` of ``start``.
 
-    ``reloads``: wait for the service to have reloaded more often than that first.
+    ``loaded``: a check on the service's catalog that proves the edit was loaded (waited for first).
     """
-    wait_until(lambda: mesh.demo.service.reloads > reloads, deadline, what=f"reload after {what}")
+    if loaded is not None:
+        wait_until(lambda: mesh.demo.catalog is not None and loaded(mesh.demo.catalog), deadline, what=what)
     for name in names:
-        envoy, snap = mesh.envoy(name), mesh.snapshot(name)
+        envoy = mesh.envoy(name)
         try:
-            wait_until(lambda e=envoy, s=snap: converged(e, s), timeout=deadline, what=f"{name} after {what}")  # type: ignore[misc]
+            wait_until(lambda e=envoy, n=name: converged(e, mesh.snapshot(n)), deadline, what=what)  # type: ignore[misc]
         except AssertionError:
-            raise AssertionError(f"{name} after {what}: {differences(envoy, snap)}") from None
+            raise AssertionError(f"{name} after {what}: {differences(envoy, mesh.snapshot(name))}") from None
     mesh.latencies[what] = time.monotonic() - start
 
 
 def test_config_dump_and_clusters_match_every_snapshot(mesh: Mesh) -> None:
     for node in mesh.demo.envoys:
         name = node.split(".", 1)[1]
-        assert_converges(mesh, [name], time.monotonic(), "start", deadline=5.0, reloads=0)
+        assert_converges(mesh, [name], time.monotonic(), "start", deadline=5.0)
         envoy = mesh.envoy(name)
         assert envoy.stat("cluster_manager.cds.update_rejected") == 0
         assert envoy.stat("listener_manager.lds.update_rejected") == 0
@@ -191,14 +192,16 @@ def test_requests_flow_through_two_sidecars(mesh: Mesh) -> None:
 def test_adding_a_dataplane_reaches_envoy_within_a_second(mesh: Mesh) -> None:
     app = EchoServer(mesh.ip(23), 8080, "backend-3 app").start()
     try:
-        start, reloads = time.monotonic(), mesh.demo.service.reloads
+        start = time.monotonic()
         (mesh.folder / "25-backend-3.yaml").write_text(
             f"type: Dataplane\nname: backend-3\nmesh: default\nnetworking:\n  address: {mesh.ip(23)}\n  inbound:\n"
             f"    - name: http\n      port: 10080\n      servicePort: 8080\n      serviceAddress: {mesh.ip(23)}\n"
             "      tags:\n        kuma.io/service: backend\n        kuma.io/protocol: http\n"
         )
         wait_until(lambda: "default.backend-3" in mesh.demo.snapshots(), PUSH_DEADLINE, what="backend-3 snapshot")
-        assert_converges(mesh, ["web-1", "web-2"], start, "add a Dataplane", reloads=reloads)
+        assert_converges(
+            mesh, ["web-1", "web-2"], start, "add a Dataplane", loaded=lambda c: c.dataplane("default.backend-3")
+        )
         assert f"{mesh.ip(23)}:10080" in mesh.envoy("web-1").hosts("default_backend__default_msvc_80")
         catalog = mesh.demo.catalog
         dataplane = catalog.dataplane("default.backend-3") if catalog else None
@@ -219,9 +222,14 @@ def test_mode_switch_reaches_envoy_and_loses_no_request(mesh: Mesh) -> None:
         lambda: proxied_get((mesh.ip(12), 15001), ("241.0.0.2", 80)),
     ) as client:
         wait_until(lambda: client.ok > 10, 5.0, what="steady traffic")
-        reloads = mesh.demo.service.reloads
         start = mesh.edit("00-mesh.yaml", "mode: Everywhere", "mode: Exclusive")
-        assert_converges(mesh, ["web-1", "web-2", "backend-1"], start, "mode switch", reloads=reloads)
+        assert_converges(
+            mesh,
+            ["web-1", "web-2", "backend-1"],
+            start,
+            "mode switch",
+            loaded=lambda c: c.meshes["default"].mesh.spec.mode.value == "Exclusive",
+        )
         before = client.ok
         wait_until(lambda: client.ok > before + 10, 5.0, what="traffic after the switch")
     assert not any(n.startswith("outbound:240.") for n in mesh.envoy("web-2").dynamic_listeners())
@@ -230,9 +238,10 @@ def test_mode_switch_reaches_envoy_and_loses_no_request(mesh: Mesh) -> None:
 
 def test_removing_a_service_reaches_envoy_within_a_second(mesh: Mesh) -> None:
     assert any("redis" in c for c in mesh.envoy("backend-2").dynamic_clusters())
-    start, reloads = time.monotonic(), mesh.demo.service.reloads
+    start = time.monotonic()
     (mesh.folder / "40-redis.yaml").unlink()
-    assert_converges(mesh, ["web-1", "web-2", "backend-1", "backend-2"], start, "remove a service", reloads=reloads)
+    nodes = ["web-1", "web-2", "backend-1", "backend-2"]
+    assert_converges(mesh, nodes, start, "remove a service", loaded=lambda c: c.dataplane("default.redis-1") is None)
     # Transparent proxies lose the redis MeshService; web-1's explicit outbound stays, with no endpoints.
     assert not any("redis" in c for c in mesh.envoy("backend-2").dynamic_clusters())
     assert mesh.envoy("web-1").hosts("redis") == []

@@ -28,6 +28,7 @@ class DeltaStream(Stream):
         st.requested = True
         if first:
             st.client = dict(req.initial_versions)
+            st.confirmed = dict(req.initial_versions)
             st.must_respond = True
             st.wildcard = st.type_url in WILDCARD_TYPES and not req.subscribe
         for name in req.subscribe:
@@ -45,24 +46,17 @@ class DeltaStream(Stream):
             st.force.discard(name)
             if not st.wildcard:
                 st.client.pop(name, None)
+                st.confirmed.pop(name, None)
         nonce = req.response_nonce
         if not nonce:
             return
-        if nonce not in st.awaiting:
-            if req.error is not None:
-                self.record_nack(st, nonce, req.error.message, rollback=False)
-            return
         if req.error is not None:
-            st.nacked_at = st.sent_versions.get(nonce, "")
             self.record_nack(st, nonce, req.error.message)
         else:
-            self.record_ack(st, nonce, st.sent_versions.get(nonce, ""))
+            self.record_ack(st, nonce)
 
     def build(self, st: TypeState, snap: Snapshot, now: float, hold_removals: bool) -> bytes | None:
         t = st.type_url
-        if st.nacked and st.nacked_at != snap.versions.get(t, ""):
-            # The input changed since the NACK: a rejected removal may be tried again.
-            st.nacked = {n: v for n, v in st.nacked.items() if v != REMOVED}
         present = snap.get(t)
         candidates = [n for n in present if st.wants(n)]
         updates = sorted(
@@ -77,14 +71,13 @@ class DeltaStream(Stream):
         st.must_respond = False
         if not updates and not removed and not initial:
             return None
-        undo: dict[str, str | None] = {n: st.client.get(n) for n in [*updates, *removed]}
         for n in updates:
             st.client[n] = present[n].version
         for n in removed:
             st.client.pop(n, None)
         st.force.difference_update(updates)
         version = snap.versions.get(t, "")
-        nonce = self.record_sent(st, version, undo)
+        nonce = self.record_sent(st, version, [*updates, *removed])
         if t == CLUSTER:
             self.after_clusters_sent(snap, updates, now)
         elif t == ENDPOINT:

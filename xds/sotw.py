@@ -33,19 +33,19 @@ class SotwStream(Stream):
         if not req.type_url:
             raise ProtocolError("type_url is required for ADS")
         st = self.state(req.type_url)
+        # ACK/NACK bookkeeping for every response, even a superseded one: Envoy answers each in order.
         if req.error is not None:
-            latest = bool(st.nonce) and req.response_nonce == st.nonce
-            if latest:
+            if req.response_nonce == st.nonce:
                 self.nacked_key[st.type_url] = st.sent_versions.get(req.response_nonce, "")
-            self.record_nack(st, req.response_nonce, req.error.message, rollback=latest)
-            return
+            self.record_nack(st, req.response_nonce, req.error.message)
+            return  # never answered: nothing is sent again until the snapshot or the subscription changes
+        if req.response_nonce:
+            self.record_ack(st, req.response_nonce)
         if st.nonce and req.response_nonce != st.nonce:
             self.status.stale_requests += 1
             log.debug("%s: stale nonce %s for %s ignored", self.node_id, req.response_nonce, st.type_url)
             return
-        if req.response_nonce and req.response_nonce == st.nonce:
-            self.record_ack(st, req.response_nonce, req.version_info)
-        else:
+        if not st.nonce or not req.response_nonce:
             st.must_respond = True  # initial request, or a nonce from an earlier stream or server
         first = not st.requested
         st.requested = True
@@ -59,6 +59,7 @@ class SotwStream(Stream):
             return
         for gone in st.names - names:
             st.client.pop(gone, None)
+            st.confirmed.pop(gone, None)
             st.force.discard(gone)
         st.force |= names - st.names  # newly requested: send even if sent before
         st.names = names
@@ -73,7 +74,8 @@ class SotwStream(Stream):
         desired = {n: e for n, e in present.items() if st.wants(n)}
         exact = st.wildcard
         if hold_removals and st.type_url == CLUSTER:
-            for name, version in st.client.items():
+            # Only clusters Envoy confirmed: re-sending unconfirmed ones could repeat a rejected one.
+            for name, version in st.confirmed.items():
                 held = self.entries.get((name, version))
                 if name not in present and held is not None:
                     desired[name] = held
@@ -84,11 +86,10 @@ class SotwStream(Stream):
         if not st.must_respond and (versions == st.client or key == self.nacked_key.get(st.type_url)):
             return None
         changed = [n for n, v in versions.items() if st.client.get(n) != v]
-        undo: dict[str, str | None] = {n: st.client.get(n) for n in set(st.client) | set(versions)}
+        touched = sorted(set(st.client) | set(versions))  # full state: every name is set or removed
         st.client = versions
         st.must_respond = False
-        self._supersede(st)
-        nonce = self.record_sent(st, key, undo)
+        nonce = self.record_sent(st, key, touched)
         if st.type_url == CLUSTER:
             self.entries.update(((n, e.version), e) for n, e in desired.items())
             self._prune(st)
@@ -105,27 +106,19 @@ class SotwStream(Stream):
         st.must_respond = False
         if not todo:
             return None
-        undo: dict[str, str | None] = {n: st.client.get(n) for n in todo}
         for n in todo:
             st.client[n] = present[n].version
         st.force.difference_update(todo)
         version = snap.versions.get(st.type_url, "")
-        self._supersede(st)
-        nonce = self.record_sent(st, version, undo)
+        nonce = self.record_sent(st, version, todo)
         if st.type_url == ENDPOINT:
             self.after_endpoints_sent(todo)
         return sotw_response(st.type_url, version, (present[n].any for n in todo), nonce)
 
-    @staticmethod
-    def _supersede(st: TypeState) -> None:
-        """In SotW only the latest response of a type can be ACKed or NACKed; older ones are stale."""
-        st.awaiting.clear()
-        st.sent_resources.clear()
-
     def _prune(self, cds: TypeState) -> None:
-        """Keep only the cluster entries Envoy may hold: the ones just sent and the ones a NACK would restore."""
-        keep = set(cds.client.items())
-        for undo in cds.awaiting.values():
-            keep.update((n, v) for n, v in undo.items() if v is not None)
+        """Keep only the cluster entries Envoy may hold: confirmed, in flight, or just sent."""
+        keep = set(cds.client.items()) | set(cds.confirmed.items())
+        for changes in cds.pending.values():
+            keep.update((n, v) for n, v in changes.items() if v is not None)
         for key in [k for k in self.entries if k not in keep]:
             del self.entries[key]

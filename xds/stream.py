@@ -71,14 +71,18 @@ class TypeState:
     names: set[str] = field(default_factory=set)
     requested: bool = False
     must_respond: bool = False
-    client: dict[str, str] = field(default_factory=dict)  # name -> version Envoy holds
+    # What Envoy holds: ``confirmed`` by its ACKs, plus the ``pending`` responses (nonce -> name ->
+    # version, None = removed) it has not answered yet; ``client`` is confirmed + pending, in order.
+    # Envoy applies and answers responses in order, so an ACK moves a response into ``confirmed``
+    # and a NACK drops it: exact, even with several responses in flight.
+    client: dict[str, str] = field(default_factory=dict)
+    confirmed: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, dict[str, str | None]] = field(default_factory=dict)
     force: set[str] = field(default_factory=set)  # names to send even if unchanged
-    nacked: dict[str, str] = field(default_factory=dict)  # name -> version Envoy rejected
-    awaiting: dict[str, dict[str, str | None]] = field(default_factory=dict)  # nonce -> undo (name -> prev)
+    rejected: list[dict[str, str | None]] = field(default_factory=list)  # NACKed responses' changes
+    nacked: dict[str, str] = field(default_factory=dict)  # name -> version not to send again (see responses)
     sent_versions: dict[str, str] = field(default_factory=dict)  # nonce -> version, for NACK reports
-    sent_resources: dict[str, dict[str, str | None]] = field(default_factory=dict)  # nonce -> what it set
     nonce: str = ""
-    nacked_at: str = ""  # Delta: the type version of the last rejected response
 
     @property
     def watched(self) -> bool:
@@ -101,6 +105,7 @@ class Stream:
         self.types: dict[str, TypeState] = {}
         self.eds_wait: dict[str, float] = {}  # CLA names LDS/RDS wait for -> deadline
         self.held_since: float | None = None
+        self.rewarm: set[str] = set()  # clusters that need a fresh CLA again (see record_nack)
         self.sent = 0
 
     # -- helpers for subclasses ------------------------------------------------------------------
@@ -113,14 +118,13 @@ class Stream:
             st = self.types[type_url] = TypeState(type_url)
         return st
 
-    def record_sent(self, st: TypeState, version: str, undo: dict[str, str | None]) -> str:
-        """Apply a response to the assumed client state (``undo`` holds the previous versions); returns its nonce."""
+    def record_sent(self, st: TypeState, version: str, changed: list[str]) -> str:
+        """Register a response that set ``changed`` names to their ``st.client`` versions; returns its nonce."""
         nonce = self.next_nonce()
         st.nonce = nonce
-        st.awaiting[nonce] = undo
-        st.sent_resources[nonce] = {name: st.client.get(name) for name in undo}
+        st.pending[nonce] = {name: st.client.get(name) for name in changed}
         st.sent_versions[nonce] = version
-        if len(st.sent_versions) > 16:
+        if len(st.sent_versions) > 64:
             st.sent_versions.pop(next(iter(st.sent_versions)))
         ts = self.status.type(st.type_url)
         ts.sent_version, ts.sent_nonce, ts.sent_at = version, nonce, time.time()
@@ -128,29 +132,33 @@ class Stream:
         self.sent += 1
         return nonce
 
-    def record_ack(self, st: TypeState, nonce: str, version: str) -> None:
-        st.awaiting.pop(nonce, None)
-        st.sent_resources.pop(nonce, None)
+    def record_ack(self, st: TypeState, nonce: str) -> bool:
+        """Envoy applied response ``nonce``; False if it is not one we are waiting for."""
+        changes = st.pending.pop(nonce, None)
+        if changes is None:
+            return False
+        for name, version in changes.items():
+            if version is None:
+                st.confirmed.pop(name, None)
+            else:
+                st.confirmed[name] = version
         ts = self.status.type(st.type_url)
-        ts.acked_version, ts.acked_at, ts.answered_nonce = version, time.time(), nonce
+        ts.acked_version, ts.acked_at, ts.answered_nonce = st.sent_versions.get(nonce, ""), time.time(), nonce
         ts.acks += 1
+        return True
 
-    def record_nack(self, st: TypeState, nonce: str, message: str, rollback: bool = True) -> None:
-        """Roll the client state back to before the rejected response and remember what was rejected.
-
-        Only names whose assumed version is still the one this response set are rolled back: a
-        later response may have replaced them, and Envoy applies each Delta response on its own.
-        """
-        undo = st.awaiting.pop(nonce, None) or {}
-        sent = st.sent_resources.pop(nonce, {})
-        for name, prev in undo.items() if rollback else ():
-            if st.client.get(name) != sent.get(name):
-                continue
-            st.nacked[name] = sent.get(name) or REMOVED
-            if prev is None:
+    def record_nack(self, st: TypeState, nonce: str, message: str) -> None:
+        """Envoy rejected response ``nonce`` (applied none of it): forget it, remember what was rejected, log."""
+        changes = st.pending.pop(nonce, None) or {}
+        for name in changes:
+            now_held = next((c[name] for c in reversed(st.pending.values()) if name in c), st.confirmed.get(name))
+            if now_held is None or not st.wants(name):
                 st.client.pop(name, None)
             else:
-                st.client[name] = prev
+                st.client[name] = now_held
+        if changes:
+            st.rejected.append(changes)
+            st.nacked.update((name, version or REMOVED) for name, version in changes.items())
         version = st.sent_versions.get(nonce, "")
         ts = self.status.type(st.type_url)
         ts.answered_nonce = nonce
@@ -159,6 +167,9 @@ class Stream:
         self.status.last_nack = Nack(st.type_url, version, nonce, message, time.time())
         if st.type_url == CLUSTER:
             self.eds_wait.clear()  # Envoy will not ask for CLAs of clusters it rejected
+            # A cluster change a later response still carries will warm only once that one is applied;
+            # the fresh CLA sent after the rejected response came too early for it.
+            self.rewarm.update(n for n in changes if st.client.get(n) not in (None, st.confirmed.get(n)))
         log.warning(
             "%s NACKed %s version %s (nonce %s): %s",
             self.node_id,
@@ -187,29 +198,40 @@ class Stream:
             self.eds_wait.pop(name, None)
 
     # -- sequencing ------------------------------------------------------------------------------
-    def _eds_blocked(self, now: float) -> bool:
+    def _eds_blocked(self, snap: Snapshot, now: float) -> bool:
+        """Whether LDS/RDS must still wait for CLAs; forgets names the snapshot no longer needs."""
+        if not self.eds_wait:
+            return False
+        needed = {eds_name(e) for e in snap.get(CLUSTER).values()} & set(snap.get(ENDPOINT))
         for name, deadline in list(self.eds_wait.items()):
-            if deadline <= now:
+            if name not in needed:
+                del self.eds_wait[name]
+            elif deadline <= now:
                 log.info("%s: gave up waiting for Envoy to request CLA %r", self.node_id, name)
                 del self.eds_wait[name]
         return bool(self.eds_wait)
 
-    def _settled(self, now: float) -> bool:
-        if self._eds_blocked(now):
+    def _settled(self, snap: Snapshot, now: float) -> bool:
+        if self._eds_blocked(snap, now):
             return False
-        return all(not self.types[t].awaiting for t in (ENDPOINT, LISTENER, ROUTE) if t in self.types)
+        return all(not self.types[t].pending for t in (ENDPOINT, LISTENER, ROUTE) if t in self.types)
 
     def responses(self, snap: Snapshot | None, now: float) -> list[bytes]:
         """Everything to send now, in order (see the module docstring)."""
         if snap is None:
             raise NodeGone(self.node_id)
         out: list[bytes] = []
-        hold = not self._settled(now) or any(self._dirty(t, snap) for t in (LISTENER, ROUTE))
+        if self.rewarm:
+            self.after_clusters_sent(snap, sorted(self.rewarm), now)
+            self.rewarm.clear()
+        hold = not self._settled(snap, now) or any(self._dirty(t, snap) for t in (LISTENER, ROUTE))
         for t in TYPE_ORDER:
             st = self.types.get(t)
             if st is None or not st.requested:
                 continue
-            if t in (LISTENER, ROUTE) and self._eds_blocked(now):
+            if st.rejected:
+                self._forget_fixed_rejections(st, snap)
+            if t in (LISTENER, ROUTE) and self._eds_blocked(snap, now):
                 continue
             msg = self.build(st, snap, now, hold_removals=hold and t == CLUSTER)
             if msg is not None:
@@ -218,7 +240,7 @@ class Stream:
         if cds is not None and cds.requested and self.has_held_removals(cds, snap):
             if self.held_since is None:
                 self.held_since = now
-            if self._settled(now) or now - self.held_since >= GATE_TIMEOUT:
+            if self._settled(snap, now) or now - self.held_since >= GATE_TIMEOUT:
                 msg = self.build(cds, snap, now, hold_removals=False)
                 if msg is not None:
                     out.append(msg)
@@ -226,6 +248,25 @@ class Stream:
         else:
             self.held_since = None
         return out
+
+    @staticmethod
+    def _forget_fixed_rejections(st: TypeState, snap: Snapshot) -> None:
+        """Keep blocking a rejected response's content only while the snapshot still holds all of it.
+
+        Envoy does not say which resource was bad. While every resource of a rejected response is
+        unchanged, sending any of it again would be rejected again; once one changed or went away
+        (the culprit may be fixed), the others, good ones that came with it included, may go again.
+        """
+        present = snap.get(st.type_url)
+
+        def intact(changes: dict[str, str | None]) -> bool:
+            return all(
+                (name not in present) if version is None else (name in present and present[name].version == version)
+                for name, version in changes.items()
+            )
+
+        st.rejected = [changes for changes in st.rejected if intact(changes)]
+        st.nacked = {n: v or REMOVED for changes in st.rejected for n, v in changes.items()}
 
     def _dirty(self, type_url: str, snap: Snapshot) -> bool:
         """Whether a push of a watched type is coming (Envoy holds something else; rejected versions excluded)."""
