@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import warnings
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -23,21 +22,18 @@ from hypothesis import strategies as st
 
 from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, TYPE_ORDER, Snapshot
 from tests.support import xdsres as r
+from tests.support.discovery import (
+    DeltaDiscoveryRequest,
+    DeltaDiscoveryResponse,
+    DiscoveryRequest,
+    DiscoveryResponse,
+    Status,
+)
 from xds.cache import NodeStatus
 from xds.delta import DeltaStream
 from xds.sotw import SotwStream
 from xds.stream import Stream
 from xds.wire import fields
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from envoy_data_plane.envoy.service.discovery.v3 import (
-        DeltaDiscoveryRequest,
-        DeltaDiscoveryResponse,
-        DiscoveryRequest,
-        DiscoveryResponse,
-    )
-    from envoy_data_plane.google.rpc import Status
 
 NODE = "default.sim"
 BAD = "bad"  # the simulated Envoy rejects any response carrying this cluster

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 from snapshots.snapshot import CLUSTER, ENDPOINT
 from tests.support import xdsres as r
+from tests.support.discovery import (
+    Any,
+    ControlPlane,
+    DeltaDiscoveryRequest,
+    DeltaDiscoveryResponse,
+    DiscoveryRequest,
+    DiscoveryResponse,
+    Node,
+    Resource,
+    Status,
+    Struct,
+)
 from xds.wire import WireError, delta_response, parse_delta_request, parse_request, sotw_response
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from envoy_data_plane.envoy.config.core.v3 import ControlPlane, Node
-    from envoy_data_plane.envoy.service.discovery.v3 import (
-        DeltaDiscoveryRequest,
-        DeltaDiscoveryResponse,
-        DiscoveryRequest,
-        DiscoveryResponse,
-        Resource,
-    )
-    from envoy_data_plane.google.protobuf import Any, Struct
-    from envoy_data_plane.google.rpc import Status
 
 
 def test_sotw_response_is_byte_identical_to_the_library_encoding() -> None:

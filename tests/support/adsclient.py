@@ -8,7 +8,6 @@ responses decoded with them too. A background task reads the stream into a queue
 from __future__ import annotations
 
 import asyncio
-import warnings
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -16,19 +15,16 @@ from typing import Any
 import grpc
 
 from snapshots.snapshot import Snapshot
+from tests.support.discovery import (
+    DeltaDiscoveryRequest,
+    DeltaDiscoveryResponse,
+    DiscoveryRequest,
+    DiscoveryResponse,
+    Node,
+    Status,
+)
 from xds.cache import SnapshotCache
 from xds.server import SERVICE, AdsServer
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from envoy_data_plane.envoy.config.core.v3 import Node
-    from envoy_data_plane.envoy.service.discovery.v3 import (
-        DeltaDiscoveryRequest,
-        DeltaDiscoveryResponse,
-        DiscoveryRequest,
-        DiscoveryResponse,
-    )
-    from envoy_data_plane.google.rpc import Status
 
 
 @dataclass
