@@ -18,6 +18,7 @@ from resources import Catalog, load_catalog
 from snapshots.builder import Builder, SnapshotError, snapshots_for
 from snapshots.dump import to_json
 from snapshots.snapshot import Snapshot
+from tests.test_translators_golden import CASES
 from tests.test_translators_properties import MODES, SERVICES, world
 
 Load = Callable[..., Catalog]
@@ -239,3 +240,16 @@ def test_random_edit_sequences_match_fresh_builds(docs: Docs, data: st.DataObjec
                 builder.build(catalog)
             continue
         before, fresh_before = check_step(builder, catalog, before, fresh_before)
+
+
+def test_one_builder_through_every_golden_case() -> None:
+    """Case after case (multizone, Kubernetes, every mode...) and back: always what a fresh build gives."""
+    builder = Builder()
+    before: Snapshots = {}
+    fresh_before: Snapshots = {}
+    for case in [*CASES, *reversed(CASES)]:
+        zone_file = case / "zone"
+        zone = zone_file.read_text().strip() if zone_file.exists() else "default"
+        result = load_catalog([case / "input"], zone=zone)
+        assert result.catalog is not None
+        before, fresh_before = check_step(builder, result.catalog, before, fresh_before)
