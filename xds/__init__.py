@@ -14,9 +14,9 @@ Protocol decisions (see xds-protocol-notes §6):
 - SotW ignores stale-nonce requests (Envoy repeats its full subscription with the next ACK);
   Delta applies subscription changes whatever the nonce.
 - A NACK (``error_detail``) is recorded per node (version, nonce, Envoy's message) and never
-  answered: the assumed client state is rolled back and the rejected content is not sent
-  again until the snapshot changes (SotW: whole response; Delta: per resource). No NACK loop,
-  no NACK storm.
+  answered. What Envoy holds is tracked exactly (ACK-confirmed state plus in-flight responses;
+  a NACK drops the rejected one), and the rejected content is not sent again while the snapshot
+  still holds all of it (Envoy does not say which resource was bad): no NACK loop, no storm.
 - Warming: every Cluster sent as added/changed gets a fresh CLA right after it (forced even if
   the endpoints did not change), and LDS/RDS wait until new EDS clusters got their CLA.
 - Order: CDS, EDS, LDS, RDS; cluster removals wait until listeners/routes are settled.
