@@ -122,6 +122,8 @@ class MeshBuild:
             snapshot = own.snapshot(node_id, shared)
             # Equal content from new objects (e.g. reordered input): keep the old object all the same.
             snapshots[node_id] = old if old is not None and old.versions == snapshot.versions else snapshot
+        translator.release()
+        cache.release()
         return cls(inputs, translator, cache, snapshots, layers)
 
 
@@ -143,6 +145,10 @@ class BuildCache:
         self._old_typed = old._typed if old else {}
         self._old_needs = old._needs if old else {}
         self._old_layers = old._layers if old else {}
+
+    def release(self) -> None:
+        """The build is done: drop the previous build's leftovers, so at most one build lives on."""
+        self._old_entries, self._old_typed, self._old_needs, self._old_layers = {}, {}, {}, {}
 
     def entry(self, type_url: str, name: str, message: Any) -> Entry:
         key = id(message)

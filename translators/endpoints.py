@@ -166,6 +166,9 @@ class ClaBuilder:
         self._lb: Memo[int, pb.LbEndpoint] = Memo(previous._lb if previous is not None else None)
         self._content: dict[int, tuple[Endpoint, Hashable]] = {}  # keeps each ep alive so its id stays unique
 
+    def release(self) -> None:
+        self._lb.release()
+
     def content(self, ep: Endpoint) -> Hashable:
         hit = self._content.get(id(ep))
         if hit is None:

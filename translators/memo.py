@@ -35,6 +35,10 @@ class Memo(Generic[K, V]):
             self.made.setdefault(ckey, value)
         return value
 
+    def release(self) -> None:
+        """The build is done: let go of the previous build's values it did not take."""
+        self._old = {}
+
 
 def same_items(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
     """The very same objects in the same order (message ``==`` would compare content, slowly)."""

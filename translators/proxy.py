@@ -124,6 +124,14 @@ class MeshTranslator:
         self._own: dict[str, tuple[Dataplane, str, ResourceSet]] = {}
         self._old_own = old._own if old else {}
 
+    def release(self) -> None:
+        """Every proxy is translated: drop what is left of the previous build, so at most one lives on."""
+        for memo in (self._clusters, self._clas, self._routes, self._listeners, self._locals, self._chains):
+            memo.release()
+        self._cla.release()
+        self._old_bundles = {}
+        self._old_own = {}
+
     def _endpoints(self, dest: Destination) -> list[Endpoint]:
         endpoints = self.endpoint_map.get(dest.service, [])
         return subset(endpoints, dest.tags) if dest.kind == LEGACY else endpoints
