@@ -96,8 +96,9 @@ def mesh_stages(args: argparse.Namespace, spec: MeshSpec, out: dict[str, Any]) -
         path, write_s = b.timed(lambda: mesh.write(spec, Path(tmp)))
         catalog, load_s = b.timed(lambda: mesh.load(path))
         builder = b.Builder()  # the server's: the rebuild below reuses what the endpoint change left alone
-        before, build_s = b.build(catalog, builder)
-        nogc_s = b.build_without_gc(catalog)
+        before, build_s = b.build(catalog, builder)  # cold: the first build in this process
+        _, warm_s = b.build(catalog)  # a fresh Builder again: pydantic schemas and translator caches are warm
+        nogc_s = b.build_without_gc(catalog)  # the same, with the collector frozen and off
         resources = b.distinct_messages(before)
         changed_catalog = mesh.with_endpoint_change(spec, Path(tmp), catalog)
         after, rebuild_s = b.build(changed_catalog, builder)
@@ -105,7 +106,8 @@ def mesh_stages(args: argparse.Namespace, spec: MeshSpec, out: dict[str, Any]) -
         "yaml_write_s": write_s,
         "catalog_load_s": load_s,
         "full_build_s": build_s,
-        "full_build_gc_off_s": nogc_s,
+        "warm_build_s": warm_s,
+        "warm_build_gc_off_s": nogc_s,
         "snapshots": len(before),
         "distinct_resources": {b.SHORT_NAMES[t]: len(v) for t, v in resources.items()},
         "resources_per_proxy": round(sum(len(s.get(t)) for s in before.values() for t in b.TYPE_ORDER) / len(before)),
@@ -166,8 +168,9 @@ def build_rows(r: dict[str, Any], add: Add) -> None:
     add("mesh", f"{m['services']} svc x {m['dataplanes_per_service']} DP x {m['ports']} port, {m['mode']}, "
         f"fanout {m['fanout'] or 'all'} = {m['proxies']} proxies")  # fmt: skip
     add("catalog load (YAML -> Catalog)", f"{bd['catalog_load_s']:.2f} s")
-    add("full build (Catalog -> snapshots)", f"{bd['full_build_s']:.2f} s", "<= 3 s", bd["full_build_s"] <= 3.0)
-    add("  same, gc frozen + disabled", f"{bd['full_build_gc_off_s']:.2f} s")
+    add("full build, cold (Catalog -> snapshots)", f"{bd['full_build_s']:.2f} s", "<= 3 s", bd["full_build_s"] <= 3.0)
+    add("  same catalog again (warm caches)", f"{bd['warm_build_s']:.2f} s")
+    add("  warm, gc frozen + disabled", f"{bd['warm_build_gc_off_s']:.2f} s")
     add("  resources per proxy / distinct", f"{bd['resources_per_proxy']} / {sum(bd['distinct_resources'].values())}")
     add("one-endpoint-change rebuild", f"{bd['endpoint_change_rebuild_s']:.2f} s "
         f"({bd['endpoint_change_snapshots_changed']} snapshots changed)")  # fmt: skip

@@ -32,7 +32,7 @@ def test_quick_bench_prints_every_figure() -> None:
     assert set(lines[1]) <= {"-", "+"}
     metrics = [line.split(" | ")[0].strip() for line in lines[2:]]
     for wanted in (
-        "full build (Catalog -> snapshots)",
+        "full build, cold (Catalog -> snapshots)",
         "one-endpoint-change rebuild",
         "encode clusters (us/resource)",
         "encode endpoints (us/resource)",
