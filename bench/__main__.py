@@ -153,6 +153,7 @@ def table(r: dict[str, Any]) -> str:
         target, ok = ("<= 10 %", share <= 0.10) if e["clusters"] >= 10000 else ("", None)
         add(f"Envoy apply {e['clusters']} clusters", f"{e['apply_s']:.2f} s; our send {e['send_s'] * 1000:.0f} ms "
             f"= {share:.1%} ({e['megabytes']:.1f} MB, {e['responses']} responses)", target, ok)  # fmt: skip
+        add("  our send = framing + awaiting writes", f"{e['build_s'] * 1000:.0f} ms + {e['write_s'] * 1000:.0f} ms")
     if "profile" in r:
         for cat, secs in r["profile"]["by_category_s"].items():
             add(f"profile: {cat}", f"{secs:.2f} s of {r['profile']['total_s']:.2f} s (under cProfile)")

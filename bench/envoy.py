@@ -29,7 +29,8 @@ NODE = "default.bench-envoy"
 class SendClock:
     """Time spent in our code for one stream, and when the first response went out."""
 
-    busy_s: float = 0.0
+    build_s: float = 0.0  # inside the stream's responses(): deciding and framing
+    write_s: float = 0.0  # awaiting context.write (includes waiting for Envoy to read)
     first_at: float = 0.0
     responses: int = 0
     bytes: int = 0
@@ -42,7 +43,7 @@ class TimedSotw(SotwStream):
     def responses(self, snap: Snapshot | None, now: float) -> list[bytes]:
         start = time.perf_counter()
         out = super().responses(snap, now)
-        CLOCK.busy_s += time.perf_counter() - start
+        CLOCK.build_s += time.perf_counter() - start
         return out
 
 
@@ -60,7 +61,7 @@ class TimedContext:
         if not CLOCK.first_at:
             CLOCK.first_at = time.monotonic()
         await self._context.write(message)
-        CLOCK.busy_s += time.perf_counter() - start
+        CLOCK.write_s += time.perf_counter() - start
         CLOCK.responses += 1
         CLOCK.bytes += len(message)
 
@@ -100,6 +101,8 @@ class ApplyResult:
     clusters: int
     apply_s: float  # Envoy: our first response -> all clusters active, none warming
     send_s: float  # us: stream code + writes
+    build_s: float  # of which: deciding and framing responses (our CPU)
+    write_s: float  # of which: awaiting gRPC writes (upper bound: includes Envoy's flow control)
     responses: int
     megabytes: float
     envoy_heap_mb: float  # server.memory_allocated
@@ -135,7 +138,9 @@ async def _apply(clusters: int, timeout: float) -> ApplyResult:
     return ApplyResult(
         clusters=clusters,
         apply_s=done - CLOCK.first_at,
-        send_s=CLOCK.busy_s,
+        send_s=CLOCK.build_s + CLOCK.write_s,
+        build_s=CLOCK.build_s,
+        write_s=CLOCK.write_s,
         responses=CLOCK.responses,
         megabytes=CLOCK.bytes / 1e6,
         envoy_heap_mb=heap / 1e6,
