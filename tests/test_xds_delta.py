@@ -6,7 +6,7 @@ import grpc
 
 from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER
 from tests.support import xdsres as r
-from tests.support.adsclient import AdsClient, Serving, answered, run, until
+from tests.support.adsclient import AdsClient, Serving, all_answered, answered, run, until
 from xds.stream import PROCESS_ID
 
 NODE = "default.web-1"
@@ -46,6 +46,7 @@ def test_only_changed_resources_and_removals_are_sent() -> None:
     async def scenario() -> None:
         async with Serving(base()) as s, s.client(NODE, delta=True) as c:
             await connect_all(c)
+            await until(all_answered(s))
             s.set(r.replace(base(), r.cla("b", ("127.0.0.5", 5))))
             eds = await c.expect(ENDPOINT)
             assert eds.names == ["b"] and eds.removed == []
@@ -76,6 +77,7 @@ def test_nack_rolls_back_and_does_not_storm() -> None:
     async def scenario() -> None:
         async with Serving(base()) as s, s.client(NODE, delta=True) as c:
             await connect_all(c)
+            await until(all_answered(s))
             # One response adds a bad cluster; Envoy rejects it whole.
             s.set(base(r.cluster("bad", 0), r.cla("bad", UP)))
             bad = await c.expect(CLUSTER)
@@ -100,6 +102,7 @@ def test_a_rejected_response_goes_again_only_once_part_of_it_changed() -> None:
     async def scenario() -> None:
         async with Serving(base()) as s, s.client(NODE, delta=True) as c:
             await connect_all(c)
+            await until(all_answered(s))
             drop_b = ((CLUSTER, "b"), (ENDPOINT, "b"))
             s.set(r.replace(base(), r.cluster("x", 0), drop=drop_b))
             bad = await c.expect(CLUSTER)
@@ -114,7 +117,11 @@ def test_a_rejected_response_goes_again_only_once_part_of_it_changed() -> None:
             await c.expect_nothing(0.3)  # neither x nor the removal of b again
             s.set(r.replace(base(), r.cluster("x", 3.0), drop=drop_b))  # x fixed
             retry = await c.expect(CLUSTER)
-            assert (retry.names, retry.removed) == (["x"], ["b"])
+            assert retry.names == ["x"]
+            if not retry.removed:  # the removal may wait for listeners to settle
+                await c.delta_ack(retry)
+                retry = await c.expect(CLUSTER)
+            assert retry.removed == ["b"]
 
     run(scenario)
 
@@ -159,6 +166,7 @@ def test_cluster_change_forces_a_fresh_cla() -> None:
     async def scenario() -> None:
         async with Serving(base()) as s, s.client(NODE, delta=True) as c:
             await connect_all(c)
+            await until(all_answered(s))
             s.set(base(timeout=9.0))
             cds = await c.expect(CLUSTER)
             assert cds.names == ["a"]
@@ -173,6 +181,7 @@ def test_cluster_removal_waits_for_the_listener_update() -> None:
     async def scenario() -> None:
         async with Serving(base()) as s, s.client(NODE, delta=True) as c:
             await connect_all(c)
+            await until(all_answered(s))
             s.set(r.snapshot(NODE, r.cluster("b"), r.cla("b", UP), r.http_listener("out", "127.0.0.1", 10001, "b")))
             lds = await c.expect(LISTENER)
             assert lds.names == ["out"]

@@ -5,7 +5,8 @@ message deliveries in either direction. The simulated Envoy behaves like the rea
 rejects a whole response that holds an invalid cluster, subscribes to the CLA of every
 cluster it holds, and needs a fresh CLA after each added or changed cluster (warming).
 Checked throughout: no rejected content is re-sent without a snapshot change (no NACK loop
-or storm), each push is ordered CDS → EDS → LDS → RDS (a trailing cluster removal aside).
+or storm), each push is ordered CDS → EDS → LDS → RDS (a trailing cluster removal aside), and
+Envoy never holds a listener whose cluster is missing or still warming (make before break).
 Checked at the end (last snapshot valid, all messages delivered): Envoy holds exactly the
 snapshot, subscribes to exactly its CLAs, and no cluster is left warming.
 """
@@ -74,6 +75,7 @@ class SimEnvoy:
     listeners: dict[str, str] = field(default_factory=dict)
     eds_names: set[str] = field(default_factory=set)
     warming: set[str] = field(default_factory=set)
+    warmed: set[str] = field(default_factory=set)  # clusters that finished warming at least once
     nonce: dict[str, str] = field(default_factory=dict)
     version: dict[str, str] = field(default_factory=dict)
 
@@ -129,6 +131,10 @@ class SimEnvoy:
             if type_url == ENDPOINT:
                 self.warming.discard(name)
             held[name] = digest(value)
+        self.warmed = (self.warmed & set(self.clusters)) | (set(self.clusters) - self.warming)
+        for listener in self.listeners:  # make before break: a listener never points at a missing cluster
+            target = listener.removeprefix("l-")
+            assert target in self.warmed, f"{listener} routes to {target}, which Envoy has not warmed: 503s"
         out = [self._request(type_url, nonce)]  # the ACK
         if type_url == CLUSTER:
             self.warming &= set(self.clusters)
@@ -231,13 +237,13 @@ def _value(any_bytes: bytes) -> bytes:
     return next(v for n, v in fields(any_bytes) if n == 2 and isinstance(v, bytes))
 
 
-@settings(max_examples=int(os.environ.get("MODEL_EXAMPLES", "60")), deadline=None)
+@settings(max_examples=int(os.environ.get("MODEL_EXAMPLES", "150")), deadline=None)
 @given(plan=steps, final=specs)
 def test_sotw_converges_without_loops_or_warming_stalls(plan: list[object], final: dict[str, tuple[int, int]]) -> None:
     simulate(False, plan, final)
 
 
-@settings(max_examples=int(os.environ.get("MODEL_EXAMPLES", "60")), deadline=None)
+@settings(max_examples=int(os.environ.get("MODEL_EXAMPLES", "150")), deadline=None)
 @given(plan=steps, final=specs)
 def test_delta_converges_without_loops_or_warming_stalls(plan: list[object], final: dict[str, tuple[int, int]]) -> None:
     simulate(True, plan, final)

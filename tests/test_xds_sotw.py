@@ -6,7 +6,7 @@ import grpc
 
 from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from tests.support import xdsres as r
-from tests.support.adsclient import AdsClient, Serving, answered, run, until
+from tests.support.adsclient import AdsClient, Serving, all_answered, answered, run, until
 from xds.stream import PROCESS_ID
 
 NODE = "default.web-1"
@@ -122,6 +122,7 @@ def test_nack_is_recorded_and_never_answered_with_the_same_version() -> None:
     async def scenario() -> None:
         async with Serving(base()) as s, s.client(NODE) as c:
             await connect_all(c)
+            await until(all_answered(s))
             good = c.last[CLUSTER]
             s.set(base(timeout=0))
             bad = await c.expect(CLUSTER)
@@ -150,6 +151,7 @@ def test_cluster_change_is_followed_by_fresh_cla_even_if_endpoints_did_not_chang
     async def scenario() -> None:
         async with Serving(base()) as s, s.client(NODE) as c:
             await connect_all(c)
+            await until(all_answered(s))
             s.set(base(timeout=5.0))
             cds = await c.expect(CLUSTER)
             eds = await c.expect(ENDPOINT)
@@ -165,6 +167,7 @@ def test_only_changed_types_are_sent() -> None:
     async def scenario() -> None:
         async with Serving(base()) as s, s.client(NODE) as c:
             await connect_all(c)
+            await until(all_answered(s))
             s.set(r.replace(base(), r.cla("b", ("127.0.0.9", 9))))
             eds = await c.expect(ENDPOINT)
             assert eds.names == ["b"]
@@ -178,6 +181,7 @@ def test_push_order_cds_eds_lds_rds() -> None:
     async def scenario() -> None:
         async with Serving(base(r.route("rc", "a"))) as s, s.client(NODE) as c:
             await connect_all(c)
+            await until(all_answered(s))
             await c.request(ROUTE, ["rc"])
             await c.ack(await c.expect(ROUTE), ["rc"])
             s.set(
@@ -201,6 +205,7 @@ def test_new_cluster_gets_its_cla_before_the_listener_that_uses_it() -> None:
     async def scenario() -> None:
         async with Serving(base()) as s, s.client(NODE) as c:
             await connect_all(c)
+            await until(all_answered(s))
             s.set(base(r.cluster("c"), r.cla("c", UP), r.http_listener("out-c", "127.0.0.1", 10003, "c")))
             cds = await c.expect(CLUSTER)
             assert cds.names == ["a", "b", "c"]
@@ -219,6 +224,7 @@ def test_cluster_removal_waits_for_the_listener_update() -> None:
     async def scenario() -> None:
         async with Serving(base()) as s, s.client(NODE) as c:
             await connect_all(c)
+            await until(all_answered(s))
             # Listener "out" moves from a to b and cluster a goes away.
             s.set(r.snapshot(NODE, r.cluster("b"), r.cla("b", UP), r.http_listener("out", "127.0.0.1", 10001, "b")))
             lds = await c.expect(LISTENER)  # clusters unchanged apart from the removal: nothing before LDS
@@ -234,6 +240,7 @@ def test_nothing_is_pushed_for_an_unwatched_type() -> None:
     async def scenario() -> None:
         async with Serving(base()) as s, s.client(NODE) as c:
             await connect_all(c)
+            await until(all_answered(s))
             await c.request(ENDPOINT, [], nonce=c.last[ENDPOINT].nonce, version=c.last[ENDPOINT].version)
             await c.expect_nothing(0.2)
             s.set(r.replace(base(), r.cla("a", ("127.0.0.7", 7)), r.cla("b", ("127.0.0.7", 7))))

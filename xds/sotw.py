@@ -33,6 +33,7 @@ class SotwStream(Stream):
         if not req.type_url:
             raise ProtocolError("type_url is required for ADS")
         st = self.state(req.type_url)
+        st.full_state = st.type_url in WILDCARD_TYPES
         # ACK/NACK bookkeeping for every response, even a superseded one: Envoy answers each in order.
         if req.error is not None:
             if req.response_nonce == st.nonce:
@@ -74,10 +75,11 @@ class SotwStream(Stream):
         desired = {n: e for n, e in present.items() if st.wants(n)}
         exact = st.wildcard
         if hold_removals and st.type_url == CLUSTER:
-            # Only clusters Envoy confirmed: re-sending unconfirmed ones could repeat a rejected one.
-            for name, version in st.confirmed.items():
+            # What Envoy holds or is about to (never re-add one whose removal is on its way, never
+            # repeat a version it rejected).
+            for name, version in st.client.items():
                 held = self.entries.get((name, version))
-                if name not in present and held is not None:
+                if name not in present and st.nacked.get(name) != version and held is not None:
                     desired[name] = held
                     exact = False
         versions = {n: e.version for n, e in desired.items()}

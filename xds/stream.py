@@ -7,8 +7,10 @@ moves bytes. Sequencing rules, per push (xds_protocol "eventual consistency"):
 1. CDS first, then EDS, LDS, RDS (TYPE_ORDER).
 2. A Cluster sent as added or changed is followed by a fresh ClusterLoadAssignment
    (no warming stall): its EDS name is forced into the next EDS response.
-3. LDS/RDS wait until every EDS cluster just added or changed got its CLA (Envoy asks for a
-   new cluster's CLA only after applying CDS), so no route points at a warming cluster.
+3. LDS/RDS wait until Envoy accepted the CDS response before them and every EDS cluster just
+   added or changed got its CLA (Envoy asks for a new cluster's CLA only after applying CDS),
+   so no route points at a warming or missing cluster; while Envoy's rejection of clusters still
+   in the snapshot stands, they wait too (Envoy keeps its last consistent config).
 4. Cluster removals are held back until EDS, LDS and RDS are settled (nothing left to send,
    every response answered), so listeners stop using a cluster before it disappears.
 Gates 3 and 4 give up after ``GATE_TIMEOUT`` seconds so one stuck type never blocks the rest.
@@ -78,6 +80,7 @@ class TypeState:
     client: dict[str, str] = field(default_factory=dict)
     confirmed: dict[str, str] = field(default_factory=dict)
     pending: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    full_state: bool = False  # SotW CDS/LDS: a response replaces everything (pending holds whole states)
     force: set[str] = field(default_factory=set)  # names to send even if unchanged
     rejected: list[dict[str, str | None]] = field(default_factory=list)  # NACKed responses' changes
     nacked: dict[str, str] = field(default_factory=dict)  # name -> version not to send again (see responses)
@@ -103,9 +106,11 @@ class Stream:
         self.stream_id = next(_STREAM_IDS)
         self._counter = itertools.count(1)
         self.types: dict[str, TypeState] = {}
-        self.eds_wait: dict[str, float] = {}  # CLA names LDS/RDS wait for -> deadline
+        # CLA name -> (cluster, deadline): clusters sent as added/changed whose fresh CLA is not sent yet.
+        self.eds_wait: dict[str, tuple[str, float]] = {}
         self.held_since: float | None = None
         self.rewarm: set[str] = set()  # clusters that need a fresh CLA again (see record_nack)
+        self.cds_sent_at = 0.0
         self.sent = 0
 
     # -- helpers for subclasses ------------------------------------------------------------------
@@ -122,7 +127,7 @@ class Stream:
         """Register a response that set ``changed`` names to their ``st.client`` versions; returns its nonce."""
         nonce = self.next_nonce()
         st.nonce = nonce
-        st.pending[nonce] = {name: st.client.get(name) for name in changed}
+        st.pending[nonce] = dict(st.client) if st.full_state else {name: st.client.get(name) for name in changed}
         st.sent_versions[nonce] = version
         if len(st.sent_versions) > 64:
             st.sent_versions.pop(next(iter(st.sent_versions)))
@@ -137,6 +142,8 @@ class Stream:
         changes = st.pending.pop(nonce, None)
         if changes is None:
             return False
+        if st.full_state:
+            st.confirmed = {name: version for name, version in changes.items() if version is not None}
         for name, version in changes.items():
             if version is None:
                 st.confirmed.pop(name, None)
@@ -150,15 +157,19 @@ class Stream:
     def record_nack(self, st: TypeState, nonce: str, message: str) -> None:
         """Envoy rejected response ``nonce`` (applied none of it): forget it, remember what was rejected, log."""
         changes = st.pending.pop(nonce, None) or {}
-        for name in changes:
+        if st.full_state and changes:
+            st.client = dict(list(st.pending.values())[-1] if st.pending else st.confirmed)  # type: ignore[arg-type]
+        for name in changes if not st.full_state else ():
             now_held = next((c[name] for c in reversed(st.pending.values()) if name in c), st.confirmed.get(name))
             if now_held is None or not st.wants(name):
                 st.client.pop(name, None)
             else:
                 st.client[name] = now_held
-        if changes:
-            st.rejected.append(changes)
-            st.nacked.update((name, version or REMOVED) for name, version in changes.items())
+        # Envoy accepted the confirmed versions before, so the culprit is among the others.
+        suspects = {n: v for n, v in changes.items() if v is None or st.confirmed.get(n) != v}
+        if suspects:
+            st.rejected.append(suspects)
+            st.nacked.update((name, version or REMOVED) for name, version in suspects.items())
         version = st.sent_versions.get(nonce, "")
         ts = self.status.type(st.type_url)
         ts.answered_nonce = nonce
@@ -166,7 +177,6 @@ class Stream:
         self.status.nacks += 1
         self.status.last_nack = Nack(st.type_url, version, nonce, message, time.time())
         if st.type_url == CLUSTER:
-            self.eds_wait.clear()  # Envoy will not ask for CLAs of clusters it rejected
             # A cluster change a later response still carries will warm only once that one is applied;
             # the fresh CLA sent after the rejected response came too early for it.
             self.rewarm.update(n for n in changes if st.client.get(n) not in (None, st.confirmed.get(n)))
@@ -181,6 +191,7 @@ class Stream:
 
     def after_clusters_sent(self, snap: Snapshot, changed: list[str], now: float) -> None:
         """Rule 2 and 3: every added/changed EDS cluster needs a fresh CLA before LDS/RDS move on."""
+        self.cds_sent_at = now
         claims = snap.get(ENDPOINT)
         eds = self.types.get(ENDPOINT)
         clusters = snap.get(CLUSTER)
@@ -189,7 +200,7 @@ class Stream:
             target = eds_name(entry) if entry is not None else None
             if target is None or target not in claims:
                 continue
-            self.eds_wait[target] = now + GATE_TIMEOUT
+            self.eds_wait[target] = (name, now + GATE_TIMEOUT)
             if eds is not None and target in eds.names:
                 eds.force.add(target)
 
@@ -199,17 +210,38 @@ class Stream:
 
     # -- sequencing ------------------------------------------------------------------------------
     def _eds_blocked(self, snap: Snapshot, now: float) -> bool:
-        """Whether LDS/RDS must still wait for CLAs; forgets names the snapshot no longer needs."""
+        """Whether LDS/RDS must still wait for a CLA that Envoy needs and the snapshot has.
+
+        A wait ends when the CLA is sent, its cluster leaves what Envoy holds (rejected or
+        removed), or after ``GATE_TIMEOUT``; a wait whose CLA the snapshot lacks does not block.
+        """
         if not self.eds_wait:
             return False
-        needed = {eds_name(e) for e in snap.get(CLUSTER).values()} & set(snap.get(ENDPOINT))
-        for name, deadline in list(self.eds_wait.items()):
-            if name not in needed:
+        cds = self.types.get(CLUSTER)
+        held = cds.client if cds is not None else {}
+        for name, (cluster, deadline) in list(self.eds_wait.items()):
+            if cluster not in held:
                 del self.eds_wait[name]
             elif deadline <= now:
                 log.info("%s: gave up waiting for Envoy to request CLA %r", self.node_id, name)
                 del self.eds_wait[name]
-        return bool(self.eds_wait)
+        claims = snap.get(ENDPOINT)
+        return any(name in claims for name in self.eds_wait)
+
+    def _listeners_wait(self, snap: Snapshot, now: float) -> bool:
+        """LDS/RDS go only once the clusters they may use are in place: no CDS response in flight
+        (it might be rejected), every new cluster's CLA sent, and no rejected cluster still in the
+        snapshot (Envoy keeps its last consistent config until the snapshot changes those)."""
+        cds = self.types.get(CLUSTER)
+        if cds is not None and cds.rejected:
+            return True
+        if cds is not None and cds.pending and now - self.cds_sent_at < GATE_TIMEOUT:
+            return True
+        return self._eds_blocked(snap, now)
+
+    def _may_remove_clusters(self, snap: Snapshot, now: float) -> bool:
+        """Rule 4: listeners and routes are up to date (nothing left to send, all answered)."""
+        return self._settled(snap, now) and not any(self._dirty(t, snap) for t in (LISTENER, ROUTE))
 
     def _settled(self, snap: Snapshot, now: float) -> bool:
         if self._eds_blocked(snap, now):
@@ -224,14 +256,14 @@ class Stream:
         if self.rewarm:
             self.after_clusters_sent(snap, sorted(self.rewarm), now)
             self.rewarm.clear()
-        hold = not self._settled(snap, now) or any(self._dirty(t, snap) for t in (LISTENER, ROUTE))
+        hold = not self._may_remove_clusters(snap, now)
         for t in TYPE_ORDER:
             st = self.types.get(t)
             if st is None or not st.requested:
                 continue
             if st.rejected:
                 self._forget_fixed_rejections(st, snap)
-            if t in (LISTENER, ROUTE) and self._eds_blocked(snap, now):
+            if t in (LISTENER, ROUTE) and self._listeners_wait(snap, now):
                 continue
             msg = self.build(st, snap, now, hold_removals=hold and t == CLUSTER)
             if msg is not None:
@@ -240,7 +272,7 @@ class Stream:
         if cds is not None and cds.requested and self.has_held_removals(cds, snap):
             if self.held_since is None:
                 self.held_since = now
-            if self._settled(snap, now) or now - self.held_since >= GATE_TIMEOUT:
+            if self._may_remove_clusters(snap, now) or now - self.held_since >= GATE_TIMEOUT:
                 msg = self.build(cds, snap, now, hold_removals=False)
                 if msg is not None:
                     out.append(msg)
@@ -280,7 +312,10 @@ class Stream:
 
     def deadline(self) -> float | None:
         """When ``responses`` must run again even without a request or snapshot change."""
-        times = list(self.eds_wait.values())
+        times = [deadline for _, deadline in self.eds_wait.values()]
+        cds = self.types.get(CLUSTER)
+        if cds is not None and cds.pending:
+            times.append(self.cds_sent_at + GATE_TIMEOUT)
         if self.held_since is not None:
             times.append(self.held_since + GATE_TIMEOUT)
         return min(times) if times else None

@@ -218,3 +218,8 @@ async def until(check: Callable[[], object], timeout: float = 3.0, what: str = "
 def answered(s: Serving, resp: Response, node_id: str) -> Callable[[], bool]:
     """True once the server has processed the ACK/NACK of ``resp``."""
     return lambda: s.cache.node_status(node_id).type(resp.type_url).answered_nonce == resp.nonce
+
+
+def all_answered(s: Serving) -> Callable[[], bool]:
+    """True once the server has processed an ACK/NACK for every response it sent."""
+    return lambda: all(not st.pending for stream in s.server.streams for st in stream.types.values())
