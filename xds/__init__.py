@@ -18,7 +18,10 @@ Protocol decisions (see xds-protocol-notes §6):
   a NACK drops the rejected one), and the rejected content is not sent again while the snapshot
   still holds all of it (Envoy does not say which resource was bad): no NACK loop, no storm.
 - Warming: every Cluster sent as added/changed gets a fresh CLA right after it (forced even if
-  the endpoints did not change), and LDS/RDS wait until new EDS clusters got their CLA.
-- Order: CDS, EDS, LDS, RDS; cluster removals wait until listeners/routes are settled.
+  the endpoints did not change); LDS/RDS wait until Envoy accepted that CDS response and the
+  new clusters got their CLAs, and while Envoy rejects clusters the snapshot still has.
+- Order: CDS, EDS, LDS, RDS; cluster removals wait until listeners/routes are sent and answered.
+- These rules are checked under random interleavings, NACKs included, by a model-based test
+  (tests/test_xds_model.py) against a simulated Envoy, and end to end with real Envoy.
 - EDS/RDS: only names Envoy asked for; nothing is ever sent for a type Envoy does not watch.
 """
