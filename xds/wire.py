@@ -4,63 +4,18 @@ Envoy's first request carries a ~60 KB Node; decoding it with betterproto2 costs
 The parser here walks the wire format and skips what the server does not need: it reads
 ``node.id`` only when asked (first message of a stream) and never builds a Node. Responses
 are framed by concatenating the cached, already-encoded ``Any`` bytes of each resource.
+The field walker itself (``fields``, ``WireError``) is ``snapshots.wire``'s, re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from snapshots.encode import length_delimited
+from snapshots.wire import WireError, fields  # the walker lives with the builder: the pipeline points forward
 
 CONTROL_PLANE_ID = "meshxds"
-
-
-class WireError(ValueError):
-    """A request that is not valid protobuf for the expected message."""
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise WireError("truncated varint")
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise WireError("varint too long")
-
-
-def fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
-    """Yield (field number, value) for every field; varints as int, length-delimited as bytes.
-
-    Fixed-width fields are skipped (no discovery message the server reads uses them).
-    """
-    pos, end = 0, len(data)
-    while pos < end:
-        key, pos = _read_varint(data, pos)
-        number, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            value, pos = _read_varint(data, pos)
-            yield number, value
-        elif wire_type == 2:
-            size, pos = _read_varint(data, pos)
-            if pos + size > end:
-                raise WireError(f"field {number} overruns the message")
-            yield number, data[pos : pos + size]
-            pos += size
-        elif wire_type == 1:
-            pos += 8
-        elif wire_type == 5:
-            pos += 4
-        else:
-            raise WireError(f"unsupported wire type {wire_type} in field {number}")
-    if pos != end:
-        raise WireError("truncated message")
 
 
 def _text(value: int | bytes) -> str:
