@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import grpc
 
 from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from tests.support import xdsres as r
 from tests.support.adsclient import AdsClient, Serving, all_answered, answered, run, until
-from xds.stream import PROCESS_ID
+from tests.support.discovery import DiscoveryRequest
+from xds.cache import NodeStatus
+from xds.sotw import SotwStream
+from xds.stream import GATE_TIMEOUT, PROCESS_ID
 
 NODE = "default.web-1"
 UP = r.UPSTREAM
@@ -306,3 +311,15 @@ def test_a_nonce_from_an_earlier_server_is_answered_like_an_initial_request() ->
             assert cds.names == ["a", "b"] and not cds.nonce.startswith("0123456789ab")
 
     run(scenario)
+
+
+def test_an_expired_gate_does_not_make_the_stream_spin() -> None:
+    """A CDS response Envoy takes long to ACK (10k clusters) must not turn into a wake-up loop."""
+    stream = SotwStream(NODE, NodeStatus(NODE))
+    stream.handle(bytes(DiscoveryRequest(type_url=CLUSTER)), time.monotonic())
+    sent_at = time.monotonic()
+    assert stream.responses(base(), sent_at)  # CDS sent, not ACKed yet
+    assert stream.deadline() is not None  # the gate will need one wake-up...
+    stream.cds_sent_at = time.monotonic() - GATE_TIMEOUT - 0.1
+    stream.eds_wait.clear()
+    assert stream.deadline() is None  # ...and none once it has given up

@@ -311,14 +311,20 @@ class Stream:
         return any(e.version not in (st.client.get(n), st.nacked.get(n)) for n, e in present.items() if st.wants(n))
 
     def deadline(self) -> float | None:
-        """When ``responses`` must run again even without a request or snapshot change."""
+        """When ``responses`` must run again even without a request or snapshot change.
+
+        Only gates that have not yet given up count: an expired gate stays open, so returning its
+        (past) deadline would make the stream spin until the next request.
+        """
         times = [deadline for _, deadline in self.eds_wait.values()]
         cds = self.types.get(CLUSTER)
         if cds is not None and cds.pending:
             times.append(self.cds_sent_at + GATE_TIMEOUT)
         if self.held_since is not None:
             times.append(self.held_since + GATE_TIMEOUT)
-        return min(times) if times else None
+        now = time.monotonic()
+        future = [t for t in times if t > now]
+        return min(future) if future else None
 
     # -- per flavour -----------------------------------------------------------------------------
     def handle(self, data: bytes, now: float) -> None:
