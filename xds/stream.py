@@ -127,7 +127,8 @@ class Stream:
         """Register a response that set ``changed`` names to their ``st.client`` versions; returns its nonce."""
         nonce = self.next_nonce()
         st.nonce = nonce
-        st.pending[nonce] = dict(st.client) if st.full_state else {name: st.client.get(name) for name in changed}
+        # Full state: share the (never mutated, only replaced) client map instead of copying it.
+        st.pending[nonce] = st.client if st.full_state else {name: st.client.get(name) for name in changed}  # type: ignore[assignment]
         st.sent_versions[nonce] = version
         if len(st.sent_versions) > 64:
             st.sent_versions.pop(next(iter(st.sent_versions)))
@@ -143,7 +144,8 @@ class Stream:
         if changes is None:
             return False
         if st.full_state:
-            st.confirmed = {name: version for name, version in changes.items() if version is not None}
+            st.confirmed = changes  # type: ignore[assignment]  # a whole state, shared, never mutated
+            changes = {}
         for name, version in changes.items():
             if version is None:
                 st.confirmed.pop(name, None)
@@ -158,7 +160,7 @@ class Stream:
         """Envoy rejected response ``nonce`` (applied none of it): forget it, remember what was rejected, log."""
         changes = st.pending.pop(nonce, None) or {}
         if st.full_state and changes:
-            st.client = dict(list(st.pending.values())[-1] if st.pending else st.confirmed)  # type: ignore[arg-type]
+            st.client = list(st.pending.values())[-1] if st.pending else st.confirmed  # type: ignore[assignment]
         for name in changes if not st.full_state else ():
             now_held = next((c[name] for c in reversed(st.pending.values()) if name in c), st.confirmed.get(name))
             if now_held is None or not st.wants(name):
