@@ -24,6 +24,8 @@ class DeltaStream(Stream):
         if not req.type_url:
             raise ProtocolError("type_url is required for ADS")
         st = self.state(req.type_url)
+        if not st.requested or req.subscribe or req.unsubscribe:
+            st.touch()
         first = not st.requested
         st.requested = True
         if first:
@@ -58,7 +60,8 @@ class DeltaStream(Stream):
     def build(self, st: TypeState, snap: Snapshot, now: float, hold_removals: bool) -> bytes | None:
         t = st.type_url
         present = snap.get(t)
-        candidates = [n for n in present if st.wants(n)]
+        # After a snapshot change alone only the changed names can need sending (see Stream.responses).
+        candidates = [n for n in (present if st.changed is None else st.changed) if n in present and st.wants(n)]
         updates = sorted(
             n for n in candidates if n in st.force or present[n].version not in (st.client.get(n), st.nacked.get(n))
         )

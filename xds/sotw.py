@@ -16,7 +16,7 @@ from __future__ import annotations
 from snapshots.snapshot import CLUSTER, ENDPOINT, Entry, Snapshot, type_version
 from xds.cache import NodeStatus
 from xds.stream import WILDCARD_TYPES, ProtocolError, Stream, TypeState, log
-from xds.wire import parse_request, sotw_response
+from xds.wire import Request, parse_request, sotw_response
 
 
 class SotwStream(Stream):
@@ -34,6 +34,12 @@ class SotwStream(Stream):
             raise ProtocolError("type_url is required for ADS")
         st = self.state(req.type_url)
         st.full_state = st.type_url in WILDCARD_TYPES
+        before = (st.requested, st.must_respond, st.wildcard, st.names)
+        self._apply(st, req, now)
+        if (st.requested, st.must_respond, st.wildcard, st.names) != before:
+            st.touch()  # a plain ACK of an unchanged subscription changes nothing a build reads
+
+    def _apply(self, st: TypeState, req: Request, now: float) -> None:
         # ACK/NACK bookkeeping for every response, even a superseded one: Envoy answers each in order.
         if req.error is not None:
             if req.response_nonce == st.nonce:
@@ -100,7 +106,9 @@ class SotwStream(Stream):
 
     def _build_named(self, st: TypeState, snap: Snapshot, now: float) -> bytes | None:
         present = snap.get(st.type_url)
-        names = sorted(n for n in st.names if n in present)
+        # After a snapshot change alone only the changed names can need sending (see Stream.responses).
+        pool = st.names if st.changed is None or len(st.changed) > len(st.names) else st.changed
+        names = sorted(n for n in pool if n in present and n in st.names)
         if st.must_respond:
             todo = names
         else:

@@ -22,11 +22,13 @@ import itertools
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, SHORT_NAMES, TYPE_ORDER, Entry, Snapshot
 from xds.cache import Nack, NodeStatus
+from xds.diff import changed_names
 
 log = logging.getLogger("meshxds.xds")
 
@@ -86,6 +88,18 @@ class TypeState:
     nacked: dict[str, str] = field(default_factory=dict)  # name -> version not to send again (see responses)
     sent_versions: dict[str, str] = field(default_factory=dict)  # nonce -> version, for NACK reports
     nonce: str = ""
+    # Work skipped while nothing changed (see ``Stream.responses``): the (type version, hold_removals)
+    # at which the last build left this type up to date and the map it was built from, plus memos of
+    # ``_dirty``/``has_held_removals`` per type version. ``touch`` drops them when the state changes.
+    clean: tuple[str, bool] | None = None
+    clean_map: Mapping[str, Entry] | None = None
+    changed: frozenset[str] | None = None  # for this build: the only names that may need sending
+    dirty_at: tuple[str, bool] | None = None
+    held_at: tuple[str, bool] | None = None
+
+    def touch(self) -> None:
+        """The client state or subscription changed: the next push evaluates this type in full."""
+        self.clean = self.clean_map = self.dirty_at = self.held_at = None
 
     @property
     def watched(self) -> bool:
@@ -127,6 +141,7 @@ class Stream:
         """Register a response that set ``changed`` names to their ``st.client`` versions; returns its nonce."""
         nonce = self.next_nonce()
         st.nonce = nonce
+        st.touch()
         # Full state: share the (never mutated, only replaced) client map instead of copying it.
         st.pending[nonce] = st.client if st.full_state else {name: st.client.get(name) for name in changed}  # type: ignore[assignment]
         st.sent_versions[nonce] = version
@@ -159,6 +174,7 @@ class Stream:
     def record_nack(self, st: TypeState, nonce: str, message: str) -> None:
         """Envoy rejected response ``nonce`` (applied none of it): forget it, remember what was rejected, log."""
         changes = st.pending.pop(nonce, None) or {}
+        st.touch()
         if st.full_state and changes:
             st.client = list(st.pending.values())[-1] if st.pending else st.confirmed  # type: ignore[assignment]
         for name in changes if not st.full_state else ():
@@ -205,6 +221,7 @@ class Stream:
             self.eds_wait[target] = (name, now + GATE_TIMEOUT)
             if eds is not None and target in eds.names:
                 eds.force.add(target)
+                eds.touch()
 
     def after_endpoints_sent(self, names: list[str]) -> None:
         for name in names:
@@ -267,21 +284,38 @@ class Stream:
                 self._forget_fixed_rejections(st, snap)
             if t in (LISTENER, ROUTE) and self._listeners_wait(snap, now):
                 continue
-            msg = self.build(st, snap, now, hold_removals=hold and t == CLUSTER)
+            msg = self._build_if_changed(st, snap, now, hold and t == CLUSTER)
             if msg is not None:
                 out.append(msg)
         cds = self.types.get(CLUSTER)
-        if cds is not None and cds.requested and self.has_held_removals(cds, snap):
+        if cds is not None and cds.requested and self._held(cds, snap):
             if self.held_since is None:
                 self.held_since = now
             if self._may_remove_clusters(snap, now) or now - self.held_since >= GATE_TIMEOUT:
-                msg = self.build(cds, snap, now, hold_removals=False)
+                msg = self._build_if_changed(cds, snap, now, False)
                 if msg is not None:
                     out.append(msg)
                 self.held_since = None
         else:
             self.held_since = None
         return out
+
+    def _build_if_changed(self, st: TypeState, snap: Snapshot, now: float, hold: bool) -> bytes | None:
+        """``build``, skipped in O(1) when neither the type's snapshot content nor the stream's state
+        for it changed since a build left it up to date; after a snapshot change only, ``st.changed``
+        tells the build which names can differ (diffed once per pair of maps, shared by all streams)."""
+        version = snap.versions.get(st.type_url, "")
+        key = (version, hold)
+        if st.clean == key:
+            return None
+        present = snap.get(st.type_url)
+        if st.clean is not None and st.clean_map is not None and st.clean[1] == hold and not st.must_respond:
+            st.changed = changed_names(st.clean_map, present)
+        msg = self.build(st, snap, now, hold_removals=hold)
+        st.changed = None
+        # Every build leaves the type up to date with the snapshot (or with what it may send now).
+        st.clean, st.clean_map = key, present
+        return msg
 
     @staticmethod
     def _forget_fixed_rejections(st: TypeState, snap: Snapshot) -> None:
@@ -299,18 +333,33 @@ class Stream:
                 for name, version in changes.items()
             )
 
-        st.rejected = [changes for changes in st.rejected if intact(changes)]
-        st.nacked = {n: v or REMOVED for changes in st.rejected for n, v in changes.items()}
+        kept = [changes for changes in st.rejected if intact(changes)]
+        if len(kept) != len(st.rejected):
+            st.rejected = kept
+            st.nacked = {n: v or REMOVED for changes in st.rejected for n, v in changes.items()}
+            st.touch()
+
+    def _held(self, cds: TypeState, snap: Snapshot) -> bool:
+        """``has_held_removals``, remembered per CDS version until the client state changes."""
+        version = snap.versions.get(CLUSTER, "")
+        if cds.held_at is None or cds.held_at[0] != version:
+            cds.held_at = (version, self.has_held_removals(cds, snap))
+        return cds.held_at[1]
 
     def _dirty(self, type_url: str, snap: Snapshot) -> bool:
         """Whether a push of a watched type is coming (Envoy holds something else; rejected versions excluded)."""
         st = self.types.get(type_url)
         if st is None or not st.watched:
             return False
+        version = snap.versions.get(type_url, "")
+        if st.dirty_at is not None and st.dirty_at[0] == version:
+            return st.dirty_at[1]
         present = snap.get(type_url)
-        if type_url in WILDCARD_TYPES and any(n not in present for n in st.client):
-            return True
-        return any(e.version not in (st.client.get(n), st.nacked.get(n)) for n, e in present.items() if st.wants(n))
+        dirty = (type_url in WILDCARD_TYPES and any(n not in present for n in st.client)) or any(
+            e.version not in (st.client.get(n), st.nacked.get(n)) for n, e in present.items() if st.wants(n)
+        )
+        st.dirty_at = (version, dirty)
+        return dirty
 
     def deadline(self) -> float | None:
         """When ``responses`` must run again even without a request or snapshot change.
