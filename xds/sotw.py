@@ -27,9 +27,13 @@ class SotwStream(Stream):
         # Entries Envoy may still hold, so held-back cluster removals can be re-sent in full state.
         self.entries: dict[tuple[str, str], Entry] = {}
         self.nacked_key: dict[str, str] = {}
+        # Per named type: (digest, size) of the resource_names bytes that set ``names`` (cheap ACKs).
+        self.known_names: dict[str, tuple[bytes, int]] = {}
 
     def handle(self, data: bytes, now: float) -> None:
-        req = parse_request(data)
+        req = parse_request(data, known=self.known_names.values())
+        if req.names_reused and self.known_names.get(req.type_url, (b"",))[0] != req.names_digest:
+            req = parse_request(data)  # it repeats another type's subscription: decode it after all
         if not req.type_url:
             raise ProtocolError("type_url is required for ADS")
         st = self.state(req.type_url)
@@ -56,6 +60,8 @@ class SotwStream(Stream):
             st.must_respond = True  # initial request, or a nonce from an earlier stream or server
         first = not st.requested
         st.requested = True
+        if req.names_reused:
+            return  # byte-identical to the request that set this subscription: nothing changes
         names = set(req.resource_names)
         if st.type_url in WILDCARD_TYPES:
             st.wildcard = "*" in names or (not names and (first or st.wildcard))
@@ -70,6 +76,10 @@ class SotwStream(Stream):
             st.force.discard(gone)
         st.force |= names - st.names  # newly requested: send even if sent before
         st.names = names
+        if req.names_digest:
+            self.known_names[st.type_url] = (req.names_digest, req.names_size)
+        else:
+            self.known_names.pop(st.type_url, None)
 
     def build(self, st: TypeState, snap: Snapshot, now: float, hold_removals: bool) -> bytes | None:
         if st.type_url in WILDCARD_TYPES:
