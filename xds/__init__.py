@@ -2,7 +2,8 @@
 
 Modules: ``server`` (grpc.aio wiring, bytes in/out), ``wire`` (field-skipping request parser,
 hand-framed responses), ``stream`` (state and push sequencing shared by both flavours),
-``sotw`` / ``delta`` (the two protocols), ``cache`` (snapshots by node id, wakeups, ACK/NACK
+``sotw`` / ``delta`` (the two protocols), ``diff`` (changed names between two snapshot maps,
+shared by streams), ``cache`` (snapshots by node id, wakeups, ACK/NACK
 status), ``debug`` (HTTP debug endpoint), ``bootstrap`` (Envoy bootstrap), and for the demo
 and tests ``sidecar`` (run Envoy from the wheel) and ``loopback`` (apps, redirect stand-ins).
 
@@ -24,4 +25,7 @@ Protocol decisions (see xds-protocol-notes §6):
 - These rules are checked under random interleavings, NACKs included, by a model-based test
   (tests/test_xds_model.py) against a simulated Envoy, and end to end with real Envoy.
 - EDS/RDS: only names Envoy asked for; nothing is ever sent for a type Envoy does not watch.
+- Push cost: a type whose snapshot version and stream state did not change is skipped in O(1);
+  after a snapshot-only change a named type looks only at the names that changed; an ACK whose
+  resource_names bytes repeat the subscription is not decoded again.
 """
