@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from codec.encode import encode_message
 from snapshots.builder import Builder, snapshots_for
-from snapshots.encode import encode_message
 from snapshots.snapshot import SHORT_NAMES, TYPE_ORDER, Snapshot
 
 
@@ -112,7 +112,7 @@ def overall_speedup(rows: list[EncodeRow]) -> float:
 # --------------------------------------------------------------------------- profile
 
 CATEGORIES = (
-    ("encoding", ("snapshots/encode.py", "<encoder ")),
+    ("encoding", ("codec/encode.py", "<encoder ")),
     ("hashing", ("blake2", "hashlib", "hexdigest")),
     (
         "message construction (pydantic/betterproto2)",

@@ -21,7 +21,7 @@ from typing import Any
 
 import grpc
 
-from snapshots.encode import length_delimited
+from codec.encode import length_delimited
 from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from xds.wire import fields
 

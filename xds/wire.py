@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-from snapshots.encode import length_delimited
+from codec.encode import length_delimited
 
 # The walker lives with the builder: the pipeline points forward.
 from snapshots.wire import WireError, fields, read_varint

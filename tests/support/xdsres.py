@@ -33,7 +33,7 @@ with warnings.catch_warnings():
     )
     from envoy_data_plane.google.protobuf import Any
 
-    from snapshots.encode import encode_message
+    from codec.encode import encode_message
 
 
 def _ads() -> ConfigSource:
