@@ -11,8 +11,9 @@ import yaml
 from resources import load_catalog
 from resources.k8s import Options
 from tests.resources.util import services, write
+from tests.support.reference import KUMA_GOLDEN
 
-GOLDEN = Path("/work/shared/reference/kuma-golden/07-k8s-service-to-meshservice")
+GOLDEN = KUMA_GOLDEN / "07-k8s-service-to-meshservice"
 # Labels the zone control plane adds when storing (compute.go), absent from the controller's golden output.
 STORE_LABELS = {
     "kuma.io/display-name": "example",

@@ -20,8 +20,9 @@ from resources.catalog import Catalog, MeshView
 from resources.model import Dataplane, Mesh, MeshService
 from snapshots.builder import snapshots_for
 from snapshots.dump import to_json_dict
+from tests.support.reference import KUMA_GOLDEN
 
-GOLDEN = Path("/work/shared/reference/kuma-golden")
+GOLDEN = KUMA_GOLDEN
 GOLDEN_05 = GOLDEN / "05-meshtcproute-basic-real-meshservice"
 GOLDEN_06 = GOLDEN / "06-e2e-universal-exclusive-full-xds"
 
