@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import cProfile
 import gc
+import os
 import pstats
 import random
 import time
@@ -151,6 +152,12 @@ def profile(fn: Callable[[], Any], top: int = 15) -> Profile:
     for (filename, line, function), (_, _, tottime, cumtime, _) in raw.items():
         cat = categorise(filename, function)
         by[cat] = by.get(cat, 0.0) + tottime
-        rows.append((f"{filename.split('/work/main/')[-1]}:{line}({function})", tottime, cumtime))
+        rows.append((f"{_short(filename)}:{line}({function})", tottime, cumtime))
     rows.sort(key=lambda r: -r[1])
     return Profile(sum(by.values()), dict(sorted(by.items(), key=lambda kv: -kv[1])), rows[:top])
+
+
+def _short(filename: str) -> str:
+    """A profiled file's path relative to the checkout, so tables don't show this machine's paths."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    return filename[len(root) :] if filename.startswith(root) else filename
