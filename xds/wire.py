@@ -4,7 +4,7 @@ Envoy's first request carries a ~60 KB Node; decoding it with betterproto2 costs
 The parser here walks the wire format and skips what the server does not need: it reads
 ``node.id`` only when asked (first message of a stream) and never builds a Node. Responses
 are framed by concatenating the cached, already-encoded ``Any`` bytes of each resource.
-The field walker itself (``fields``, ``WireError``) is ``snapshots.wire``'s, re-exported here.
+The field walker itself (``fields``, ``WireError``) is ``codec.wire``'s, re-exported here.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from codec.encode import length_delimited
-
-# The walker lives with the builder: the pipeline points forward.
-from snapshots.wire import WireError, fields, read_varint
+from codec.wire import WireError, fields, read_varint
 
 CONTROL_PLANE_ID = "meshxds"
 
