@@ -8,13 +8,18 @@ Everything here runs on the server's event loop; no locks.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from snapshots.snapshot import SHORT_NAMES, TYPE_ORDER, Snapshot
+
+
+class Waker(Protocol):
+    """What a stream registers to hear of its node's snapshot changes (the server's ``Wakeup``)."""
+
+    def set(self) -> None: ...
 
 
 @dataclass
@@ -98,7 +103,7 @@ class SnapshotCache:
 
     def __init__(self) -> None:
         self._snapshots: dict[str, Snapshot] = {}
-        self._wakeups: dict[str, set[asyncio.Event]] = {}
+        self._wakeups: dict[str, set[Waker]] = {}
         self.status: dict[str, NodeStatus] = {}
         self.on_connection_change: list[Callable[[str, bool], None]] = []
         self.updated_at: dict[str, float] = {}
@@ -134,14 +139,13 @@ class SnapshotCache:
         return sorted(changed)
 
     def _wake(self, node_id: str) -> None:
-        for event in self._wakeups.get(node_id, ()):
-            event.set()
+        for waker in self._wakeups.get(node_id, ()):
+            waker.set()
 
     # -- streams ---------------------------------------------------------------------------------
-    def connect(self, node_id: str, protocol: str) -> asyncio.Event:
-        """Register a stream of ``node_id``; the returned event is set whenever its snapshot changes."""
-        event = asyncio.Event()
-        self._wakeups.setdefault(node_id, set()).add(event)
+    def connect(self, node_id: str, protocol: str, waker: Waker) -> None:
+        """Register a stream of ``node_id``; ``waker.set()`` is called whenever its snapshot changes."""
+        self._wakeups.setdefault(node_id, set()).add(waker)
         st = self.status.setdefault(node_id, NodeStatus(node_id))
         st.streams += 1
         st.protocol = protocol
@@ -149,12 +153,11 @@ class SnapshotCache:
         if st.streams == 1:
             for cb in self.on_connection_change:
                 cb(node_id, True)
-        return event
 
-    def disconnect(self, node_id: str, event: asyncio.Event) -> None:
+    def disconnect(self, node_id: str, waker: Waker) -> None:
         events = self._wakeups.get(node_id)
         if events is not None:
-            events.discard(event)
+            events.discard(waker)
             if not events:
                 del self._wakeups[node_id]
         st = self.status.get(node_id)

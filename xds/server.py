@@ -39,6 +39,7 @@ SERVER_OPTIONS = [
     ("grpc.so_reuseport", 0),
 ]
 _EOF = object()
+_WAKE = object()  # a snapshot change (see Wakeup)
 
 
 def unknown_node_message(node_id: str) -> str:
@@ -113,7 +114,8 @@ class AdsServer:
 
     async def _loop(self, stream: Stream, first: bytes, queue: asyncio.Queue[Any], context: Any) -> None:
         node_id = stream.node_id
-        wakeup = self.cache.connect(node_id, stream.protocol)
+        wakeup = Wakeup(queue)
+        self.cache.connect(node_id, stream.protocol, wakeup)
         self.streams.add(stream)
         log.info("%s connected (%s, stream %d)", node_id, stream.protocol, stream.stream_id)
         try:
@@ -121,14 +123,15 @@ class AdsServer:
             while request is not _EOF:
                 # Apply every request already queued before answering: only the latest state matters.
                 while request is not None and request is not _EOF:
-                    stream.handle(request, time.monotonic())
+                    if request is not _WAKE:
+                        stream.handle(request, time.monotonic())
                     request = queue.get_nowait() if not queue.empty() else None
                 if request is _EOF:
                     break
                 wakeup.clear()
                 for message in stream.responses(self.cache.get(node_id), time.monotonic()):
                     await context.write(message)
-                request = await _next(queue, wakeup, stream.deadline())
+                request = await _next(queue, stream.deadline())
         except NodeGone:
             log.warning("%s: Dataplane removed from the input; closing its stream", node_id)
             await context.abort(grpc.StatusCode.NOT_FOUND, f"node {node_id!r}: Dataplane was removed")
@@ -152,19 +155,33 @@ async def _read(requests: AsyncIterator[bytes], queue: asyncio.Queue[Any]) -> No
         queue.put_nowait(_EOF)
 
 
-async def _next(queue: asyncio.Queue[Any], wakeup: asyncio.Event, deadline: float | None) -> Any:
+class Wakeup:
+    """A snapshot change as an item in the stream's request queue, so a stream waits on requests and
+    snapshot changes with one ``queue.get()`` instead of two tasks and ``asyncio.wait`` per wakeup.
+    At most one token is pending; ``clear()`` re-arms it before the stream computes its responses."""
+
+    def __init__(self, queue: asyncio.Queue[Any]) -> None:
+        self._queue = queue
+        self._pending = False
+
+    def set(self) -> None:
+        if not self._pending:
+            self._pending = True
+            self._queue.put_nowait(_WAKE)
+
+    def clear(self) -> None:
+        self._pending = False
+
+
+async def _next(queue: asyncio.Queue[Any], deadline: float | None) -> Any:
     """The next request, or None when the snapshot changed or ``deadline`` (monotonic) passed."""
     if not queue.empty():
-        return queue.get_nowait()
-    if wakeup.is_set():
-        return None
-    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-    getter = asyncio.ensure_future(queue.get())
-    waiter = asyncio.ensure_future(wakeup.wait())
-    try:
-        await asyncio.wait((getter, waiter), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-        if not getter.done():
-            getter.cancel()
-    return getter.result() if getter.done() and not getter.cancelled() else None
+        item = queue.get_nowait()
+    elif deadline is None:
+        item = await queue.get()
+    else:
+        try:
+            item = await asyncio.wait_for(queue.get(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            return None
+    return None if item is _WAKE else item
