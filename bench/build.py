@@ -17,9 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codec.encode import encode_message
-from snapshots.builder import Builder, snapshots_for
-from snapshots.snapshot import SHORT_NAMES, TYPE_ORDER, Snapshot
+from meshxds.codec.encode import encode_message
+from meshxds.snapshots.builder import Builder, snapshots_for
+from meshxds.snapshots.snapshot import SHORT_NAMES, TYPE_ORDER, Snapshot
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

@@ -21,9 +21,9 @@ from typing import Any
 
 import grpc
 
-from codec.encode import length_delimited
-from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
-from xds.wire import fields
+from meshxds.codec.encode import length_delimited
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
+from meshxds.xds.wire import fields
 
 METHOD = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 EDS_TYPE = 3

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from resources import load_catalog
-from resources.catalog import Catalog
+from meshxds.resources import load_catalog
+from meshxds.resources.catalog import Catalog
 
 MODES = ("Disabled", "Everywhere", "ReachableBackends", "Exclusive")
 

@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from snapshots.snapshot import ENDPOINT, Snapshot
-from xds.cache import SnapshotCache
-from xds.server import AdsServer
+from meshxds.snapshots.snapshot import ENDPOINT, Snapshot
+from meshxds.xds.cache import SnapshotCache
+from meshxds.xds.server import AdsServer
 
 
 def rss_bytes() -> int:

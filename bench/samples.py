@@ -66,8 +66,8 @@ from envoy_data_plane.envoy.service.discovery.v3 import DeltaDiscoveryResponse, 
 from envoy_data_plane.google.protobuf import Any as AnyMessage
 from envoy_data_plane.google.protobuf import Struct
 
-from codec.encode import encode_message, pack
-from snapshots.snapshot import CLUSTER
+from meshxds.codec.encode import encode_message, pack
+from meshxds.snapshots.snapshot import CLUSTER
 
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 

@@ -7,7 +7,7 @@ import sys
 
 import yaml
 
-from xds.bootstrap import bootstrap_config
+from meshxds.xds.bootstrap import bootstrap_config
 
 
 def parse_host_port(value: str) -> tuple[str, int]:

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cli.serve import Background, Service, setup_logging
-from resources import Catalog
-from resources.model import Dataplane
-from snapshots.snapshot import LISTENER, Snapshot
-from xds.bootstrap import bootstrap_config, with_redirect_listener
-from xds.loopback import EchoServer, Redirector, free_port, http_get, proxied_get
-from xds.sidecar import Envoy
+from meshxds.cli.serve import Background, Service, setup_logging
+from meshxds.resources import Catalog
+from meshxds.resources.model import Dataplane
+from meshxds.snapshots.snapshot import LISTENER, Snapshot
+from meshxds.xds.bootstrap import bootstrap_config, with_redirect_listener
+from meshxds.xds.loopback import EchoServer, Redirector, free_port, http_get, proxied_get
+from meshxds.xds.sidecar import Envoy
 
 REQUESTS_PER_PROBE = 4
 ONCE_DEADLINE = 20.0

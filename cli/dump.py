@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli.validate import report
-from resources import load_catalog
-from snapshots.builder import SnapshotError, snapshots_for
-from snapshots.dump import to_json
+from meshxds.cli.validate import report
+from meshxds.resources import load_catalog
+from meshxds.snapshots.builder import SnapshotError, snapshots_for
+from meshxds.snapshots.dump import to_json
 
 
 def run(args: argparse.Namespace) -> int:

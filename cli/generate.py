@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.validate import report
-from resources import load_catalog
-from resources.dump import to_yaml
-from resources.model import MeshMultiZoneService, MeshService
+from meshxds.cli.validate import report
+from meshxds.resources import load_catalog
+from meshxds.resources.dump import to_yaml
+from meshxds.resources.model import MeshMultiZoneService, MeshService
 
 
 def run(args: argparse.Namespace) -> int:

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     args = build_parser().parse_args(argv)
-    module = importlib.import_module(f"cli.{args.command}")
+    module = importlib.import_module(f"meshxds.cli.{args.command}")
     try:
         code: int = module.run(args)
     except KeyboardInterrupt:

@@ -22,15 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cli.validate import report
-from resources import Catalog, load_catalog, with_connected
-from resources.dump import to_yaml
-from resources.model import MeshMultiZoneService, MeshService
-from snapshots.builder import Builder, SnapshotError
-from snapshots.snapshot import Snapshot
-from xds.cache import SnapshotCache
-from xds.debug import DebugServer
-from xds.server import AdsServer
+from meshxds.cli.validate import report
+from meshxds.resources import Catalog, load_catalog, with_connected
+from meshxds.resources.dump import to_yaml
+from meshxds.resources.model import MeshMultiZoneService, MeshService
+from meshxds.snapshots.builder import Builder, SnapshotError
+from meshxds.snapshots.snapshot import Snapshot
+from meshxds.xds.cache import SnapshotCache
+from meshxds.xds.debug import DebugServer
+from meshxds.xds.server import AdsServer
 
 log = logging.getLogger("meshxds.serve")
 

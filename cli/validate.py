@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from resources import LoadResult, load_catalog
-from resources.catalog import MeshView
-from resources.model import MANAGED_BY_GENERATOR, MANAGED_BY_LABEL
+from meshxds.resources import LoadResult, load_catalog
+from meshxds.resources.catalog import MeshView
+from meshxds.resources.model import MANAGED_BY_GENERATOR, MANAGED_BY_LABEL
 
 
 def summary(view: MeshView) -> str:

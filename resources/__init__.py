@@ -10,16 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from resources import model as m
-from resources.catalog import Catalog, MeshView
-from resources.errors import Problem, Severity
-from resources.generate import generate
-from resources.hostnames import assign_hostnames
-from resources.k8s import Options, convert
-from resources.loader import Loaded, load_documents
-from resources.match import DataplaneIndex
-from resources.status import assign_vips, update_multizone, update_status
-from resources.validate import validate
+from meshxds.resources import model as m
+from meshxds.resources.catalog import Catalog, MeshView
+from meshxds.resources.errors import Problem, Severity
+from meshxds.resources.generate import generate
+from meshxds.resources.hostnames import assign_hostnames
+from meshxds.resources.k8s import Options, convert
+from meshxds.resources.loader import Loaded, load_documents
+from meshxds.resources.match import DataplaneIndex
+from meshxds.resources.status import assign_vips, update_multizone, update_status
+from meshxds.resources.validate import validate
 
 __all__ = ["Catalog", "LoadResult", "MeshView", "Problem", "Severity", "load_catalog", "with_connected"]
 

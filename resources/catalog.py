@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from resources.model import (
+from meshxds.resources.model import (
     Dataplane,
     HostnameGenerator,
     Mesh,

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from resources import model as m
+from meshxds.resources import model as m
 
 
 def universal(res: m.MeshService | m.MeshMultiZoneService) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from resources import model as m
-from resources.errors import Origin, Problem
-from resources.loader import Loaded, describe
-from resources.names import is_dns1035
+from meshxds.resources import model as m
+from meshxds.resources.errors import Origin, Problem
+from meshxds.resources.loader import Loaded, describe
+from meshxds.resources.names import is_dns1035
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import TypeVar
 
-from resources import model as m
+from meshxds.resources import model as m
 
 DEFAULT_GENERATOR = m.HostnameGenerator(
     name="local-universal-mesh-service",

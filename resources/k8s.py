@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from resources import model as m
-from resources.errors import Problem
-from resources.loader import Loaded, RawK8s, error_message, error_path
-from resources.match import tags_match
+from meshxds.resources import model as m
+from meshxds.resources.errors import Problem
+from meshxds.resources.loader import Loaded, RawK8s, error_message, error_path
+from meshxds.resources.match import tags_match
 
 INJECTION_LABEL = "kuma.io/sidecar-injection"
 IGNORE_ANNOTATION = "kuma.io/ignore"

@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from resources import model as m
-from resources.errors import Origin, Problem
-from resources.names import check_name
+from meshxds.resources import model as m
+from meshxds.resources.errors import Origin, Problem
+from meshxds.resources.names import check_name
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # libyaml's parser when present: ~10x faster on big inputs, same safe constructors.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from resources import model as m
+from meshxds.resources import model as m
 
 
 def tags_match(selector: dict[str, str], tags: dict[str, str]) -> bool:

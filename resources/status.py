@@ -11,8 +11,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from resources import model as m
-from resources.match import DataplaneIndex, selected, serves
+from meshxds.resources import model as m
+from meshxds.resources.match import DataplaneIndex, selected, serves
 
 MESH_SERVICE_CIDR = ipaddress.IPv4Network("241.0.0.0/8")
 MULTIZONE_CIDR = ipaddress.IPv4Network("243.0.0.0/8")

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from resources import model as m
-from resources.errors import Problem
-from resources.hostnames import template_problem
-from resources.loader import Loaded, resource_id
-from resources.names import check_name
+from meshxds.resources import model as m
+from meshxds.resources.errors import Problem
+from meshxds.resources.hostnames import template_problem
+from meshxds.resources.loader import Loaded, resource_id
+from meshxds.resources.names import check_name
 
 SELECTORS = "dataplaneTags, dataplaneRef, or dataplaneLabels"
 BACKEND_KINDS = ("MeshService", "MeshExternalService", "MeshMultiZoneService")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
-from resources.catalog import Catalog, MeshView
-from resources.model import ZoneIngress
-from snapshots.snapshot import (
+from meshxds.resources.catalog import Catalog, MeshView
+from meshxds.resources.model import ZoneIngress
+from meshxds.snapshots.snapshot import (
     CLUSTER,
     ENDPOINT,
     LISTENER,
@@ -29,10 +29,10 @@ from snapshots.snapshot import (
     digest,
     type_version,
 )
-from snapshots.wire import filter_references, route_config_clusters
-from translators import ProxyResources, ResourceSet
-from translators.memo import same_items
-from translators.proxy import MeshTranslator
+from meshxds.snapshots.wire import filter_references, route_config_clusters
+from meshxds.translators import ProxyResources, ResourceSet
+from meshxds.translators.memo import same_items
+from meshxds.translators.proxy import MeshTranslator
 
 EDS = 3  # Cluster.DiscoveryType.EDS
 

@@ -10,7 +10,7 @@ import copy
 import json
 from typing import Any
 
-from snapshots.snapshot import SHORT_NAMES, TYPE_ORDER, Snapshot
+from meshxds.snapshots.snapshot import SHORT_NAMES, TYPE_ORDER, Snapshot
 
 
 def to_json_dict(snapshot: Snapshot) -> dict[str, Any]:

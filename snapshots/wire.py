@@ -4,7 +4,7 @@ walker (decoding them with betterproto2 costs milliseconds).
 
 from __future__ import annotations
 
-from codec.wire import fields
+from meshxds.codec.wire import fields
 
 TCP_PROXY_URL = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 HCM_URL = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from resources import Catalog, load_catalog
+from meshxds.resources import Catalog, load_catalog
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from bench.mesh import MeshSpec, build_catalog, with_endpoint_change
-from snapshots.builder import snapshots_for
-from snapshots.snapshot import CLUSTER, ENDPOINT
+from meshxds.snapshots.builder import snapshots_for
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT
 
 ROOT = Path(__file__).resolve().parent.parent
 

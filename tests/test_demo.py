@@ -27,7 +27,7 @@ def bindable(host: str, port: int) -> bool:
 @pytest.mark.parametrize("flavour", [[], ["--delta"]], ids=["sotw", "delta"])
 def test_demo_once_routes_every_outbound_and_cleans_up(flavour: list[str], tmp_path: Path) -> None:
     octet = private_copy(tmp_path)
-    cmd = [sys.executable, "-m", "cli.main", "demo", str(tmp_path), "--once", *flavour]
+    cmd = [sys.executable, "-m", "meshxds.cli.main", "demo", str(tmp_path), "--once", *flavour]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout

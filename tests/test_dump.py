@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
+from meshxds.cli.main import main
 
 DEMO = Path(__file__).parent / "golden" / "modes-everywhere" / "input"
 
@@ -31,7 +31,7 @@ def test_node_prints_one_json_object_with_the_five_keys(capsys: pytest.CaptureFi
 
 
 def test_output_is_byte_identical_across_processes() -> None:
-    cmd = [sys.executable, "-m", "cli.main", "dump", str(DEMO), "--node", "default.client-none"]
+    cmd = [sys.executable, "-m", "meshxds.cli.main", "dump", str(DEMO), "--node", "default.client-none"]
     first = subprocess.run(cmd, capture_output=True, check=True).stdout
     second = subprocess.run(cmd, capture_output=True, check=True).stdout
     assert first == second and first.startswith(b"{")

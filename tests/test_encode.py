@@ -44,7 +44,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import samples
-from codec.encode import encode_message, pack, plan_for, varint
+from meshxds.codec.encode import encode_message, pack, plan_for, varint
 
 # --------------------------------------------------------------------------- canonical order for bytes()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from resources import load_catalog
-from resources.model import Dataplane
+from meshxds.resources import load_catalog
+from meshxds.resources.model import Dataplane
 from tests.resources.util import EXAMPLE
 
 

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resources import LoadResult, load_catalog
+from meshxds.resources import LoadResult, load_catalog
 from tests.resources.util import EXAMPLE
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from resources import load_catalog
+from meshxds.resources import load_catalog
 from tests.resources.util import EXAMPLE, MESH_EVERYWHERE, dataplane, load, meshservice, ok, services, write
 
 GENERATED_LABELS = {

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from resources import load_catalog
-from resources.k8s import Options
+from meshxds.resources import load_catalog
+from meshxds.resources.k8s import Options
 from tests.resources.util import services, write
 from tests.support.reference import KUMA_GOLDEN
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from resources import load_catalog
-from resources.errors import Problem, Severity
+from meshxds.resources import load_catalog
+from meshxds.resources.errors import Problem, Severity
 from tests.resources.util import MESH_EVERYWHERE, dataplane, errors, meshservice, ok, services, write
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from resources import load_catalog, with_connected
-from resources.hostnames import TemplateError, render
+from meshxds.resources import load_catalog, with_connected
+from meshxds.resources.hostnames import TemplateError, render
 from tests.resources.util import EXAMPLE, MESH_EVERYWHERE, dataplane, meshservice, ok, services
 
 TWO = (

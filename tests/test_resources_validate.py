@@ -355,7 +355,7 @@ def test_warnings_do_not_fail_and_errors_clear_the_catalog(tmp_path: Path) -> No
 
 def test_binary_and_missing_files(tmp_path: Path) -> None:
     (tmp_path / "junk.yaml").write_bytes(b"\xff\xfe\x00junk")
-    from resources import load_catalog
+    from meshxds.resources import load_catalog
 
     result = load_catalog([tmp_path / "junk.yaml", tmp_path / "missing.yaml"])
     assert result.catalog is None

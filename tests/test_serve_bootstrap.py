@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli.bootstrap import render
-from cli.main import main
-from resources import load_catalog
+from meshxds.cli.bootstrap import render
+from meshxds.cli.main import main
+from meshxds.resources import load_catalog
 from tests.support.envoy import Envoy
 from tests.support.net import free_port
 from tests.support.poll import wait_until

@@ -17,8 +17,8 @@ def test_serve_reports_bad_edits_like_validate_and_stops_on_sigterm(tmp_path: Pa
     folder = tmp_path / "mesh"
     private_copy(folder)
     port, debug = free_port(), free_port()
-    cmd = [sys.executable, "-m", "cli.main", "serve", str(folder), "--port", str(port), "--debug-port", str(debug),
-           "--poll-interval", "0.05"]  # fmt: skip
+    cmd = [sys.executable, "-m", "meshxds.cli.main", "serve", str(folder), "--port", str(port),
+           "--debug-port", str(debug), "--poll-interval", "0.05"]  # fmt: skip
     log = tmp_path / "serve.log"
     with log.open("w") as err:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, text=True)
@@ -31,7 +31,10 @@ def test_serve_reports_bad_edits_like_validate_and_stops_on_sigterm(tmp_path: Pa
             web.write_text(web.read_text().replace("port: 20080", "port: 99999"))
             wait_until(lambda: "still serving the last good snapshots" in log.read_text(), 5.0, what="error report")
             validate = subprocess.run(
-                [sys.executable, "-m", "cli.main", "validate", str(folder)], cwd=ROOT, capture_output=True, text=True
+                [sys.executable, "-m", "meshxds.cli.main", "validate", str(folder)],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
             )
             errors = [line for line in validate.stderr.splitlines() if line.startswith("error: ")]
             assert errors and all(line in log.read_text() for line in errors)
@@ -45,7 +48,7 @@ def test_serve_reports_bad_edits_like_validate_and_stops_on_sigterm(tmp_path: Pa
 
 def test_serve_refuses_missing_paths(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "cli.main", "serve", str(tmp_path / "nope"), "--port", "0"],
+        [sys.executable, "-m", "meshxds.cli.main", "serve", str(tmp_path / "nope"), "--port", "0"],
         cwd=ROOT, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert proc.returncode == 1

@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 import yaml
 
-from cli.demo import Demo
-from cli.main import main
-from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot
+from meshxds.cli.demo import Demo
+from meshxds.cli.main import main
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot
+from meshxds.xds.bootstrap import bootstrap_config
+from meshxds.xds.loopback import EchoServer, http_get, proxied_get
+from meshxds.xds.sidecar import Envoy
 from tests.support.example import private_copy
 from tests.support.poll import wait_until
 from tests.support.steady import SteadyClient
-from xds.bootstrap import bootstrap_config
-from xds.loopback import EchoServer, http_get, proxied_get
-from xds.sidecar import Envoy
 
 PUSH_DEADLINE = 1.0  # the promise: an edit reaches Envoy within a second
 

@@ -14,10 +14,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resources import Catalog, load_catalog
-from snapshots.builder import Builder, SnapshotError, snapshots_for
-from snapshots.dump import to_json
-from snapshots.snapshot import TYPE_ORDER, Snapshot
+from meshxds.resources import Catalog, load_catalog
+from meshxds.snapshots.builder import Builder, SnapshotError, snapshots_for
+from meshxds.snapshots.dump import to_json
+from meshxds.snapshots.snapshot import TYPE_ORDER, Snapshot
 from tests.test_translators_golden import CASES
 from tests.test_translators_properties import MODES, SERVICES, world
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from resources import load_catalog
-from snapshots.builder import snapshots_for
-from snapshots.dump import static_bootstrap, to_json
-from snapshots.snapshot import Snapshot
+from meshxds.resources import load_catalog
+from meshxds.snapshots.builder import snapshots_for
+from meshxds.snapshots.dump import static_bootstrap, to_json
+from meshxds.snapshots.snapshot import Snapshot
 from tests.support.envoy import envoy_binary
 
 GOLDEN = Path(__file__).parent / "golden"

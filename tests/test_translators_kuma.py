@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from resources import load_catalog
-from resources.catalog import Catalog, MeshView
-from resources.model import Dataplane, Mesh, MeshService
-from snapshots.builder import snapshots_for
-from snapshots.dump import to_json_dict
+from meshxds.resources import load_catalog
+from meshxds.resources.catalog import Catalog, MeshView
+from meshxds.resources.model import Dataplane, Mesh, MeshService
+from meshxds.snapshots.builder import snapshots_for
+from meshxds.snapshots.dump import to_json_dict
 from tests.support.reference import KUMA_GOLDEN
 
 GOLDEN = KUMA_GOLDEN

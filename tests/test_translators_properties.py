@@ -11,9 +11,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resources import load_catalog
-from snapshots.builder import snapshots_for
-from snapshots.snapshot import CLUSTER, LISTENER
+from meshxds.resources import load_catalog
+from meshxds.snapshots.builder import snapshots_for
+from meshxds.snapshots.snapshot import CLUSTER, LISTENER
 
 MODES = ("Disabled", "Everywhere", "ReachableBackends", "Exclusive")
 SERVICES = ("alpha", "beta", "gamma")

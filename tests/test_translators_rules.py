@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from resources import Catalog
-from translators import ProxyResources, translate
-from translators.dataplanes import common_protocol
-from translators.outbounds import legacy_vips
+from meshxds.resources import Catalog
+from meshxds.translators import ProxyResources, translate
+from meshxds.translators.dataplanes import common_protocol
+from meshxds.translators.outbounds import legacy_vips
 
 Load = Callable[..., Catalog]
 

@@ -7,14 +7,14 @@ from collections.abc import Callable
 
 import pytest
 
-from resources import Catalog
-from snapshots.builder import SnapshotError, build, snapshots_for
-from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
-from translators import ProxyResources, ResourceSet, translate
-from translators import protos as pb
-from translators.clusters import outbound_cluster
-from translators.listeners import outbound_listener, route_configuration
-from translators.outbounds import MESH_SERVICE, Destination, Outbound
+from meshxds.resources import Catalog
+from meshxds.snapshots.builder import SnapshotError, build, snapshots_for
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
+from meshxds.translators import ProxyResources, ResourceSet, translate
+from meshxds.translators import protos as pb
+from meshxds.translators.clusters import outbound_cluster
+from meshxds.translators.listeners import outbound_listener, route_configuration
+from meshxds.translators.outbounds import MESH_SERVICE, Destination, Outbound
 
 Load = Callable[..., Catalog]
 

@@ -16,16 +16,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from resources import load_catalog
-from snapshots.builder import snapshots_for
-from snapshots.dump import static_bootstrap
-from snapshots.snapshot import Snapshot
+from meshxds.resources import load_catalog
+from meshxds.snapshots.builder import snapshots_for
+from meshxds.snapshots.dump import static_bootstrap
+from meshxds.snapshots.snapshot import Snapshot
+from meshxds.xds.bootstrap import bootstrap_config
+from meshxds.xds.cache import SnapshotCache
+from meshxds.xds.server import AdsServer
 from tests.support.envoy import Envoy
 from tests.support.net import echo_server, free_port, http_get
 from tests.support.poll import wait_until
-from xds.bootstrap import bootstrap_config
-from xds.cache import SnapshotCache
-from xds.server import AdsServer
 
 CLIENT_IP = "127.0.0.4"
 BACKEND_IP = "127.0.0.2"

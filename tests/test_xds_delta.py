@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import grpc
 
-from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER
+from meshxds.xds.stream import PROCESS_ID
 from tests.support import xdsres as r
 from tests.support.adsclient import AdsClient, Serving, all_answered, answered, run, until
-from xds.stream import PROCESS_ID
 
 NODE = "default.web-1"
 UP = r.UPSTREAM

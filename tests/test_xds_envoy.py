@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from snapshots.snapshot import CLUSTER, Snapshot
+from meshxds.snapshots.snapshot import CLUSTER, Snapshot
+from meshxds.xds.bootstrap import bootstrap_config
 from tests.support import xdsres as r
 from tests.support.ads import ServerThread
 from tests.support.envoy import Envoy
 from tests.support.net import echo_server, free_port, http_get
 from tests.support.poll import wait_until
 from tests.support.steady import SteadyClient
-from xds.bootstrap import bootstrap_config
 
 NODE = "default.web-1"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from meshxds.xds.bootstrap import bootstrap_config
 from tests.support.envoy import Envoy
 from tests.support.net import echo_server, free_port, http_get
 from tests.support.poll import wait_until
-from xds.bootstrap import bootstrap_config
 
 
 def static_bootstrap(listen_port: int, upstream_port: int) -> dict[str, Any]:

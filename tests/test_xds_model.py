@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, TYPE_ORDER, Snapshot
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, TYPE_ORDER, Snapshot
+from meshxds.xds.cache import NodeStatus
+from meshxds.xds.delta import DeltaStream
+from meshxds.xds.sotw import SotwStream
+from meshxds.xds.stream import Stream
+from meshxds.xds.wire import fields
 from tests.support import xdsres as r
 from tests.support.discovery import (
     DeltaDiscoveryRequest,
@@ -30,11 +35,6 @@ from tests.support.discovery import (
     DiscoveryResponse,
     Status,
 )
-from xds.cache import NodeStatus
-from xds.delta import DeltaStream
-from xds.sotw import SotwStream
-from xds.stream import Stream
-from xds.wire import fields
 
 NODE = "default.sim"
 BAD = "bad"  # the simulated Envoy rejects any response carrying this cluster

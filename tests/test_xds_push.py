@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 
-from snapshots.builder import Layered
-from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, Snapshot
+from meshxds.snapshots.builder import Layered
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, Snapshot
+from meshxds.xds.cache import NodeStatus
+from meshxds.xds.diff import changed_names
+from meshxds.xds.sotw import SotwStream
+from meshxds.xds.wire import fields, parse_request
 from tests.support import xdsres as r
 from tests.support.discovery import DiscoveryRequest, DiscoveryResponse
-from xds.cache import NodeStatus
-from xds.diff import changed_names
-from xds.sotw import SotwStream
-from xds.wire import fields, parse_request
 
 NODE = "default.web-1"
 

@@ -6,13 +6,13 @@ import time
 
 import grpc
 
-from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
+from meshxds.xds.cache import NodeStatus
+from meshxds.xds.sotw import SotwStream
+from meshxds.xds.stream import GATE_TIMEOUT, PROCESS_ID
 from tests.support import xdsres as r
 from tests.support.adsclient import AdsClient, Serving, all_answered, answered, run, until
 from tests.support.discovery import DiscoveryRequest
-from xds.cache import NodeStatus
-from xds.sotw import SotwStream
-from xds.stream import GATE_TIMEOUT, PROCESS_ID
 
 NODE = "default.web-1"
 UP = r.UPSTREAM

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from snapshots.snapshot import CLUSTER, ENDPOINT
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT
+from meshxds.xds.wire import WireError, delta_response, parse_delta_request, parse_request, sotw_response
 from tests.support import xdsres as r
 from tests.support.discovery import (
     Any,
@@ -18,7 +19,6 @@ from tests.support.discovery import (
     Status,
     Struct,
 )
-from xds.wire import WireError, delta_response, parse_delta_request, parse_request, sotw_response
 
 
 def test_sotw_response_is_byte_identical_to_the_library_encoding() -> None:

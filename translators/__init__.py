@@ -1,5 +1,5 @@
 """Catalog → Envoy resources per proxy: pure functions, no I/O."""
 
-from translators.proxy import ProxyResources, ResourceSet, translate
+from meshxds.translators.proxy import ProxyResources, ResourceSet, translate
 
 __all__ = ["ProxyResources", "ResourceSet", "translate"]

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import cache
 
-from translators import protos as pb
-from translators.dataplanes import is_http
-from translators.names import stat_name
-from translators.outbounds import Destination
+from meshxds.translators import protos as pb
+from meshxds.translators.dataplanes import is_http
+from meshxds.translators.names import stat_name
+from meshxds.translators.outbounds import Destination
 
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 CONNECT_TIMEOUT_S = 5

@@ -9,8 +9,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from resources.match import tags_match
-from resources.model import (
+from meshxds.resources.match import tags_match
+from meshxds.resources.model import (
     PROTOCOL_TAG,
     ZONE_LABEL,
     ZONE_TAG,

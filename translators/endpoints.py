@@ -11,9 +11,9 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from resources.catalog import Catalog, MeshView
-from resources.match import serves
-from resources.model import (
+from meshxds.resources.catalog import Catalog, MeshView
+from meshxds.resources.match import serves
+from meshxds.resources.model import (
     SERVICE_TAG,
     ZONE_TAG,
     Dataplane,
@@ -22,10 +22,10 @@ from resources.model import (
     MeshService,
     MeshServiceState,
 )
-from translators import protos as pb
-from translators.dataplanes import DataplaneIndex, healthy_inbounds, inbound_zone, interface
-from translators.memo import Memo
-from translators.names import ms_cluster_name, mzms_cluster_name
+from meshxds.translators import protos as pb
+from meshxds.translators.dataplanes import DataplaneIndex, healthy_inbounds, inbound_zone, interface
+from meshxds.translators.memo import Memo
+from meshxds.translators.names import ms_cluster_name, mzms_cluster_name
 
 PRIORITY_LOCAL = 0
 PRIORITY_REMOTE = 1

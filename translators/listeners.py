@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache, lru_cache
 
-from resources.model import MESH_LABEL, Inbound
-from translators import protos as pb
-from translators.dataplanes import InboundInterface, is_http
-from translators.names import inbound_listener_name, outbound_listener_name, stat_name
-from translators.outbounds import LEGACY, Outbound
+from meshxds.resources.model import MESH_LABEL, Inbound
+from meshxds.translators import protos as pb
+from meshxds.translators.dataplanes import InboundInterface, is_http
+from meshxds.translators.names import inbound_listener_name, outbound_listener_name, stat_name
+from meshxds.translators.outbounds import LEGACY, Outbound
 
 TCP_IDLE_TIMEOUT_S = 3600
 ROUTE_TIMEOUT_S = 15

@@ -10,7 +10,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 
-from resources.model import SERVICE_TAG, MeshMultiZoneService, MeshService
+from meshxds.resources.model import SERVICE_TAG, MeshMultiZoneService, MeshService
 
 MS_SHORT = "msvc"
 MZMS_SHORT = "mzsvc"

@@ -14,8 +14,8 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from resources.catalog import MeshView
-from resources.model import (
+from meshxds.resources.catalog import MeshView
+from meshxds.resources.model import (
     NAMESPACE_LABEL,
     PROTOCOL_TAG,
     SERVICE_TAG,
@@ -28,9 +28,9 @@ from resources.model import (
     Port,
     ReachableBackendRef,
 )
-from translators.dataplanes import common_protocol, exposed_inbounds, interface, overlap, parse_protocol
-from translators.endpoints import EndpointMap
-from translators.names import cluster_name, kri, legacy_cluster_name, legacy_route_name
+from meshxds.translators.dataplanes import common_protocol, exposed_inbounds, interface, overlap, parse_protocol
+from meshxds.translators.endpoints import EndpointMap
+from meshxds.translators.names import cluster_name, kri, legacy_cluster_name, legacy_route_name
 
 LEGACY = "Legacy"
 MESH_SERVICE = "MeshService"

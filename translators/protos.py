@@ -66,7 +66,7 @@ with warnings.catch_warnings():
     )
     from envoy_data_plane.google.protobuf import Any, Struct
 
-from codec.encode import pack
+from meshxds.codec.encode import pack
 
 __all__ = [
     "Address",

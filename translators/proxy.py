@@ -14,16 +14,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from resources.catalog import Catalog, MeshView
-from resources.model import Dataplane
-from translators import protos as pb
-from translators.clusters import local_cluster, outbound_cluster
-from translators.dataplanes import InboundInterface, exposed_inbounds, inbound_protocol, interface, is_http
-from translators.endpoints import ClaBuilder, Endpoint, build_endpoint_map, subset
-from translators.listeners import inbound_chain, inbound_listener, outbound_listener, route_configuration
-from translators.memo import Memo, same_items
-from translators.names import local_cluster_name
-from translators.outbounds import LEGACY, Destination, MeshOutbounds, Outbound
+from meshxds.resources.catalog import Catalog, MeshView
+from meshxds.resources.model import Dataplane
+from meshxds.translators import protos as pb
+from meshxds.translators.clusters import local_cluster, outbound_cluster
+from meshxds.translators.dataplanes import InboundInterface, exposed_inbounds, inbound_protocol, interface, is_http
+from meshxds.translators.endpoints import ClaBuilder, Endpoint, build_endpoint_map, subset
+from meshxds.translators.listeners import inbound_chain, inbound_listener, outbound_listener, route_configuration
+from meshxds.translators.memo import Memo, same_items
+from meshxds.translators.names import local_cluster_name
+from meshxds.translators.outbounds import LEGACY, Destination, MeshOutbounds, Outbound
 
 
 @dataclass(frozen=True, slots=True)

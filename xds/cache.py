@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from snapshots.snapshot import SHORT_NAMES, TYPE_ORDER, Snapshot
+from meshxds.snapshots.snapshot import SHORT_NAMES, TYPE_ORDER, Snapshot
 
 
 class Waker(Protocol):

@@ -15,8 +15,8 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from snapshots.dump import to_json
-from xds.cache import SnapshotCache
+from meshxds.snapshots.dump import to_json
+from meshxds.xds.cache import SnapshotCache
 
 log = logging.getLogger("meshxds.debug")
 

@@ -11,9 +11,9 @@ different content is sent as usual.
 
 from __future__ import annotations
 
-from snapshots.snapshot import CLUSTER, ENDPOINT, Snapshot
-from xds.stream import REMOVED, WILDCARD_TYPES, ProtocolError, Stream, TypeState, log
-from xds.wire import delta_response, parse_delta_request
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, Snapshot
+from meshxds.xds.stream import REMOVED, WILDCARD_TYPES, ProtocolError, Stream, TypeState, log
+from meshxds.xds.wire import delta_response, parse_delta_request
 
 
 class DeltaStream(Stream):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from snapshots.snapshot import Entry
+from meshxds.snapshots.snapshot import Entry
 
 CACHE_SIZE = 512
 _cache: OrderedDict[tuple[int, int], tuple[Mapping[str, Entry], Mapping[str, Entry], frozenset[str]]] = OrderedDict()

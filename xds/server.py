@@ -20,11 +20,11 @@ from typing import Any
 
 import grpc
 
-from xds.cache import SnapshotCache
-from xds.delta import DeltaStream
-from xds.sotw import SotwStream
-from xds.stream import NodeGone, ProtocolError, Stream
-from xds.wire import WireError, parse_delta_request, parse_request
+from meshxds.xds.cache import SnapshotCache
+from meshxds.xds.delta import DeltaStream
+from meshxds.xds.sotw import SotwStream
+from meshxds.xds.stream import NodeGone, ProtocolError, Stream
+from meshxds.xds.wire import WireError, parse_delta_request, parse_request
 
 log = logging.getLogger("meshxds.xds")
 

@@ -13,10 +13,10 @@ Decision order for a request (Istio's ShouldRespond, plus rollback):
 
 from __future__ import annotations
 
-from snapshots.snapshot import CLUSTER, ENDPOINT, Entry, Snapshot, type_version
-from xds.cache import NodeStatus
-from xds.stream import WILDCARD_TYPES, ProtocolError, Stream, TypeState, log
-from xds.wire import Request, parse_request, sotw_response
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, Entry, Snapshot, type_version
+from meshxds.xds.cache import NodeStatus
+from meshxds.xds.stream import WILDCARD_TYPES, ProtocolError, Stream, TypeState, log
+from meshxds.xds.wire import Request, parse_request, sotw_response
 
 
 class SotwStream(Stream):

@@ -26,9 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, SHORT_NAMES, TYPE_ORDER, Entry, Snapshot
-from xds.cache import Nack, NodeStatus
-from xds.diff import changed_names
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, SHORT_NAMES, TYPE_ORDER, Entry, Snapshot
+from meshxds.xds.cache import Nack, NodeStatus
+from meshxds.xds.diff import changed_names
 
 log = logging.getLogger("meshxds.xds")
 

@@ -13,8 +13,8 @@ import hashlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-from codec.encode import length_delimited
-from codec.wire import WireError, fields, read_varint
+from meshxds.codec.encode import length_delimited
+from meshxds.codec.wire import WireError, fields, read_varint
 
 CONTROL_PLANE_ID = "meshxds"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from resources import LoadResult, load_catalog
-from resources.catalog import Catalog
-from resources.model import MeshService
+from meshxds.resources import LoadResult, load_catalog
+from meshxds.resources.catalog import Catalog
+from meshxds.resources.model import MeshService
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "universal-demo"
 

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cli.serve import Background, Service
-from snapshots.snapshot import Snapshot
-from xds.cache import SnapshotCache
-from xds.server import AdsServer
+from meshxds.cli.serve import Background, Service
+from meshxds.snapshots.snapshot import Snapshot
+from meshxds.xds.cache import SnapshotCache
+from meshxds.xds.server import AdsServer
 
 
 class ServerThread(Background):

@@ -14,7 +14,9 @@ from typing import Any
 
 import grpc
 
-from snapshots.snapshot import Snapshot
+from meshxds.snapshots.snapshot import Snapshot
+from meshxds.xds.cache import SnapshotCache
+from meshxds.xds.server import SERVICE, AdsServer
 from tests.support.discovery import (
     DeltaDiscoveryRequest,
     DeltaDiscoveryResponse,
@@ -23,8 +25,6 @@ from tests.support.discovery import (
     Node,
     Status,
 )
-from xds.cache import SnapshotCache
-from xds.server import SERVICE, AdsServer
 
 
 @dataclass

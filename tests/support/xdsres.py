@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from datetime import timedelta
 
-from snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, Entry, Snapshot
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, Entry, Snapshot
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -33,7 +33,7 @@ with warnings.catch_warnings():
     )
     from envoy_data_plane.google.protobuf import Any
 
-    from codec.encode import encode_message
+    from meshxds.codec.encode import encode_message
 
 
 def _ads() -> ConfigSource:
