@@ -44,11 +44,6 @@ def serves(inbound: m.Inbound, port: m.Port) -> bool:
     return False  # a missing targetPort behaves as 0 and matches nothing
 
 
-def serving_inbounds(ms: m.MeshService, port: m.Port, dp: m.Dataplane) -> list[m.Inbound]:
-    """Healthy inbounds of a selected Dataplane that serve ``port`` (endpoint candidates)."""
-    return [i for i in dp.networking.inbound if i.healthy and serves(i, port)]
-
-
 class DataplaneIndex:
     """Dataplanes of one mesh indexed by inbound tag and label pairs, so matching N services is not N x M."""
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 
-from meshxds.snapshots.builder import Layered
-from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, Snapshot
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, Layered, Snapshot
 from meshxds.xds.cache import NodeStatus
 from meshxds.xds.diff import changed_names
 from meshxds.xds.sotw import SotwStream

@@ -26,7 +26,6 @@ from meshxds.resources.model import (
     MeshServicesMode,
     MultiZonePort,
     Port,
-    ReachableBackendRef,
 )
 from meshxds.translators.dataplanes import common_protocol, exposed_inbounds, interface, overlap, parse_protocol
 from meshxds.translators.endpoints import EndpointMap
@@ -170,7 +169,7 @@ class MeshOutbounds:
         """Kuma's ``GetReachableBackends``: KRIs (with or without section) a proxy selected, or None for all."""
         namespace = dp.labels.get(NAMESPACE_LABEL, "")
         explicit = [o.backend_ref for o in dp.networking.outbound if o.backend_ref is not None]
-        refs: list[BackendRef | ReachableBackendRef]
+        refs: list[BackendRef]
         if explicit:
             refs = list(explicit)
         else:

@@ -24,7 +24,6 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, SHORT_NAMES, TYPE_ORDER, Entry, Snapshot
 from meshxds.xds.cache import Nack, NodeStatus
@@ -39,17 +38,6 @@ _STREAM_IDS = itertools.count(1)
 WILDCARD_TYPES = frozenset({CLUSTER, LISTENER})
 GATE_TIMEOUT = 1.0
 REMOVED = ""  # in TypeState.nacked: Envoy rejected a response that removed this name
-EDS_TYPE = 3  # envoy.config.cluster.v3.Cluster.DiscoveryType.EDS
-
-
-def eds_name(entry: Entry) -> str | None:
-    """The CLA name Envoy will request for an EDS cluster (service_name, else the cluster name)."""
-    msg = entry.message
-    if msg is None or int(getattr(msg, "type", 0) or 0) != EDS_TYPE:
-        return None
-    cfg = getattr(msg, "eds_cluster_config", None)
-    service = getattr(cfg, "service_name", "") if cfg is not None else ""
-    return str(service or entry.name)
 
 
 def one_line(message: str, limit: int = 400) -> str:
@@ -215,7 +203,7 @@ class Stream:
         clusters = snap.get(CLUSTER)
         for name in changed:
             entry = clusters.get(name)
-            target = eds_name(entry) if entry is not None else None
+            target = entry.eds_service if entry is not None else None
             if target is None or target not in claims:
                 continue
             self.eds_wait[target] = (name, now + GATE_TIMEOUT)
@@ -387,18 +375,3 @@ class Stream:
     def has_held_removals(self, st: TypeState, snap: Snapshot) -> bool:
         present = snap.get(st.type_url)
         return any(name not in present for name in st.client)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "stream": self.stream_id,
-            "protocol": self.protocol,
-            "types": {
-                SHORT_NAMES.get(t, t): {
-                    "wildcard": st.wildcard,
-                    "names": sorted(st.names),
-                    "client": dict(sorted(st.client.items())),
-                    "nonce": st.nonce,
-                }
-                for t, st in self.types.items()
-            },
-        }
