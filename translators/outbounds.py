@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from meshxds.resources.catalog import MeshView
+from meshxds.resources.match import labels_match
 from meshxds.resources.model import (
     NAMESPACE_LABEL,
     PROTOCOL_TAG,
@@ -150,7 +151,7 @@ class MeshOutbounds:
         else:
             return []  # MeshExternalService etc. are not modelled
         if labels:
-            return [r for r in pool if all(r.labels.get(k) == v for k, v in labels.items())]
+            return [r for r in pool if labels_match(labels, r.labels)]
         out: list[MeshService | MeshMultiZoneService] = []
         for r in self._named.get((kind, name), ()) if name is not None else ():  # by display name, in pool order
             if isinstance(r, MeshService) and (not r.is_local or r.namespace != namespace):
