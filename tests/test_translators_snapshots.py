@@ -8,13 +8,14 @@ from collections.abc import Callable
 import pytest
 
 from meshxds.resources import Catalog
-from meshxds.snapshots.builder import SnapshotError, build, snapshots_for
+from meshxds.snapshots.builder import SnapshotError, snapshots_for
 from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from meshxds.translators import ProxyResources, ResourceSet, translate
 from meshxds.translators import protos as pb
 from meshxds.translators.clusters import outbound_cluster
 from meshxds.translators.listeners import outbound_listener, route_configuration
 from meshxds.translators.outbounds import MESH_SERVICE, Destination, Outbound
+from tests.support.snapshots import build
 
 Load = Callable[..., Catalog]
 
