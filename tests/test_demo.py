@@ -12,6 +12,8 @@ import pytest
 
 from tests.support.example import private_copy
 
+pytestmark = pytest.mark.real  # every test here runs the meshxds command in a subprocess
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
