@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+from meshxds.translators.clusters import HTTP_OPTIONS_KEY
 
 
 def bootstrap_config(
@@ -45,8 +45,8 @@ def bootstrap_config(
                     "type": "STRICT_DNS" if _is_hostname(ads_host) else "STATIC",
                     "connect_timeout": "1s",
                     "typed_extension_protocol_options": {
-                        HTTP_PROTOCOL_OPTIONS: {
-                            "@type": f"type.googleapis.com/{HTTP_PROTOCOL_OPTIONS}",
+                        HTTP_OPTIONS_KEY: {
+                            "@type": f"type.googleapis.com/{HTTP_OPTIONS_KEY}",
                             "explicit_http_config": {
                                 "http2_protocol_options": {"connection_keepalive": {"interval": "30s", "timeout": "5s"}}
                             },
