@@ -21,7 +21,7 @@ def bootstrap_config(
 ) -> dict[str, Any]:
     """A complete bootstrap: node id ``<mesh>.<name>``, ADS over gRPC, CDS and LDS via ADS.
 
-    ``set_node_on_first_message_only`` keeps Envoy's ~60 KB Node out of every later request;
+    ``set_node_on_first_message_only`` keeps Envoy's large Node out of every later request;
     HTTP/2 keepalive on the xds cluster notices a dead server within seconds.
     """
     mesh = node_id.split(".", 1)[0]
