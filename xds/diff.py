@@ -1,4 +1,5 @@
-"""Which names changed between two per-type snapshot maps, computed once per pair and shared.
+"""Which names changed between two per-type snapshot maps, computed once per pair and shared;
+and the version maps streams share to record what their clients hold.
 
 Proxies share the snapshot's type maps (or the layers of a ``Layered`` map), so after one
 endpoint change thousands of streams ask for the same (old map, new map) difference: it is
@@ -8,7 +9,9 @@ computed once, and each stream then looks only at the changed names it subscribe
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
+from itertools import chain
 
 from meshxds.snapshots.snapshot import Entry, Layered
 
@@ -36,3 +39,82 @@ def changed_names(old: Mapping[str, Entry], new: Mapping[str, Entry]) -> frozens
     if len(_cache) > CACHE_SIZE:
         _cache.popitem(last=False)
     return result
+
+
+class LayeredVersions(Mapping[str, str]):
+    """name -> version of a ``Layered`` map, as one shared version map per layer (see ``versions_of``)."""
+
+    __slots__ = ("layers",)
+
+    def __init__(self, *layers: Mapping[str, str]) -> None:
+        self.layers = layers
+
+    def __getitem__(self, name: str) -> str:
+        for versions in self.layers:
+            version = versions.get(name)
+            if version is not None:
+                return version
+        raise KeyError(name)
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        for versions in self.layers:
+            version = versions.get(name)
+            if version is not None:
+                return version
+        return default
+
+    def __contains__(self, name: object) -> bool:
+        return any(name in versions for versions in self.layers)
+
+    def __iter__(self) -> Iterator[str]:
+        return chain(*self.layers)
+
+    def __len__(self) -> int:
+        return sum(len(versions) for versions in self.layers)
+
+    def __eq__(self, other: object) -> bool:
+        if (
+            isinstance(other, LayeredVersions)
+            and len(other.layers) == len(self.layers)
+            and all(a is b for a, b in zip(self.layers, other.layers, strict=True))
+        ):
+            return True
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_versions: OrderedDict[tuple[int, int], tuple[Mapping[str, Entry], AbstractSet[str] | None, Mapping[str, str]]] = (
+    OrderedDict()
+)
+SHARE_AT = 32  # smaller maps are cheaper to build per stream than to look up
+
+
+def versions_of(entries: Mapping[str, Entry], names: AbstractSet[str] | None = None) -> Mapping[str, str]:
+    """name -> version of ``entries`` (only ``names`` if given), one shared map per (map, names) pair.
+
+    Streams record what their client holds as such a map while it is exactly this, so a stream's
+    own state is what it differs on, not a copy of what every proxy holds. Never mutate the result.
+    """
+    if isinstance(entries, Layered) and names is None:
+        return LayeredVersions(*(versions_of(layer) for layer in entries.layers))
+    if len(entries) < SHARE_AT:
+        return _build_versions(entries, names)
+    key = (id(entries), id(names))
+    hit = _versions.get(key)
+    if hit is not None and hit[0] is entries and hit[1] is names:  # both kept alive, so ids are not reused
+        _versions.move_to_end(key)
+        return hit[2]
+    result = _build_versions(entries, names)
+    _versions[key] = (entries, names, result)
+    if len(_versions) > CACHE_SIZE:
+        _versions.popitem(last=False)
+    return result
+
+
+def _build_versions(entries: Mapping[str, Entry], names: AbstractSet[str] | None) -> dict[str, str]:
+    if names is None:
+        return {n: e.version for n, e in entries.items()}
+    if len(names) < len(entries):
+        return {n: e.version for n in names if (e := entries.get(n)) is not None}
+    return {n: e.version for n, e in entries.items() if n in names}

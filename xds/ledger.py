@@ -8,6 +8,9 @@ remembered so it is not sent again while the snapshot still holds it.
 
 Full state (SotW CDS/LDS): every response replaces everything, so ``pending`` holds whole states
 and ``client`` is replaced, never mutated, which lets it be shared instead of copied.
+Named types share too: ``client`` and ``confirmed`` are copied on write, ``confirmed`` is ``client``
+once every response is answered, and ``share`` swaps ``client`` for an equal map other streams
+share (``diff.versions_of``), so a stream holding what every proxy holds owns no copy of it.
 All state is behind methods; ``generation`` counts the changes a build could see (an ACK is not
 one: it moves a response from pending to confirmed, and builds read ``client``).
 """
@@ -29,7 +32,9 @@ class Ledger:
 
     __slots__ = (
         "_client",
+        "_client_owned",
         "_confirmed",
+        "_confirmed_owned",
         "_nacked",
         "_nonce",
         "_pending",
@@ -42,8 +47,11 @@ class Ledger:
 
     def __init__(self, full_state: bool = False) -> None:
         self.full_state = full_state
-        self._client: dict[str, str] = {}
-        self._confirmed: dict[str, str] = {}
+        # Copied on write: ``_client_owned``/``_confirmed_owned`` say whether the map may be mutated.
+        self._client: Mapping[str, str] = {}
+        self._confirmed: Mapping[str, str] = {}
+        self._client_owned = False
+        self._confirmed_owned = False
         self._pending: dict[str, dict[str, str | None]] = {}
         self._rejected: list[dict[str, str | None]] = []  # NACKed responses' suspect changes
         self._nacked: dict[str, str] = {}  # name -> version not to send again (REMOVED: its removal)
@@ -97,32 +105,52 @@ class Ledger:
             keep.update((n, v) for n, v in changes.items() if v is not None)
         return keep
 
+    def _own_client(self) -> dict[str, str]:
+        if not self._client_owned:
+            self._client = dict(self._client)
+            self._client_owned = True
+        return cast(dict[str, str], self._client)
+
+    def _own_confirmed(self) -> dict[str, str]:
+        if not self._confirmed_owned:
+            self._confirmed = dict(self._confirmed)
+            self._confirmed_owned = True
+        return cast(dict[str, str], self._confirmed)
+
+    def share(self, versions: Mapping[str, str]) -> None:
+        """Hold ``versions`` (a shared, never mutated map) instead of ``client`` if they are equal."""
+        if versions is not self._client and versions == self._client:
+            self._client, self._client_owned = versions, False
+
     # -- the client's side -----------------------------------------------------------------------
     def seed(self, versions: Mapping[str, str]) -> None:
         """Delta reconnect: the client says what it holds (``initial_resource_versions``)."""
-        self._client = dict(versions)
-        self._confirmed = dict(versions)
+        self._client = self._confirmed = dict(versions)
+        self._client_owned = self._confirmed_owned = False
         self.generation += 1
 
     def forget(self, name: str) -> None:
         """The client unsubscribed ``name`` and dropped it."""
         if name in self._client or name in self._confirmed:
-            self._client.pop(name, None)
-            self._confirmed.pop(name, None)
+            if name in self._client:
+                self._own_client().pop(name, None)
+            if name in self._confirmed:
+                self._own_confirmed().pop(name, None)
             self.generation += 1
 
     # -- what a build sends ----------------------------------------------------------------------
-    def replace(self, versions: dict[str, str]) -> None:
-        """Full state: the next response sets exactly ``versions`` (the map is kept, not copied)."""
-        self._client = versions
+    def replace(self, versions: Mapping[str, str]) -> None:
+        """Full state: the next response sets exactly ``versions`` (the map is kept, not copied: never mutate it)."""
+        self._client, self._client_owned = versions, False
         self.generation += 1
 
     def set(self, name: str, version: str) -> None:
-        self._client[name] = version
+        self._own_client()[name] = version
         self.generation += 1
 
     def remove(self, name: str) -> None:
-        self._client.pop(name, None)
+        if name in self._client:
+            self._own_client().pop(name, None)
         self.generation += 1
 
     def sent(self, nonce: str, version: str, changed: Iterable[str]) -> None:
@@ -144,12 +172,18 @@ class Ledger:
             return False
         if self.full_state:
             self._confirmed = changes  # type: ignore[assignment]  # a whole state, shared, never mutated
+            self._confirmed_owned = False
             return True
+        confirmed = self._own_confirmed()
         for name, version in changes.items():
             if version is None:
-                self._confirmed.pop(name, None)
+                confirmed.pop(name, None)
             else:
-                self._confirmed[name] = version
+                confirmed[name] = version
+        if not self._pending and confirmed == self._client:
+            # Every response answered and nothing rolled back: one map for both (copied on write).
+            self._confirmed = self._client
+            self._client_owned = self._confirmed_owned = False
         return True
 
     def nack(self, nonce: str, wants: Callable[[str], bool]) -> dict[str, str | None]:
@@ -159,6 +193,7 @@ class Ledger:
         self.generation += 1
         if self.full_state and changes:
             self._client = list(self._pending.values())[-1] if self._pending else self._confirmed  # type: ignore[assignment]
+            self._client_owned = False
             if nonce in self._sent_versions:
                 self._rejected_states[self._sent_versions[nonce]] = None
                 if len(self._rejected_states) > KEEP_REJECTED_STATES:
@@ -166,9 +201,10 @@ class Ledger:
         for name in changes if not self.full_state else ():
             now_held = next((c[name] for c in reversed(self._pending.values()) if name in c), self._confirmed.get(name))
             if now_held is None or not wants(name):
-                self._client.pop(name, None)
+                if name in self._client:
+                    self._own_client().pop(name, None)
             else:
-                self._client[name] = now_held
+                self._own_client()[name] = now_held
         # Envoy accepted the confirmed versions before, so the culprit is among the others.
         suspects = {n: v for n, v in changes.items() if v is None or self._confirmed.get(n) != v}
         if suspects:

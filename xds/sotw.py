@@ -13,8 +13,11 @@ Decision order for a request (Istio's ShouldRespond, plus rollback):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, Entry, Snapshot, type_version
 from meshxds.xds.cache import NodeStatus
+from meshxds.xds.diff import versions_of
 from meshxds.xds.stream import WILDCARD_TYPES, ProtocolError, Stream, TypeState, log
 from meshxds.xds.wire import Request, parse_request, sotw_response
 
@@ -25,8 +28,9 @@ class SotwStream(Stream):
 
     def __init__(self, node_id: str, status: NodeStatus) -> None:
         super().__init__(node_id, status)
-        # Entries Envoy may still hold, so held-back cluster removals can be re-sent in full state.
-        self.entries: dict[tuple[str, str], Entry] = {}
+        # The cluster maps sent whose entries Envoy may still hold (shared snapshot maps, newest last),
+        # so held-back cluster removals can be re-sent in full state.
+        self.cluster_maps: list[Mapping[str, Entry]] = []
         # Per named type: (digest, size) of the resource_names bytes that set the names (cheap ACKs).
         self.known_names: dict[str, tuple[bytes, int]] = {}
 
@@ -56,14 +60,14 @@ class SotwStream(Stream):
         first = sub.request()
         if req.names_reused:
             return  # byte-identical to the request that set this subscription: nothing changes
-        names = set(req.resource_names)
         if st.type_url in WILDCARD_TYPES:
+            names = set(req.resource_names)
             sub.set_wildcard("*" in names or (not names and (first or sub.wildcard)))
             names.discard("*")
             if sub.replace_names(names) != (set(), set()):
                 sub.respond_anyway()
             return
-        added, gone = sub.replace_names(names)
+        added, gone = sub.replace_names(req.resource_names)
         for name in gone:
             st.ledger.forget(name)
         sub.force(added)  # newly requested: send even if sent before
@@ -88,11 +92,14 @@ class SotwStream(Stream):
             # What Envoy holds or is about to (never re-add one whose removal is on its way, never
             # repeat a version it rejected).
             for name, version in ledger.held().items():
-                held = self.entries.get((name, version))
-                if name not in present and not ledger.rejected(name, version) and held is not None:
+                if name in present or ledger.rejected(name, version):
+                    continue
+                held = self._sent_entry(name, version)
+                if held is not None:
                     desired[name] = held
                     exact = False
-        versions = {n: e.version for n, e in desired.items()}
+        # Wildcard with nothing held back: the version map every proxy with this map shares.
+        versions = versions_of(present) if exact else {n: e.version for n, e in desired.items()}
         # The snapshot's own version, unless this is a subset or removals are held back.
         key = snap.versions.get(st.type_url, "") if exact else type_version(desired)
         # A whole state Envoy rejected is not sent again, however many responses ago it was.
@@ -103,8 +110,7 @@ class SotwStream(Stream):
         ledger.replace(versions)
         nonce = self.record_sent(st, key, touched)
         if st.type_url == CLUSTER:
-            self.entries.update(((n, e.version), e) for n, e in desired.items())
-            self._prune(st)
+            self._keep_sent(st, present if exact else desired)
             self.after_clusters_sent(snap, changed, now)
         return sotw_response(st.type_url, key, (desired[n].any for n in sorted(desired)), nonce)
 
@@ -127,6 +133,7 @@ class SotwStream(Stream):
             return None
         for n in todo:
             ledger.set(n, present[n].version)
+        ledger.share(versions_of(present, sub.names))
         sub.answered(todo)
         version = snap.versions.get(st.type_url, "")
         nonce = self.record_sent(st, version, todo)
@@ -134,8 +141,22 @@ class SotwStream(Stream):
             self.after_endpoints_sent(todo)
         return sotw_response(st.type_url, version, (present[n].any for n in todo), nonce)
 
-    def _prune(self, cds: TypeState) -> None:
-        """Keep only the cluster entries Envoy may hold: confirmed, in flight, or just sent."""
-        keep = cds.ledger.maybe_held()
-        for key in [k for k in self.entries if k not in keep]:
-            del self.entries[key]
+    def _sent_entry(self, name: str, version: str) -> Entry | None:
+        for entries in reversed(self.cluster_maps):
+            entry = entries.get(name)
+            if entry is not None and entry.version == version:
+                return entry
+        return None
+
+    def _keep_sent(self, cds: TypeState, sent: Mapping[str, Entry]) -> None:
+        """Remember the map just sent; keep only the maps holding some entry Envoy may hold (confirmed,
+        in flight, or just sent), each entry found in the newest map that has it."""
+        maps = [m for m in self.cluster_maps if m is not sent] + [sent]
+        needed: set[int] = set()
+        for name, version in cds.ledger.maybe_held():
+            for i in range(len(maps) - 1, -1, -1):
+                entry = maps[i].get(name)
+                if entry is not None and entry.version == version:
+                    needed.add(i)
+                    break
+        self.cluster_maps = [m for i, m in enumerate(maps) if i in needed]

@@ -179,8 +179,11 @@ class Stream:
                 eds.sub.force((target,))
 
     def after_endpoints_sent(self, names: list[str]) -> None:
-        for name in names:
-            self.eds_wait.pop(name, None)
+        if self.eds_wait:
+            for name in names:
+                self.eds_wait.pop(name, None)
+            if not self.eds_wait:
+                self.eds_wait = {}  # a dict keeps its grown table when emptied
 
     # -- sequencing ------------------------------------------------------------------------------
     def _eds_blocked(self, snap: Snapshot, now: float) -> bool:

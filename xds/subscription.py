@@ -4,11 +4,35 @@ The subscription is the client's side of the conversation: wildcard or not, the 
 and what the next push must answer even if the client is believed to hold it already (an initial
 request, newly requested names, a CLA that a changed cluster needs). It changes only through
 these methods; ``generation`` counts the changes, so the stream's push memo knows when to drop.
+
+Thousands of proxies subscribe to the same names (every proxy of a mesh reaching every service),
+so a full list of names from a request is interned (``intern_names``): streams with the same
+subscription share one frozenset, and a stream copies it only to add or drop single names (Delta).
 """
 
 from __future__ import annotations
 
+import sys
+from collections import OrderedDict
 from collections.abc import Iterable, Set
+
+INTERNED_SETS = 1024  # distinct name sets kept for sharing (least recently used dropped)
+_interned: OrderedDict[frozenset[str], frozenset[str]] = OrderedDict()
+
+
+def intern_names(names: Iterable[str]) -> frozenset[str]:
+    """One shared frozenset per distinct set of names, its strings interned too (so sets that
+    differ still share their names)."""
+    key = frozenset(names)
+    shared = _interned.get(key)
+    if shared is not None:
+        _interned.move_to_end(key)
+        return shared
+    shared = frozenset(sys.intern(n) for n in key)
+    _interned[shared] = shared
+    if len(_interned) > INTERNED_SETS:
+        _interned.popitem(last=False)
+    return shared
 
 
 class Subscription:
@@ -20,7 +44,7 @@ class Subscription:
     def __init__(self) -> None:
         self._requested = False
         self._wildcard = False
-        self._names: set[str] = set()
+        self._names: Set[str] = frozenset()  # shared (interned) until Delta changes single names
         self._must_respond = False
         self._force: set[str] = set()
         self.generation = 0
@@ -83,23 +107,32 @@ class Subscription:
             self._wildcard = on
             self.generation += 1
 
-    def replace_names(self, names: set[str]) -> tuple[set[str], set[str]]:
+    def replace_names(self, names: Iterable[str]) -> tuple[set[str], set[str]]:
         """A SotW request's full list of names; returns (added, gone)."""
-        added, gone = names - self._names, self._names - names
+        shared = intern_names(names)
+        if shared is self._names:
+            return set(), set()
+        added, gone = set(shared - self._names), set(self._names - shared)
         if added or gone:
-            self._names = names
+            self._names = shared
             self._force -= gone
             self.generation += 1
         return added, gone
 
+    def _own_names(self) -> set[str]:
+        if not isinstance(self._names, set):
+            self._names = set(self._names)
+        return self._names
+
     def add(self, name: str) -> None:
         if name not in self._names:
-            self._names.add(name)
+            self._own_names().add(sys.intern(name))
             self.generation += 1
 
     def discard(self, name: str) -> None:
         if name in self._names or name in self._force:
-            self._names.discard(name)
+            if name in self._names:
+                self._own_names().discard(name)
             self._force.discard(name)
             self.generation += 1
 
@@ -117,3 +150,5 @@ class Subscription:
             self._force.difference_update(names)
             if len(self._force) != before:
                 self.generation += 1
+                if not self._force:
+                    self._force = set()  # a set keeps its grown table when emptied
