@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 from meshxds.codec.encode import encode_any, encode_message
 
@@ -24,6 +24,7 @@ ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 TYPE_ORDER: tuple[str, ...] = (CLUSTER, ENDPOINT, LISTENER, ROUTE)
 SHORT_NAMES = {CLUSTER: "clusters", ENDPOINT: "endpoints", LISTENER: "listeners", ROUTE: "routes"}
 EDS = 3  # envoy.config.cluster.v3.Cluster.DiscoveryType.EDS
+V = TypeVar("V")
 
 
 def digest(data: bytes) -> str:
@@ -95,19 +96,19 @@ class Snapshot:
         return self.resources.get(type_url, {})
 
 
-class Layered(Mapping[str, Entry]):
+class Layered(Mapping[str, V]):
     """A proxy's own entries over shared mappings, without copying the shared ones (names never overlap).
 
     ``layers`` is public so the server can diff two such maps layer by layer (a shared layer is
-    one object for every proxy that uses it).
+    one object for every proxy that uses it); the server layers its version maps the same way.
     """
 
     __slots__ = ("layers",)
 
-    def __init__(self, *maps: Mapping[str, Entry]) -> None:
-        self.layers: tuple[Mapping[str, Entry], ...] = maps
+    def __init__(self, *maps: Mapping[str, V]) -> None:
+        self.layers: tuple[Mapping[str, V], ...] = maps
 
-    def __getitem__(self, name: str) -> Entry:
+    def __getitem__(self, name: str) -> V:
         for entries in self.layers:
             entry = entries.get(name)
             if entry is not None:
@@ -122,3 +123,15 @@ class Layered(Mapping[str, Entry]):
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self.layers)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal at once when both stack the same layer objects; else compared item by item."""
+        if (
+            isinstance(other, Layered)
+            and len(other.layers) == len(self.layers)
+            and all(a is b for a, b in zip(self.layers, other.layers, strict=True))
+        ):
+            return True
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]

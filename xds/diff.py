@@ -9,9 +9,8 @@ computed once, and each stream then looks only at the changed names it subscribe
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from itertools import chain
 
 from meshxds.snapshots.snapshot import Entry, Layered
 
@@ -41,49 +40,6 @@ def changed_names(old: Mapping[str, Entry], new: Mapping[str, Entry]) -> frozens
     return result
 
 
-class LayeredVersions(Mapping[str, str]):
-    """name -> version of a ``Layered`` map, as one shared version map per layer (see ``versions_of``)."""
-
-    __slots__ = ("layers",)
-
-    def __init__(self, *layers: Mapping[str, str]) -> None:
-        self.layers = layers
-
-    def __getitem__(self, name: str) -> str:
-        for versions in self.layers:
-            version = versions.get(name)
-            if version is not None:
-                return version
-        raise KeyError(name)
-
-    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        for versions in self.layers:
-            version = versions.get(name)
-            if version is not None:
-                return version
-        return default
-
-    def __contains__(self, name: object) -> bool:
-        return any(name in versions for versions in self.layers)
-
-    def __iter__(self) -> Iterator[str]:
-        return chain(*self.layers)
-
-    def __len__(self) -> int:
-        return sum(len(versions) for versions in self.layers)
-
-    def __eq__(self, other: object) -> bool:
-        if (
-            isinstance(other, LayeredVersions)
-            and len(other.layers) == len(self.layers)
-            and all(a is b for a, b in zip(self.layers, other.layers, strict=True))
-        ):
-            return True
-        return super().__eq__(other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-
 _versions: OrderedDict[tuple[int, int], tuple[Mapping[str, Entry], AbstractSet[str] | None, Mapping[str, str]]] = (
     OrderedDict()
 )
@@ -97,7 +53,7 @@ def versions_of(entries: Mapping[str, Entry], names: AbstractSet[str] | None = N
     own state is what it differs on, not a copy of what every proxy holds. Never mutate the result.
     """
     if isinstance(entries, Layered) and names is None:
-        return LayeredVersions(*(versions_of(layer) for layer in entries.layers))
+        return Layered(*(versions_of(layer) for layer in entries.layers))
     if len(entries) < SHARE_AT:
         return _build_versions(entries, names)
     key = (id(entries), id(names))
