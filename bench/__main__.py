@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -22,6 +23,7 @@ from typing import Any
 
 from bench import build as b
 from bench import mesh, push
+from bench import streams as stream_state
 from bench.mesh import MeshSpec
 
 
@@ -38,6 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--envoy-clusters", default=None, help="comma-separated (default 1000,10000; 50 with --quick); '' to skip"
     )
     p.add_argument("--no-push", action="store_true", help="skip the ADS stream benchmark")
+    p.add_argument(
+        "--state-streams", type=int, default=20, help="streams whose state-machine memory is traced; 0 to skip"
+    )
     p.add_argument("--no-build", action="store_true", help="skip the mesh stages (build, encode, push, profile)")
     p.add_argument("--profile", action="store_true", help="cProfile the full build and show where the time goes")
     p.add_argument("--quick", action="store_true", help="small smoke size: 10 services x 2, 20 streams, Envoy at 50")
@@ -96,12 +101,12 @@ def mesh_stages(args: argparse.Namespace, spec: MeshSpec, out: dict[str, Any]) -
         path, write_s = b.timed(lambda: mesh.write(spec, Path(tmp)))
         catalog, load_s = b.timed(lambda: mesh.load(path))
         builder = b.Builder()  # the server's: the rebuild below reuses what the endpoint change left alone
-        before, build_s = b.build(catalog, builder)  # cold: the first build in this process
+        before, build_s = b.build(catalog, builder, served=True)  # cold: the first build in this process
         _, warm_s = b.build(catalog)  # a fresh Builder again: pydantic schemas and translator caches are warm
         nogc_s = b.build_without_gc(catalog)  # the same, with the collector frozen and off
         resources = b.distinct_messages(before)
         changed_catalog = mesh.with_endpoint_change(spec, Path(tmp), catalog)
-        after, rebuild_s = b.build(changed_catalog, builder)
+        after, rebuild_s = b.build(changed_catalog, builder, served=True)
     out["build"] = {
         "yaml_write_s": write_s,
         "catalog_load_s": load_s,
@@ -125,8 +130,15 @@ def mesh_stages(args: argparse.Namespace, spec: MeshSpec, out: dict[str, Any]) -
     if not args.no_push:
         streams = args.streams or spec.proxies
         nodes = sorted(before)[:streams]
-        result = asyncio.run(push.run(before, after, nodes, streams_per_connection=args.streams_per_connection))
+        rebuild = functools.partial(b.snapshots_for, catalog)  # a full build from scratch, for the loop lag
+        result = asyncio.run(
+            push.run(before, after, nodes, streams_per_connection=args.streams_per_connection, rebuild=rebuild)
+        )
         out["push"] = result.__dict__
+        save(args, out)
+    if args.state_streams:
+        nodes = sorted(before)[: args.state_streams]
+        out["stream_state"] = stream_state.run(before, after, nodes).__dict__
         save(args, out)
     if args.profile:
         prof = b.profile(lambda: b.snapshots_for(catalog))
@@ -148,6 +160,11 @@ def table(r: dict[str, Any]) -> str:
         build_rows(r, add)
     if "push" in r:
         push_rows(r["push"], add)
+    if "stream_state" in r:
+        ss = r["stream_state"]
+        kb, after = ss["bytes_per_stream"] / 1024, ss["bytes_after_push"] / 1024
+        add("xDS state per stream (tracemalloc)", f"{kb:.0f} KB synced, {after:.0f} KB after a push "
+            f"({ss['streams']} streams)")  # fmt: skip
     for e in r["envoy"]:
         share = e["send_s"] / e["apply_s"] if e["apply_s"] else float("nan")
         target, ok = ("<= 10 %", share <= 0.10) if e["clusters"] >= 10000 else ("", None)
@@ -169,12 +186,14 @@ def build_rows(r: dict[str, Any], add: Add) -> None:
     add("mesh", f"{m['services']} svc x {m['dataplanes_per_service']} DP x {m['ports']} port, {m['mode']}, "
         f"fanout {m['fanout'] or 'all'} = {m['proxies']} proxies")  # fmt: skip
     add("catalog load (YAML -> Catalog)", f"{bd['catalog_load_s']:.2f} s")
-    add("full build, cold (Catalog -> snapshots)", f"{bd['full_build_s']:.2f} s", "<= 3 s", bd["full_build_s"] <= 3.0)
-    add("  same catalog again (warm caches)", f"{bd['warm_build_s']:.2f} s")
+    add("full build, cold, as served (GC paused, then frozen)", f"{bd['full_build_s']:.2f} s", "<= 1.5 s",
+        bd["full_build_s"] <= 1.5)  # fmt: skip
+    add("  same catalog again (warm caches, GC on)", f"{bd['warm_build_s']:.2f} s")
     add("  warm, gc frozen + disabled", f"{bd['warm_build_gc_off_s']:.2f} s")
     add("  resources per proxy / distinct", f"{bd['resources_per_proxy']} / {sum(bd['distinct_resources'].values())}")
     add("one-endpoint-change rebuild", f"{bd['endpoint_change_rebuild_s']:.2f} s "
-        f"({bd['endpoint_change_snapshots_changed']} snapshots changed)")  # fmt: skip
+        f"({bd['endpoint_change_snapshots_changed']} snapshots changed)", "<= 0.5 s",
+        bd["endpoint_change_rebuild_s"] <= 0.5)  # fmt: skip
     for row in r["encode"]["per_type"]:
         add(f"encode {row['kind']} (us/resource)", f"{row['ours_us']:.1f} vs bytes() {row['bytes_us']:.0f} "
             f"= {row['speedup']:.0f}x")  # fmt: skip
@@ -187,11 +206,18 @@ def build_rows(r: dict[str, Any], add: Add) -> None:
 def push_rows(p: dict[str, Any], add: Add) -> None:
     names = f"{p['eds_streams']} with EDS, {p['rds_streams']} with RDS names, {p['reconnects']} reconnects"
     add("ADS streams synced (initial config)", f"{p['streams']} in {p['sync_s']:.1f} s ({names})")
-    ok = p["p99_s"] <= 1.0 and p["acked"] == p["affected"]
-    add("push-to-ACK after 1 endpoint change", f"p50 {p['p50_s'] * 1000:.0f} ms, p99 {p['p99_s'] * 1000:.0f} ms "
-        f"({p['acked']}/{p['affected']} ACKed)", "p99 <= 1 s", ok)  # fmt: skip
+    limit = 0.25 if p["streams"] <= 300 else 0.5  # the targets at 300 and 3,000 streams
+    ok = p["p99_s"] <= limit and p["acked"] == p["affected"]
+    add("push-to-ACK after 1 endpoint change (from the cache)", f"p50 {p['p50_s'] * 1000:.0f} ms, "
+        f"p99 {p['p99_s'] * 1000:.0f} ms ({p['acked']}/{p['affected']} ACKed)", f"p99 <= {limit * 1000:.0f} ms",
+        ok)  # fmt: skip
+    add("initial sync of all streams", f"{p['sync_s']:.1f} s", "<= 5 s", p["sync_s"] <= 5.0)
     kb = p["rss_per_stream"] / 1024
     add("server RSS per connected stream", f"{kb:.0f} KB", "<= 100 KB", kb <= 100)
+    if p.get("loop_lag_s") is not None:
+        lag = p["loop_lag_s"] * 1000
+        add("worst loop lag, full build in a thread", f"{lag:.0f} ms (build {p['lag_build_s']:.1f} s)", "<= 50 ms",
+            lag <= 50)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

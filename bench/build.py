@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshxds.codec.encode import encode_message
+from meshxds.control.heap import build_heap
 from meshxds.snapshots.builder import Builder, snapshots_for
 from meshxds.snapshots.snapshot import SHORT_NAMES, TYPE_ORDER, Snapshot
 
@@ -28,10 +29,17 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
-def build(catalog: Any, builder: Builder | None = None) -> tuple[dict[str, Snapshot], float]:
-    """A fresh build, or with ``builder`` (as ``meshxds serve`` holds one) only what changed since its last."""
+def build(catalog: Any, builder: Builder | None = None, served: bool = False) -> tuple[dict[str, Snapshot], float]:
+    """A fresh build, or with ``builder`` (as ``meshxds serve`` holds one) only what changed since its last.
+
+    ``served``: as the service runs it, the collector paused and what the build leaves alive frozen
+    (``control.heap``); otherwise with the collector on.
+    """
     gc.collect()
-    return timed(lambda: (builder or Builder()).build(catalog))
+    if not served:
+        return timed(lambda: (builder or Builder()).build(catalog))
+    with build_heap():
+        return timed(lambda: (builder or Builder()).build(catalog))
 
 
 def build_without_gc(catalog: Any) -> float:

@@ -14,10 +14,11 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshxds.control.heap import build_heap
 from meshxds.snapshots.snapshot import ENDPOINT, Snapshot
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.server import AdsServer
@@ -52,6 +53,8 @@ class PushResult:
     p99_s: float
     max_s: float
     rss_per_stream: float  # server RSS growth from connecting the streams, per stream
+    loop_lag_s: float | None = None  # worst event-loop lag while a full build ran in a worker thread
+    lag_build_s: float = 0.0  # that build's duration
 
 
 async def run(
@@ -61,6 +64,7 @@ async def run(
     *,
     streams_per_connection: int = 1,
     timeout: float = 600.0,
+    rebuild: Callable[[], object] | None = None,
 ) -> PushResult:
     cache = SnapshotCache()
     cache.replace_all(before)
@@ -108,6 +112,7 @@ async def run(
             for node in [n for n, v in waiting.items() if cache.node_status(n).type(ENDPOINT).acked_version == v]:
                 del waiting[node]
         latencies = [cache.node_status(n).type(ENDPOINT).acked_at - t0 for n in expected if n not in waiting]
+        lag = await loop_lag_during(rebuild) if rebuild is not None else None
         proc.stdin.close()
         await asyncio.wait_for(proc.wait(), 60)
     finally:
@@ -129,4 +134,31 @@ async def run(
         p99_s=percentile(latencies, 99),
         max_s=max(latencies, default=float("nan")),
         rss_per_stream=(rss1 - rss0) / max(1, synced),
+        loop_lag_s=lag[0] if lag else None,
+        lag_build_s=lag[1] if lag else 0.0,
     )
+
+
+async def loop_lag_during(build: Callable[[], object], tick: float = 0.005) -> tuple[float, float]:
+    """(worst lateness of a ``tick``-second sleep, build seconds) while ``build`` runs in a worker thread
+    as the service runs its builds (``control.heap``: collector paused, survivors frozen)."""
+    worst = 0.0
+    done = False
+
+    async def ticker() -> None:
+        nonlocal worst
+        while not done:
+            start = time.perf_counter()
+            await asyncio.sleep(tick)
+            worst = max(worst, time.perf_counter() - start - tick)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.1)
+    worst = 0.0
+    started = time.perf_counter()
+    with build_heap():
+        await asyncio.to_thread(build)
+    took = time.perf_counter() - started
+    done = True
+    await task
+    return worst, took

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshxds.control.heap import build_heap
 from meshxds.control.report import report
 from meshxds.resources import Catalog, load_catalog, with_connected
 from meshxds.resources.dump import to_yaml
@@ -115,8 +116,9 @@ class Service:
 
     async def reload(self) -> bool:
         self.seen = fingerprint(self.paths)
-        built = await asyncio.to_thread(self.build, self.catalog, self.cache.connected())
-        return self.apply(built)
+        with build_heap():  # the collector pauses for the build; what it leaves alive is frozen
+            built = await asyncio.to_thread(self.build, self.catalog, self.cache.connected())
+            return self.apply(built)
 
     async def watch(self) -> None:
         while True:

@@ -32,14 +32,17 @@ def test_quick_bench_prints_every_figure() -> None:
     assert set(lines[1]) <= {"-", "+"}
     metrics = [line.split(" | ")[0].strip() for line in lines[2:]]
     for wanted in (
-        "full build, cold (Catalog -> snapshots)",
+        "full build, cold, as served (GC paused, then frozen)",
         "one-endpoint-change rebuild",
         "encode clusters (us/resource)",
         "encode endpoints (us/resource)",
         "encode listeners (us/resource)",
         "encode speedup (whole build)",
-        "push-to-ACK after 1 endpoint change",
+        "push-to-ACK after 1 endpoint change (from the cache)",
+        "initial sync of all streams",
         "server RSS per connected stream",
+        "worst loop lag, full build in a thread",
+        "xDS state per stream (tracemalloc)",
         "Envoy apply 50 clusters",
     ):
         assert wanted in metrics, out
