@@ -8,6 +8,8 @@ import pytest
 
 from meshxds.resources import Catalog, load_catalog
 
+pytest_plugins = ["tests.support.postgres"]  # the session PostgreSQL server fixtures
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
