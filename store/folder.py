@@ -53,6 +53,7 @@ class FolderStore(Store):
     """Records read from YAML files (load order = age); writes raise ReadOnly."""
 
     read_only = True
+    read_only_reason = READ_ONLY
 
     def __init__(self, paths: Sequence[str | Path], zone: str = "default", state_dir: str | Path | None = None):
         self.paths = list(paths)

@@ -120,6 +120,7 @@ class Store(abc.ABC):
     """The one interface the API, the control loop and the CLI see; folder and PostgreSQL implement it."""
 
     read_only: bool = False
+    read_only_reason: str = ""
     description: str = ""
 
     @abc.abstractmethod
