@@ -23,10 +23,15 @@ def render(node: str, ads: str, delta: bool = False, admin_port: int = 9901, adm
     mesh, _, name = node.partition(".")
     if not mesh or not name:
         raise ValueError(f"--node {node!r}: expected MESH.NAME, e.g. default.web-1")
-    host, port = parse_host_port(ads)
-    config = bootstrap_config(node, host, port, delta, admin_address, admin_port)
+    # Several replicas: --ads HOST:PORT,HOST:PORT (Envoy fails over between them).
+    servers = [parse_host_port(one.strip()) for one in ads.split(",") if one.strip()]
+    if not servers:
+        raise ValueError(f"--ads {ads!r}: expected HOST:PORT, e.g. 127.0.0.1:18000")
+    (host, port), more = servers[0], servers[1:]
+    config = bootstrap_config(node, host, port, delta, admin_address, admin_port, more_ads=more)
     kind = "delta (incremental)" if delta else "state-of-the-world"
-    header = f"# Envoy bootstrap for Dataplane {name!r} in mesh {mesh!r}: {kind} ADS from meshxds at {host}:{port}.\n"
+    where = ", ".join(f"{h}:{p}" for h, p in servers)
+    header = f"# Envoy bootstrap for Dataplane {name!r} in mesh {mesh!r}: {kind} ADS from meshxds at {where}.\n"
     return header + yaml.safe_dump(config, sort_keys=False)
 
 

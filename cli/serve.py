@@ -220,7 +220,14 @@ async def serve(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "store", None) or getattr(args, "api_port", None) is not None or getattr(args, "state_dir", None):
+        from meshxds.cli import serve_store  # the store/API/state mode lives in its own module
+
+        return serve_store.run(args)
     setup_logging()
+    if not args.paths:
+        print("error: give resource files or folders, or --store postgres://...", file=sys.stderr)
+        return 1
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         print(f"error: no such file or directory: {', '.join(missing)}", file=sys.stderr)

@@ -70,10 +70,17 @@ class Mirror:
         self._parsed[record.key] = parsed
         return parsed
 
-    def catalog(self, previous: Catalog | None = None, connected: frozenset[str] = frozenset()) -> LoadResult:
+    def catalog(
+        self,
+        previous: Catalog | None = None,
+        connected: frozenset[str] = frozenset(),
+        records: list[Record] | None = None,
+    ) -> LoadResult:
+        """The Catalog of ``records`` (default: the mirror's; a worker thread passes a copy taken on the loop)."""
         items: list[Loaded] = []
         problems: list[Problem] = []
-        for index, record in enumerate(oldest_first(list(self.records.values())), start=1):
+        chosen = list(self.records.values()) if records is None else records
+        for index, record in enumerate(oldest_first(chosen), start=1):
             parsed = self.parsed(record)
             origin = Origin(STORE_FILE, index)
             if parsed.item is not None:

@@ -6,6 +6,7 @@ and the demo start Envoy with it, so what users run is what is tested.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -18,13 +19,21 @@ def bootstrap_config(
     delta: bool = False,
     admin_address: str = "127.0.0.1",
     admin_port: int = 9901,
+    more_ads: Sequence[tuple[str, int]] = (),
 ) -> dict[str, Any]:
     """A complete bootstrap: node id ``<mesh>.<name>``, ADS over gRPC, CDS and LDS via ADS.
+
+    ``more_ads`` adds control-plane replicas to the xds cluster: when the connected one goes away,
+    Envoy's next ADS stream goes to another endpoint of the cluster.
 
     ``set_node_on_first_message_only`` keeps Envoy's ~60 KB Node out of every later request;
     HTTP/2 keepalive on the xds cluster notices a dead server within seconds.
     """
     mesh = node_id.split(".", 1)[0]
+    servers = [(ads_host, ads_port), *more_ads]
+    lb_endpoints = [
+        {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}} for host, port in servers
+    ]
     return {
         "node": {"id": node_id, "cluster": mesh},
         "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
@@ -42,7 +51,7 @@ def bootstrap_config(
             "clusters": [
                 {
                     "name": "xds_cluster",
-                    "type": "STRICT_DNS" if _is_hostname(ads_host) else "STATIC",
+                    "type": "STRICT_DNS" if any(_is_hostname(h) for h, _ in servers) else "STATIC",
                     "connect_timeout": "1s",
                     "typed_extension_protocol_options": {
                         HTTP_PROTOCOL_OPTIONS: {
@@ -55,17 +64,7 @@ def bootstrap_config(
                     "upstream_connection_options": {"tcp_keepalive": {}},
                     "load_assignment": {
                         "cluster_name": "xds_cluster",
-                        "endpoints": [
-                            {
-                                "lb_endpoints": [
-                                    {
-                                        "endpoint": {
-                                            "address": {"socket_address": {"address": ads_host, "port_value": ads_port}}
-                                        }
-                                    }
-                                ]
-                            }
-                        ],
+                        "endpoints": [{"lb_endpoints": lb_endpoints}],
                     },
                 }
             ]

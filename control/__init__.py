@@ -1,0 +1,1 @@
+"""The running control plane: store → Mirror → Catalog → Builder → xDS cache, leader duties, metrics."""
