@@ -169,8 +169,10 @@ class StoreService:
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self, address: str = "127.0.0.1", port: int = 18000) -> None:
         self.metrics.leader.set(1 if self.leader else 0)
-        if self.leader:
-            await self.ensure_defaults_if_writable()
+        if self._elector is not None:
+            await self._elector.poll()  # the first replica leads (and creates the defaults) before it serves
+        elif not self.store.read_only:
+            await self.ensure_defaults()
         self.previous = previous_catalog(await self.store.get_state(STATE_NAME), self.zone)
         await self.mirror.apply(Change("RESYNC"))
         await self.rebuild()
@@ -181,10 +183,6 @@ class StoreService:
             self._tasks.append(asyncio.create_task(self.listen(self.store.url)))
         if self._elector is not None:
             self._elector.start()
-
-    async def ensure_defaults_if_writable(self) -> None:
-        if not self.store.read_only:
-            await self.ensure_defaults()
 
     async def stop(self) -> None:
         if self._elector is not None:

@@ -50,21 +50,26 @@ class LeaderElector:
             log.info("%s leader", "became" if leader else "no longer")
             await self.on_change(leader)
 
+    async def poll(self) -> bool:
+        """One round: take the lock if free, or check that the session holding it is alive."""
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=5)
+            if self.leader:
+                await self._conn.execute("SELECT 1")  # still connected means still holding the lock
+            else:
+                cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,))
+                row = await cur.fetchone()
+                await self.set(bool(row and row[0]))
+        except psycopg.OperationalError as exc:
+            log.warning("leader election: %s", str(exc).strip())
+            if self._conn is not None:
+                await self._conn.close()
+            self._conn = None
+            await self.set(False)
+        return self.leader
+
     async def run(self) -> None:
         while True:
-            try:
-                if self._conn is None or self._conn.closed:
-                    self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=5)
-                if self.leader:
-                    await self._conn.execute("SELECT 1")  # still connected means still holding the lock
-                else:
-                    cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,))
-                    row = await cur.fetchone()
-                    await self.set(bool(row and row[0]))
-            except psycopg.OperationalError as exc:
-                log.warning("leader election: %s", str(exc).strip())
-                if self._conn is not None:
-                    await self._conn.close()
-                self._conn = None
-                await self.set(False)
+            await self.poll()
             await asyncio.sleep(self.interval)

@@ -24,12 +24,15 @@ from tests.support.net import free_port
 
 
 def bindir() -> Path | None:
+    """``pg_config --bindir``; else the newest Debian server under /usr/lib/postgresql (no pg_config there)."""
+    candidates: list[Path] = []
     pg_config = shutil.which("pg_config")
-    if pg_config is None:
-        return None
-    out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False).stdout.strip()
-    path = Path(out)
-    return path if (path / "initdb").exists() and (path / "pg_ctl").exists() else None
+    if pg_config is not None:
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False).stdout.strip()
+        candidates.append(Path(out))
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
+    candidates += versions
+    return next((p for p in candidates if (p / "initdb").exists() and (p / "pg_ctl").exists()), None)
 
 
 def as_owner(cmd: list[str]) -> list[str]:
