@@ -56,4 +56,3 @@ def _address(service: StoreService, name: str) -> str | None:
     assert service.current is not None
     dp = service.current.dataplane(f"default.{name}")
     return dp.networking.address if dp else None
-
