@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from meshxds.resources.loader import load_documents
+from meshxds.resources.loader import Documents, find_files, load_documents
 from meshxds.store.convert import record_of
 from meshxds.store.model import Key, NotFound, ReadOnly, Record, Store
 
@@ -49,6 +49,44 @@ class StateDir:
         os.replace(tmp, self.path / f"{name}.json")
 
 
+class FileCache:
+    """Documents per file, re-read only when the file's (mtime, size, inode) changed.
+
+    A change to one file of a big folder then costs parsing that file; the rest is reused, so the
+    folder mode applies an edit as a change to the resources in that file.
+    """
+
+    def __init__(self, zone: str = "default") -> None:
+        self.zone = zone
+        self.files: dict[Path, tuple[tuple[int, int, int], Documents]] = {}
+        self.reads = 0  # files parsed: what the last changes cost
+
+    def load(self, paths: Sequence[str | Path]) -> Documents:
+        files, problems = find_files(paths)
+        resources: list[Any] = []
+        k8s: list[Any] = []
+        broken: set[str] = set()
+        seen: dict[Path, tuple[tuple[int, int, int], Documents]] = {}
+        for path in files:
+            try:
+                st = path.stat()
+                stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+            except OSError:
+                stamp = (-1, -1, -1)
+            cached = self.files.get(path)
+            if cached is None or cached[0] != stamp or stamp[0] < 0:
+                cached = (stamp, load_documents([path], self.zone))
+                self.reads += 1
+            seen[path] = cached
+            docs = cached[1]
+            resources += docs.resources
+            k8s += docs.k8s
+            problems += docs.problems
+            broken |= docs.broken_meshes
+        self.files = seen
+        return Documents(tuple(resources), tuple(k8s), tuple(problems), frozenset(broken))
+
+
 class FolderStore(Store):
     """Records read from YAML files (load order = age); writes raise ReadOnly."""
 
@@ -60,9 +98,10 @@ class FolderStore(Store):
         self.zone = zone
         self.state = StateDir(state_dir)
         self.description = ", ".join(str(p) for p in self.paths)
+        self.files = FileCache(zone)
 
     def records(self) -> list[Record]:
-        docs = load_documents(self.paths, self.zone)
+        docs = self.files.load(self.paths)
         out: list[Record] = []
         for item in docs.resources:
             try:

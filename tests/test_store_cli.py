@@ -20,7 +20,8 @@ from meshxds.cli.main import main
 from meshxds.cli.serve import Background
 from meshxds.cli.serve_store import FolderService
 from meshxds.control.service import StoreService
-from meshxds.store.folder import FolderStore
+from meshxds.resources.loader import load_documents
+from meshxds.store.folder import FileCache, FolderStore
 from meshxds.store.postgres import PostgresStore
 from tests.support.example import private_copy
 from tests.support.net import free_port
@@ -145,6 +146,13 @@ def test_folder_state_dir_keeps_vips_across_restarts(tmp_path: Path, capsys: pyt
 
     first = vips()
     assert "web" in first
+    cache = FileCache()
+    cache.load([folder])
+    reads = cache.reads
+    (folder / "40-redis.yaml").write_text((folder / "40-redis.yaml").read_text() + "\n# edited\n")
+    docs = cache.load([folder])
+    assert cache.reads == reads + 1  # one edited file of five is parsed again
+    assert len(docs.resources) == len(load_documents([folder]).resources)
     (folder / "10-web.yaml").unlink()  # the first-allocated service goes while the server is down
     second = vips()
     assert second == {k: v for k, v in first.items() if k != "web"}  # nothing moved into the freed VIP
