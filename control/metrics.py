@@ -73,7 +73,9 @@ class Metrics:
         self.store = Histogram(
             "store", "Summary of Store operations (seconds)", ["operation", "resource_type"], registry=r
         )
-        self.store_conflicts = Counter("store_conflicts", "Counter of store conflicts while update", registry=r)
+        self.store_conflicts = Counter(
+            "store_conflicts", "Counter of store conflicts while update", ["resource_type"], registry=r
+        )
         self.leader = Gauge("leader", "1 indicates that this instance is leader", registry=r)
         self.changes = Counter("meshxds_store_changes", "Change notifications applied", ["action"], registry=r)
         r.register(StreamCollector(cache))

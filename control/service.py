@@ -59,6 +59,7 @@ class StoreService:
         self._remembered: dict[str, Any] | None = None
         if isinstance(store, PostgresStore):
             store.observer = self.metrics.observe_store
+            store.on_conflict = lambda kind: self.metrics.store_conflicts.labels(kind).inc()
             self._elector = LeaderElector(store.url, self.on_leader, interval=leader_interval)
 
     # -- View for the API ----------------------------------------------------------------------

@@ -101,6 +101,7 @@ class PostgresStore(Store):
         self._idle: asyncio.Queue[psycopg.AsyncConnection[Any]] = asyncio.Queue()
         self._all: list[psycopg.AsyncConnection[Any]] = []
         self.observer: Observer | None = None
+        self.on_conflict: Callable[[str], None] | None = None  # resource type: for store_conflicts
 
     @classmethod
     async def open(cls, url: str, pool_size: int = 4) -> PostgresStore:
@@ -223,6 +224,8 @@ class PostgresStore(Store):
             )
             row = await cur.fetchone()
         if row is None:
+            if self.on_conflict is not None:
+                self.on_conflict(key.type)
             raise Conflict(key)
         return Record(key, record.spec, record.labels, record.status, record.version + 1, utc(row[0]), modified)
 
