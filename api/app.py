@@ -7,7 +7,7 @@ from aiohttp import web
 from meshxds.api.server import Api, View
 from meshxds.api.token import admin_token
 from meshxds.control.metrics import CONTENT_TYPE, Metrics
-from meshxds.control.service import StoreService
+from meshxds.control.store_service import StoreService
 from meshxds.store.model import Store
 
 

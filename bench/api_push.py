@@ -21,7 +21,7 @@ from bench import mesh
 from bench.mesh import MeshSpec
 from meshxds.api.app import start_api
 from meshxds.cli.serve import Background
-from meshxds.control.service import StoreService
+from meshxds.control.store_service import StoreService
 from meshxds.snapshots.snapshot import ENDPOINT
 from meshxds.store.convert import parse_body, record_of
 from meshxds.store.model import AlreadyExists

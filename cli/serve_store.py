@@ -22,7 +22,7 @@ from meshxds.api.app import start_api, start_folder_api
 from meshxds.cli.serve import Built, Service, setup_logging
 from meshxds.cli.validate import report
 from meshxds.control.metrics import Metrics
-from meshxds.control.service import StoreService
+from meshxds.control.store_service import StoreService
 from meshxds.resources import catalog_from_documents
 from meshxds.resources.catalog import Catalog
 from meshxds.snapshots.builder import SnapshotError

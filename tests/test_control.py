@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from meshxds.control.service import StoreService
+from meshxds.control.store_service import StoreService
 from meshxds.store.model import Key, Record
 from meshxds.store.postgres import PostgresStore
 

@@ -19,7 +19,7 @@ from meshxds.api.app import start_api
 from meshxds.cli.main import main
 from meshxds.cli.serve import Background
 from meshxds.cli.serve_store import FolderService
-from meshxds.control.service import StoreService
+from meshxds.control.store_service import StoreService
 from meshxds.resources.loader import load_documents
 from meshxds.store.folder import FileCache, FolderStore
 from meshxds.store.postgres import PostgresStore
