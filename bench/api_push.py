@@ -20,14 +20,14 @@ from typing import Any
 from bench import mesh
 from bench.mesh import MeshSpec
 from meshxds.api.app import start_api
-from meshxds.cli.serve import Background
+from meshxds.control.background import Background
 from meshxds.control.store_service import StoreService
+from meshxds.demo.sidecar import Envoy
 from meshxds.snapshots.snapshot import ENDPOINT
 from meshxds.store.convert import parse_body, record_of
 from meshxds.store.model import AlreadyExists
 from meshxds.store.postgres import PostgresStore
 from meshxds.xds.bootstrap import bootstrap_config
-from meshxds.xds.sidecar import Envoy
 
 
 async def load(store: PostgresStore, docs: list[dict[str, Any]]) -> None:

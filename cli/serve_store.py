@@ -12,69 +12,18 @@ import argparse
 import asyncio
 import signal
 import sys
-import time
-from typing import Any
 
 import psycopg
 from aiohttp import web
 
 from meshxds.api.app import start_api, start_folder_api
-from meshxds.cli.serve import Built, Service, setup_logging
-from meshxds.cli.validate import report
+from meshxds.control.folder_service import FolderService, FolderView
+from meshxds.control.logs import setup_logging
 from meshxds.control.metrics import Metrics
 from meshxds.control.store_service import StoreService
-from meshxds.resources import catalog_from_documents
-from meshxds.resources.catalog import Catalog
-from meshxds.snapshots.builder import SnapshotError
-from meshxds.snapshots.dump import to_json_dict
-from meshxds.store.folder import FileCache, FolderStore
+from meshxds.store.folder import FolderStore
 from meshxds.store.model import StoreError
 from meshxds.store.postgres import PostgresStore, is_postgres_url
-from meshxds.store.state import STATE_NAME, previous_catalog, remembered
-
-
-class FolderService(Service):
-    """The folder service that also remembers its Catalog in ``--state-dir`` (a restart keeps VIPs)."""
-
-    def __init__(self, store: FolderStore, zone: str, poll_interval: float) -> None:
-        super().__init__(store.paths, zone=zone, poll_interval=poll_interval)
-        self.store = store
-        self.catalog = previous_catalog(store.state.get(STATE_NAME), zone)
-        self.files = FileCache(zone)  # its own: builds run in a worker thread, API reads on the loop
-
-    def build(self, previous: Catalog | None, connected: frozenset[str]) -> Built:
-        """As ``Service.build``, but only files that changed since the last load are parsed again."""
-        start = time.perf_counter()
-        result = catalog_from_documents(self.files.load(self.paths), self.zone, previous, connected)
-        report(result)
-        if result.catalog is None:
-            return Built(None, None, time.perf_counter() - start)
-        try:
-            snapshots = self.builder.build(result.catalog)
-        except SnapshotError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return Built(None, None, time.perf_counter() - start)
-        return Built(result.catalog, snapshots, time.perf_counter() - start)
-
-    def apply(self, built: Built) -> bool:
-        ok = super().apply(built)
-        if ok and self.catalog is not None:
-            self.store.state.put(STATE_NAME, remembered(self.catalog))
-        return ok
-
-
-class FolderView:
-    """The API's View of the folder service: its Catalog and a proxy's config."""
-
-    def __init__(self, service: Service) -> None:
-        self.service = service
-
-    def catalog(self) -> Catalog | None:
-        return self.service.catalog
-
-    def config(self, node_id: str) -> dict[str, Any] | None:
-        snap = self.service.cache.get(node_id)
-        return to_json_dict(snap) if snap is not None else None
 
 
 async def until_signalled() -> None:

@@ -17,8 +17,8 @@ import pytest
 
 from meshxds.api.app import start_api
 from meshxds.cli.main import main
-from meshxds.cli.serve import Background
-from meshxds.cli.serve_store import FolderService
+from meshxds.control.background import Background
+from meshxds.control.folder_service import FolderService
 from meshxds.control.store_service import StoreService
 from meshxds.resources.loader import load_documents
 from meshxds.store.folder import FileCache, FolderStore

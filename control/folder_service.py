@@ -1,0 +1,65 @@
+"""The folder service with memory: VIPs and generated MeshServices kept in ``--state-dir``.
+
+``Service`` watches the files; this one also remembers its Catalog in the state directory (a restart
+never moves a VIP) and parses again only the files that changed (``store.folder.FileCache``).
+``FolderView`` is what the read-only API shows of it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from meshxds.control.report import report
+from meshxds.control.service import Built, Service
+from meshxds.resources import catalog_from_documents
+from meshxds.resources.catalog import Catalog
+from meshxds.snapshots.builder import SnapshotError
+from meshxds.snapshots.dump import to_json_dict
+from meshxds.store.folder import FileCache, FolderStore
+from meshxds.store.state import STATE_NAME, previous_catalog, remembered
+
+
+class FolderService(Service):
+    """The folder service that also remembers its Catalog in ``--state-dir`` (a restart keeps VIPs)."""
+
+    def __init__(self, store: FolderStore, zone: str, poll_interval: float) -> None:
+        super().__init__(store.paths, zone=zone, poll_interval=poll_interval)
+        self.store = store
+        self.catalog = previous_catalog(store.state.get(STATE_NAME), zone)
+        self.files = FileCache(zone)  # its own: builds run in a worker thread, API reads on the loop
+
+    def build(self, previous: Catalog | None, connected: frozenset[str]) -> Built:
+        """As ``Service.build``, but only files that changed since the last load are parsed again."""
+        start = time.perf_counter()
+        result = catalog_from_documents(self.files.load(self.paths), self.zone, previous, connected)
+        report(result)
+        if result.catalog is None:
+            return Built(None, None, time.perf_counter() - start)
+        try:
+            snapshots = self.builder.build(result.catalog)
+        except SnapshotError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return Built(None, None, time.perf_counter() - start)
+        return Built(result.catalog, snapshots, time.perf_counter() - start)
+
+    def apply(self, built: Built) -> bool:
+        ok = super().apply(built)
+        if ok and self.catalog is not None:
+            self.store.state.put(STATE_NAME, remembered(self.catalog))
+        return ok
+
+
+class FolderView:
+    """The API's View of the folder service: its Catalog and a proxy's config."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def catalog(self) -> Catalog | None:
+        return self.service.catalog
+
+    def config(self, node_id: str) -> dict[str, Any] | None:
+        snap = self.service.cache.get(node_id)
+        return to_json_dict(snap) if snap is not None else None
