@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from meshxds.api.server import Api
@@ -21,6 +22,8 @@ from meshxds.api.token import admin_token
 from meshxds.store.folder import FolderStore
 from meshxds.store.model import Record, Store
 from meshxds.store.postgres import PostgresStore
+
+pytestmark = pytest.mark.real  # the tests here use the session's real PostgreSQL server
 
 Client = TestClient[Any, Any]
 MS = {

@@ -9,10 +9,13 @@ import asyncio
 from typing import Any
 
 import psycopg
+import pytest
 
 from meshxds.control.store_service import StoreService
 from meshxds.store.model import Key, Record
 from meshxds.store.postgres import PostgresStore
+
+pytestmark = pytest.mark.real  # the tests here use the session's real PostgreSQL server
 
 
 def dataplane(name: str, octet: int) -> Record:

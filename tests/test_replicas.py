@@ -34,7 +34,7 @@ from tests.support.poll import wait_until
 from tests.support.postgres import PostgresServer
 from tests.support.replica import Replica
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.real, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 BACKEND = "default_backend__default_msvc_80"
 PUSH_DEADLINE = 1.0
 

@@ -27,6 +27,8 @@ from tests.support.example import private_copy
 from tests.support.net import free_port
 from tests.support.poll import wait_until
 
+pytestmark = pytest.mark.real  # the tests here use the session's real PostgreSQL server
+
 REDIS = """\
 type: MeshService
 name: redis

@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from meshxds.store.folder import FolderStore, StateDir
 from meshxds.store.mirror import Mirror
 from meshxds.store.model import Change, Key, Record
 from meshxds.store.postgres import PostgresStore
 from meshxds.store.state import STATE_NAME, previous_catalog, remembered
+
+pytestmark = pytest.mark.real  # the tests here use the session's real PostgreSQL server
 
 MESH_SPEC = {"meshServices": {"mode": "Exclusive"}}
 

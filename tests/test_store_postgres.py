@@ -21,6 +21,8 @@ from meshxds.store.migrations import LATEST
 from meshxds.store.model import AlreadyExists, Change, Conflict, Key, MeshNotFound, NotFound, Record
 from meshxds.store.postgres import PostgresStore, SchemaError
 
+pytestmark = pytest.mark.real  # the tests here use the session's real PostgreSQL server
+
 T = TypeVar("T")
 MESH = Key("Mesh", "", "default")
 SVC = Key("MeshService", "default", "redis")
