@@ -1,23 +1,17 @@
 """The folder service with memory: VIPs and generated MeshServices kept in ``--state-dir``.
 
-``Service`` watches the files; this one also remembers its Catalog in the state directory (a restart
-never moves a VIP) and parses again only the files that changed (``store.folder.FileCache``).
-``FolderView`` is what the read-only API shows of it.
+``Service`` watches the files; this one also remembers its Catalog in the state directory, so a
+restart never moves a VIP. ``FolderView`` is what the read-only API shows of it.
 """
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Any
 
-from meshxds.control.report import report
 from meshxds.control.service import Built, Service
-from meshxds.resources import catalog_from_documents
 from meshxds.resources.catalog import Catalog
-from meshxds.snapshots.builder import SnapshotError
 from meshxds.snapshots.dump import to_json_dict
-from meshxds.store.folder import FileCache, FolderStore
+from meshxds.store.folder import FolderStore
 from meshxds.store.state import STATE_NAME, previous_catalog, remembered
 
 
@@ -28,21 +22,6 @@ class FolderService(Service):
         super().__init__(store.paths, zone=zone, poll_interval=poll_interval)
         self.store = store
         self.catalog = previous_catalog(store.state.get(STATE_NAME), zone)
-        self.files = FileCache(zone)  # its own: builds run in a worker thread, API reads on the loop
-
-    def build(self, previous: Catalog | None, connected: frozenset[str]) -> Built:
-        """As ``Service.build``, but only files that changed since the last load are parsed again."""
-        start = time.perf_counter()
-        result = catalog_from_documents(self.files.load(self.paths), self.zone, previous, connected)
-        report(result)
-        if result.catalog is None:
-            return Built(None, None, time.perf_counter() - start)
-        try:
-            snapshots = self.builder.build(result.catalog)
-        except SnapshotError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return Built(None, None, time.perf_counter() - start)
-        return Built(result.catalog, snapshots, time.perf_counter() - start)
 
     def apply(self, built: Built) -> bool:
         ok = super().apply(built)

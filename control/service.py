@@ -2,9 +2,9 @@
 
 The glue between the pipeline and the server: load → validate → translate → ``cache.replace_all``.
 Input is polled (mtime, size and inode of every file under the paths); a change is loaded in a
-worker thread so streams keep being served meanwhile. Invalid input is reported with the same
-lines as ``meshxds validate`` and the last good snapshots stay served. ``meshxds serve``, the demo
-and the tests all run this one class.
+worker thread so streams keep being served meanwhile, and only the files that changed are parsed
+again. Invalid input is reported with the same lines as ``meshxds validate`` and the last good
+snapshots stay served. ``meshxds serve``, the demo and the tests all run this one class.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meshxds.control.report import report
-from meshxds.resources import Catalog, load_catalog, with_connected
+from meshxds.resources import Catalog, catalog_from_documents, with_connected
 from meshxds.resources.dump import to_yaml
 from meshxds.resources.model import MeshMultiZoneService, MeshService
 from meshxds.snapshots.builder import Builder, SnapshotError
 from meshxds.snapshots.snapshot import Snapshot
+from meshxds.store.folder import FileCache
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.debug import DebugServer
 from meshxds.xds.server import AdsServer
@@ -69,6 +70,7 @@ class Service:
         self.poll_interval = poll_interval
         self.cache = SnapshotCache()
         self.builder = Builder()  # keeps the previous build: a reload redoes only what changed
+        self.files = FileCache(zone)  # keeps each file's documents: a reload parses only changed files
         self.ads = AdsServer(self.cache)
         self.debug = DebugServer(self.cache, self.meshservices_yaml)
         self.catalog: Catalog | None = None
@@ -81,7 +83,7 @@ class Service:
     def build(self, previous: Catalog | None, connected: frozenset[str]) -> Built:
         """Load, validate and translate; reports problems on stderr. Pure apart from printing."""
         start = time.perf_counter()
-        result = load_catalog(self.paths, zone=self.zone, previous=previous, connected=connected)
+        result = catalog_from_documents(self.files.load(self.paths), self.zone, previous, connected)
         report(result)
         if result.catalog is None:
             return Built(None, None, time.perf_counter() - start)
