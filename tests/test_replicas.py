@@ -68,7 +68,8 @@ class World:
     b: Replica
     token: str
     tmp: Path
-    envoy: Envoy
+    envoy: Envoy  # web-1, bootstrapped with replica B only
+    both: Envoy  # web-2, bootstrapped with A and B (meshxds bootstrap --ads A,B)
     latencies: list[float]
 
     def apply(self, via: Replica, *docs: dict[str, Any]) -> None:
@@ -98,6 +99,13 @@ def leader(replica: Replica) -> float:
     raise AssertionError("no leader metric")
 
 
+def streams(replica: Replica) -> float:
+    for family in text_string_to_metric_families(replica.metrics()):
+        if family.name == "xds_streams_active":
+            return float(family.samples[0].value)
+    return 0.0
+
+
 @pytest.fixture(scope="module")
 def world(postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("replicas")
@@ -110,16 +118,32 @@ def world(postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFact
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     listen = free_port()
-    w = World(a, b, token, tmp, Envoy(bootstrap_config("default.web-1", ads_port=b.ads_port), tmp / "envoy"), [])
+    envoy = Envoy(bootstrap_config("default.web-1", ads_port=b.ads_port), tmp / "envoy")
+    both = Envoy(
+        bootstrap_config("default.web-2", ads_port=a.ads_port, more_ads=[("127.0.0.1", b.ads_port)]), tmp / "both"
+    )
+    w = World(a, b, token, tmp, envoy, both, [])
     w.apply(a, {"type": "Mesh", "name": "default", "meshServices": {"mode": "Everywhere"}})
     w.apply(a, dataplane("web-1", "127.0.0.1", "web", free_port(), outbound=listen), BACKEND_SERVICE)
+    w.apply(a, dataplane("web-2", "127.0.0.1", "web", free_port(), outbound=free_port()))
     w.apply(a, dataplane("backend-1", "127.0.0.2", "backend", 18080))
     wait_until(lambda: b.get("/meshes/default/dataplanes/web-1/_config"), 5.0, what="b has web-1")
+    wait_until(lambda: a.get("/meshes/default/dataplanes/web-2/_config"), 5.0, what="a has web-2")
     w.envoy.start()
+    # Which replica Envoy picks first is up to its load balancer: restart it until it is on A, so that
+    # killing A below really makes it fail over to B.
+    for _ in range(10):
+        w.both.start()
+        wait_until(lambda: streams(a) + streams(b) == 2, 10.0, what="both Envoys connected")
+        if streams(a) == 1:
+            break
+        w.both.stop()
+    assert streams(a) == 1, "the failover Envoy never connected to replica A"
     try:
         yield w
     finally:
         w.envoy.stop()
+        w.both.stop()
         a.kill()
         b.kill()
 
@@ -152,7 +176,7 @@ def test_a_provoked_nack_shows_in_metrics(world: World) -> None:
     families = {f.name: f for f in text_string_to_metric_families(world.b.metrics())}
     per_node = {s.labels["node"]: s.value for s in families["meshxds_xds_nacks"].samples if s.name.endswith("_total")}
     assert per_node.get("default.web-1", 0) >= 1
-    assert families["xds_streams_active"].samples[0].value == 1
+    assert families["xds_streams_active"].samples[0].value >= 1
     web_fixed = {k: v for k, v in web.items() if k in ("type", "name", "mesh", "networking")}
     world.apply(world.a, web_fixed)
 
@@ -164,10 +188,13 @@ def test_kill_9_of_the_leader_keeps_data_moves_the_leader_and_keeps_vips(world: 
     world.a.kill()  # SIGKILL: no clean shutdown, its advisory lock goes with its connections
     wait_until(lambda: leader(world.b) == 1.0, 5.0, what="b leads")
     assert world.vips(world.b) == before
-    assert len(world.b.get("/meshes/default/dataplanes")["items"]) == 7
+    assert len(world.b.get("/meshes/default/dataplanes")["items"]) == 8  # web-1, web-2, backend-1 and 3..7
     # b alone now takes writes and serves them.
     world.apply(world.b, dataplane("backend-8", "127.0.0.8", "backend", 18080))
     wait_until(lambda: len(world.envoy.hosts(BACKEND)) == 7, 5.0, what="backend-8 via b")
+    # The Envoy bootstrapped with both replicas is now (or still) on b and gets the change too.
+    wait_until(lambda: len(world.both.hosts(BACKEND)) == 7, 15.0, what="failover Envoy has backend-8")
+    assert world.both.stat("control_plane.connected_state") == 1
 
 
 def test_restarting_every_replica_keeps_vips_and_generated_services(world: World) -> None:

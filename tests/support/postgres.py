@@ -81,7 +81,14 @@ def postgres_server() -> Iterator[PostgresServer]:
     initdb = [str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]
     subprocess.run(as_owner(initdb), check=True, capture_output=True)
     server = PostgresServer(binaries, data, free_port())
-    server.start()
+    for _ in range(3):
+        server.start()
+        try:  # PostgreSQL starts even when the TCP port was taken meanwhile (it still has its socket)
+            psycopg.connect(server.url(), connect_timeout=5).close()
+            break
+        except psycopg.OperationalError:
+            server.stop("immediate")
+            server.port = free_port()
     try:
         yield server
     finally:
