@@ -9,7 +9,6 @@ server needs no hooks: ``xds_requests_received{confirmation=ACK|NACK,type_url}``
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest
@@ -101,7 +100,3 @@ class Metrics:
 
     def text(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def now() -> float:
-    return time.time()
