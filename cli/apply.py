@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,14 @@ from meshxds.store.convert import document, record_of
 
 def read(source: str) -> tuple[list[tuple[int, Any]], list[str]]:
     """Documents of a file, or of standard input for ``-``; problems name the file as given."""
-    path = Path("/dev/stdin") if source == "-" else Path(source)
-    docs, problems = read_documents(path)
-    return docs, [str(p).replace(str(path), source, 1) for p in problems]
+    if source != "-":
+        docs, problems = read_documents(Path(source))
+        return docs, [str(p) for p in problems]
+    with tempfile.TemporaryDirectory(prefix="meshxds-apply-") as tmp:
+        path = Path(tmp) / "stdin.yaml"
+        path.write_text(sys.stdin.read())
+        docs, problems = read_documents(path)
+        return docs, [str(p).replace(str(path), "-", 1) for p in problems]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,10 @@ kumactl's UX from Kuma v2.14.3 app/kumactl/cmd/apply/apply.go (``resource type=.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,7 +72,9 @@ def api(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         bg.close()
 
 
-def test_apply_get_delete_like_kumactl(api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_apply_get_delete_like_kumactl(
+    api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     f = tmp_path / "redis.yaml"
     f.write_text(REDIS)
     assert main(["apply", "-f", str(f)]) == 0
@@ -77,8 +82,14 @@ def test_apply_get_delete_like_kumactl(api: str, tmp_path: Path, capsys: pytest.
         'resource type="MeshService" mesh="default" name="redis" Created',
         'resource type="MeshService" mesh="default" name="cache.apps" Created',
     ]
-    assert main(["apply", "-f", str(f)]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO(REDIS))
+    token_file = tmp_path / "token"
+    token = os.environ["MESHXDS_TOKEN"]
+    token_file.write_text(token + "\n")
+    monkeypatch.setenv("MESHXDS_TOKEN", "wrong")  # --token-file wins over the environment
+    assert main(["apply", "-f", "-", "--token-file", str(token_file)]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("Updated")
+    monkeypatch.setenv("MESHXDS_TOKEN", token)
     assert main(["get", "meshservices"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["MESH", "NAME", "AGE"]
