@@ -94,9 +94,15 @@ def test_apply_get_delete_like_kumactl(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["MESH", "NAME", "AGE"]
     assert [line.split()[:2] for line in lines[1:]] == [["default", "cache.apps"], ["default", "redis"]]
-    assert main(["get", "meshservice", "redis", "-o", "json"]) == 0
-    body = json.loads(capsys.readouterr().out)
-    assert body["name"] == "redis" and body["status"]["vips"]
+
+    def shown() -> dict[str, object]:
+        assert main(["get", "meshservice", "redis", "-o", "json"]) == 0
+        body: dict[str, object] = json.loads(capsys.readouterr().out)
+        return body
+
+    # Status comes from the control plane's Catalog, rebuilt just after the write: poll for the VIP.
+    body = wait_until(lambda: (b := shown()).get("status") and b, what="redis with its status")
+    assert body["name"] == "redis" and body["status"]["vips"]  # type: ignore[index]
     assert main(["get", "meshes", "--size", "1"]) == 0
     assert capsys.readouterr().out.splitlines()[0].split() == ["NAME", "AGE"]
     assert main(["delete", "meshservice", "redis"]) == 0
