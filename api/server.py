@@ -26,7 +26,7 @@ from meshxds.api.token import STATE_NAME as TOKEN_STATE
 from meshxds.api.token import bearer_matches
 from meshxds.resources import model as m
 from meshxds.resources.catalog import Catalog
-from meshxds.resources.match import selected
+from meshxds.resources.match import DataplaneIndex
 from meshxds.resources.validate import validate
 from meshxds.store.convert import parse_body, record_of, rest_json
 from meshxds.store.model import (
@@ -329,6 +329,6 @@ class Api:
         catalog = self.view.catalog()
         if not isinstance(svc, m.MeshService) or catalog is None:
             return not_found("Could not retrieve a resource")
-        dps = selected(svc, catalog.meshes[key.mesh].dataplanes)
+        dps = DataplaneIndex(catalog.meshes[key.mesh].dataplanes).selected(svc)
         items = [{"type": "Dataplane", "mesh": dp.mesh, "name": dp.name, "labels": dict(dp.labels)} for dp in dps]
         return web.json_response({"total": len(items), "items": items, "next": None})

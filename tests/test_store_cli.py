@@ -13,6 +13,7 @@ import io
 import json
 import os
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,6 +146,20 @@ def test_inspect_dataplane_config(api: str, tmp_path: Path, capsys: pytest.Captu
     body = json.loads(capsys.readouterr().out)
     assert {"clusters", "listeners"} <= set(body["xds"])
     assert main(["inspect", "dataplane", "nope"]) == 1
+    capsys.readouterr()
+    svc = tmp_path / "svc.yaml"
+    svc.write_text(
+        "type: MeshService\nname: web\nmesh: default\n"
+        "spec: {selector: {dataplaneTags: {kuma.io/service: web}}, ports: [{port: 80, targetPort: 10080}]}\n"
+    )
+    assert main(["apply", "-f", str(svc)]) == 0
+
+    def selected() -> list[str]:
+        with urllib.request.urlopen(f"{api}/meshes/default/meshservices/web/_resources/dataplanes") as resp:
+            return [item["name"] for item in json.loads(resp.read())["items"]]
+
+    # inspect_mesh_service.go: the Dataplanes the MeshService's selector matches.
+    assert wait_until(selected, what="web's dataplanes") == ["web-1"]
 
 
 def test_folder_state_dir_keeps_vips_across_restarts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

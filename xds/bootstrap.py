@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+from meshxds.translators.clusters import HTTP_OPTIONS_KEY
 
 
 def bootstrap_config(
@@ -26,7 +26,7 @@ def bootstrap_config(
     ``more_ads`` adds control-plane replicas to the xds cluster: when the connected one goes away,
     Envoy's next ADS stream goes to another endpoint of the cluster.
 
-    ``set_node_on_first_message_only`` keeps Envoy's ~60 KB Node out of every later request;
+    ``set_node_on_first_message_only`` keeps Envoy's large Node out of every later request;
     HTTP/2 keepalive on the xds cluster notices a dead server within seconds.
     """
     mesh = node_id.split(".", 1)[0]
@@ -54,8 +54,8 @@ def bootstrap_config(
                     "type": "STRICT_DNS" if any(_is_hostname(h) for h, _ in servers) else "STATIC",
                     "connect_timeout": "1s",
                     "typed_extension_protocol_options": {
-                        HTTP_PROTOCOL_OPTIONS: {
-                            "@type": f"type.googleapis.com/{HTTP_PROTOCOL_OPTIONS}",
+                        HTTP_OPTIONS_KEY: {
+                            "@type": f"type.googleapis.com/{HTTP_OPTIONS_KEY}",
                             "explicit_http_config": {
                                 "http2_protocol_options": {"connection_keepalive": {"interval": "30s", "timeout": "5s"}}
                             },
