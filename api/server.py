@@ -55,6 +55,8 @@ class View(Protocol):
 
 
 class NoView:
+    """A store without a running control plane (tests, tools): no Catalog, no proxy config."""
+
     def catalog(self) -> Catalog | None:
         return None
 
