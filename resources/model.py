@@ -131,6 +131,11 @@ class Inbound(Strict):
     def service(self) -> str | None:
         return self.tags.get(SERVICE_TAG)
 
+    @property
+    def workload_port(self) -> int:
+        """Kuma's ``ToInboundInterface().WorkloadPort``: where the app listens (``servicePort``, else ``port``)."""
+        return self.service_port or self.port
+
 
 class BackendRef(Strict):
     kind: str = "MeshService"
