@@ -6,7 +6,7 @@ comes back in ``LoadResult.errors`` / ``warnings`` naming file, document, resour
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from meshxds.resources import model as m
 from meshxds.resources.catalog import Catalog, MeshView
 from meshxds.resources.errors import Problem, Severity
 from meshxds.resources.generate import generate
+from meshxds.resources.health import HealthReport, apply_health
 from meshxds.resources.hostnames import assign_hostnames
 from meshxds.resources.k8s import Options, convert
 from meshxds.resources.loader import Loaded, load_documents
@@ -43,11 +44,15 @@ def load_catalog(
     previous: Catalog | None = None,
     connected: frozenset[str] = frozenset(),
     k8s: Options | None = None,
+    health: Mapping[str, HealthReport] | None = None,
+    dns_ports: Mapping[str, int] | None = None,
 ) -> LoadResult:
     """Read ``paths`` (files or folders) and build the Catalog a Kuma zone control plane would hold.
 
     ``previous`` keeps VIPs stable across reloads; ``connected`` holds the node ids of
-    connected proxies (for ``status.dataplaneProxies.connected``).
+    connected proxies (for ``status.dataplaneProxies.connected``). What sidecars reported is fed in
+    here too, as Kuma's control plane stores it: ``health`` (HDS reports by node id; a probed inbound
+    without one is NotReady) and ``dns_ports`` (node metadata ``dataplane.dns.port``).
     """
     docs = load_documents(paths, zone)
     problems = list(docs.problems)
@@ -63,7 +68,17 @@ def load_catalog(
     errors = tuple(p for p in problems if p.is_error)
     if errors:
         return LoadResult(None, errors, tuple(p for p in problems if not p.is_error))
+    reports = health or {}
+    items = [
+        replace(i, resource=apply_health(i.resource, reports.get(i.resource.node_id)))
+        if isinstance(i.resource, m.Dataplane)
+        else i
+        for i in items
+    ]
     catalog, build_warnings = build_catalog(items + from_k8s, meshes, zone, previous, connected)
+    if dns_ports:
+        known = set(catalog.node_ids())
+        catalog = replace(catalog, dns_ports={n: p for n, p in dns_ports.items() if n in known and p})
     warnings = sorted([p for p in problems if not p.is_error] + build_warnings, key=lambda p: (p.file, p.index or 0))
     return LoadResult(catalog, (), tuple(warnings))
 

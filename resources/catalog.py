@@ -45,6 +45,8 @@ class Catalog:
     zone_ingresses: tuple[ZoneIngress, ...] = ()
     # Every VIP ever handed out by this chain of loads: never reused, so a reload never moves one.
     allocated_vips: frozenset[str] = frozenset()
+    # node id → the DNS port its sidecar reported (node metadata ``dataplane.dns.port``); fed in at the edge.
+    dns_ports: dict[str, int] = field(default_factory=dict)
 
     def dataplane(self, node_id: str) -> Dataplane | None:
         """Find a Dataplane by Kuma node id ``<mesh>.<name>``."""

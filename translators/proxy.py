@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshxds.resources.catalog import Catalog, MeshView
-from meshxds.resources.model import Dataplane
+from meshxds.resources.model import Dataplane, MeshMultiZoneService, MeshService
 from meshxds.translators import protos as pb
 from meshxds.translators.clusters import local_cluster, outbound_cluster
 from meshxds.translators.dataplanes import InboundInterface, exposed_inbounds, inbound_protocol, interface, is_http
+from meshxds.translators.dns import dns_listener, ipv6_enabled, mesh_vip_domains, tp_enabled
 from meshxds.translators.endpoints import ClaBuilder, Endpoint, build_endpoint_map, subset
 from meshxds.translators.listeners import inbound_chain, inbound_listener, outbound_listener, route_configuration
 from meshxds.translators.memo import Memo, same_items
@@ -57,11 +58,12 @@ class ProxyResources:
     own: ResourceSet
     shared: ResourceSet
     legacy: ResourceSet = EMPTY
+    dns: ResourceSet = EMPTY  # the ``kuma:dns`` listener (translators/dns.py), shared by equal tables
 
     @property
     def shared_sets(self) -> tuple[ResourceSet, ...]:
-        """The non-empty outbound sets (at least one), legacy first as Kuma orders outbounds."""
-        sets = tuple(rs for rs in (self.legacy, self.shared) if rs.size)
+        """The non-empty outbound sets (at least one), legacy first as Kuma orders outbounds, then DNS."""
+        sets = tuple(rs for rs in (self.legacy, self.shared, self.dns) if rs.size)
         return sets or (self.shared,)
 
     @property
@@ -74,7 +76,7 @@ class ProxyResources:
 
     @property
     def listeners(self) -> tuple[pb.Listener, ...]:
-        return self.own.listeners + self.legacy.listeners + self.shared.listeners
+        return self.own.listeners + self.legacy.listeners + self.shared.listeners + self.dns.listeners
 
     @property
     def routes(self) -> tuple[pb.RouteConfiguration, ...]:
@@ -123,6 +125,14 @@ class MeshTranslator:
         # node id → (its Dataplane, selection key, own resources); reused while the Dataplane is equal
         self._own: dict[str, tuple[Dataplane, str, ResourceSet]] = {}
         self._old_own = old._own if old else {}
+        # DNS: the mesh's names once; a ResourceSet per listener message (equal tables share one message)
+        legacy_vips = {ob.destination.service: ob.address for ob in self.outbounds.legacy_outbounds}
+        services: list[MeshService | MeshMultiZoneService] = [*view.mesh_services, *view.multizone_services]
+        self.vip_domains = mesh_vip_domains(view.mesh.spec.mode, legacy_vips, services)
+        self._dns_ports = catalog.dns_ports
+        self._dns: dict[tuple[BundleKey, BundleKey, int, bool], ResourceSet] = {}
+        self._dns_sets: dict[int, tuple[pb.Listener, ResourceSet]] = {}
+        self._old_dns_sets = old._dns_sets if old else {}
 
     def release(self) -> None:
         """Every proxy is translated: drop what is left of the previous build, so at most one lives on."""
@@ -131,6 +141,7 @@ class MeshTranslator:
         self._cla.release()
         self._old_bundles = {}
         self._old_own = {}
+        self._old_dns_sets = {}
 
     def _endpoints(self, dest: Destination) -> list[Endpoint]:
         endpoints = self.endpoint_map.get(dest.service, [])
@@ -215,8 +226,30 @@ class MeshTranslator:
             return ProxyResources(node_id, own, explicit)
         legacy_key = ("legacy", json.dumps(sorted(set(tp.reachable_services))), collisions)
         legacy = self._bundle(legacy_key, dp, self.outbounds.select_legacy)
-        shared = self._bundle(("resources", selection, collisions), dp, self.outbounds.select_resources)
-        return ProxyResources(node_id, own, shared, legacy)
+        shared_key = ("resources", selection, collisions)
+        shared = self._bundle(shared_key, dp, self.outbounds.select_resources)
+        return ProxyResources(node_id, own, shared, legacy, self._dns_set(dp, legacy_key, shared_key))
+
+    def _dns_set(self, dp: Dataplane, legacy_key: BundleKey, shared_key: BundleKey) -> ResourceSet:
+        """The proxy's DNS listener: its table depends on its outbound selection and IP family only."""
+        port = self._dns_ports.get(dp.node_id, 0)
+        if not port or not tp_enabled(dp):
+            return EMPTY
+        key = (legacy_key, shared_key, port, ipv6_enabled(dp))
+        rs = self._dns.get(key)
+        if rs is None:
+            collisions = shared_key[-1]
+            selected = self.outbounds.select_legacy(dp) + self.outbounds.select_resources(dp)
+            addresses = {ob.address for ob in selected if (ob.address, ob.port) not in collisions}
+            listener = dns_listener(dp, port, self.vip_domains, addresses)
+            if listener is None:
+                return EMPTY
+            hit = self._dns_sets.get(id(listener)) or self._old_dns_sets.get(id(listener))
+            if hit is None or hit[0] is not listener:
+                hit = (listener, ResourceSet(listeners=(listener,)))
+            self._dns_sets[id(listener)] = hit
+            rs = self._dns[key] = hit[1]
+        return rs
 
 
 def _same_set(a: ResourceSet, b: ResourceSet) -> bool:
