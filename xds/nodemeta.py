@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-from meshxds.codec.wire import WireError, fields, read_varint
+from meshxds.codec.wire import fields
 
 DNS_PORT = "dataplane.dns.port"  # FieldDataplaneDNSPort
 
@@ -48,29 +48,12 @@ def _entry(entry: bytes) -> tuple[str, str | None]:
 
 
 def _value(data: bytes) -> str | None:
-    """google.protobuf.Value: number 2 (double, read here by hand: the walker skips fixed64), string 3, bool 4."""
-    pos = 0
-    while pos < len(data):
-        key, pos = read_varint(data, pos)
-        number, wire_type = key >> 3, key & 7
-        if number == 2 and wire_type == 1:
-            (number_value,) = struct.unpack_from("<d", data, pos)
-            return repr(number_value)
-        if number == 3 and wire_type == 2:
-            size, pos = read_varint(data, pos)
-            return data[pos : pos + size].decode()
-        if number == 4 and wire_type == 0:
-            flag, pos = read_varint(data, pos)
-            return "true" if flag else "false"
-        if wire_type == 0:
-            _, pos = read_varint(data, pos)
-        elif wire_type == 2:
-            size, pos = read_varint(data, pos)
-            pos += size
-        elif wire_type == 1:
-            pos += 8
-        elif wire_type == 5:
-            pos += 4
-        else:
-            raise WireError(f"unsupported wire type {wire_type} in a metadata value")
+    """google.protobuf.Value as text: number 2 (a double), string 3, bool 4; None for the other kinds."""
+    for number, value in fields(data, keep_fixed=True):
+        if number == 2 and isinstance(value, bytes) and len(value) == 8:
+            return repr(struct.unpack("<d", value)[0])
+        if number == 3 and isinstance(value, bytes):
+            return value.decode()
+        if number == 4 and isinstance(value, int):
+            return "true" if value else "false"
     return None
