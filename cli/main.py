@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delta", action="store_true", help="use incremental (delta) ADS")
     p.add_argument("--admin-port", type=int, default=9901, help="Envoy admin port")
     p.add_argument("--admin-address", default="127.0.0.1", help="Envoy admin address")
+    p.add_argument("--dns-port", type=int, default=0, help="DNS listener port on 127.0.0.1 (0: none)")
 
     p = sub.add_parser("demo", help=COMMANDS["demo"])
     p.add_argument("paths", nargs="*", default=["examples/universal-demo"], help="example mesh")

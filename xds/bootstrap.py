@@ -18,15 +18,22 @@ def bootstrap_config(
     delta: bool = False,
     admin_address: str = "127.0.0.1",
     admin_port: int = 9901,
+    dns_port: int = 0,
 ) -> dict[str, Any]:
-    """A complete bootstrap: node id ``<mesh>.<name>``, ADS over gRPC, CDS and LDS via ADS.
+    """A complete bootstrap: node id ``<mesh>.<name>``, ADS over gRPC, CDS and LDS via ADS, HDS.
 
     ``set_node_on_first_message_only`` keeps Envoy's ~60 KB Node out of every later request;
-    HTTP/2 keepalive on the xds cluster notices a dead server within seconds.
+    HTTP/2 keepalive on the xds cluster notices a dead server within seconds. ``hds_config`` points
+    Envoy's Health Discovery Service at the same server, as Kuma's bootstrap does, so service probes
+    need no file edit. ``dns_port`` (Kuma's node metadata ``dataplane.dns.port``) asks for the DNS
+    listener on ``127.0.0.1:<dns_port>``.
     """
     mesh = node_id.split(".", 1)[0]
+    node: dict[str, Any] = {"id": node_id, "cluster": mesh}
+    if dns_port:
+        node["metadata"] = {"dataplane.dns.port": str(dns_port)}
     return {
-        "node": {"id": node_id, "cluster": mesh},
+        "node": node,
         "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
         "dynamic_resources": {
             "ads_config": {
@@ -37,6 +44,12 @@ def bootstrap_config(
             },
             "cds_config": {"resource_api_version": "V3", "ads": {}},
             "lds_config": {"resource_api_version": "V3", "ads": {}},
+        },
+        "hds_config": {
+            "api_type": "GRPC",
+            "transport_api_version": "V3",
+            "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}],
+            "set_node_on_first_message_only": True,
         },
         "static_resources": {
             "clusters": [
