@@ -15,10 +15,11 @@ import yaml
 
 from meshxds.resources import LoadResult, load_catalog
 from meshxds.snapshots.builder import snapshots_for
-from meshxds.snapshots.dump import static_bootstrap, to_json
+from meshxds.snapshots.dump import to_json
 from meshxds.snapshots.snapshot import Snapshot
 from meshxds.xds.nodemeta import DNS_PORT
 from tests.support.envoy import envoy_binary
+from tests.support.snapshots import static_bootstrap
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p for p in GOLDEN.iterdir() if (p / "input").is_dir())
