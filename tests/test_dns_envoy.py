@@ -22,6 +22,7 @@ from meshxds.xds.bootstrap import bootstrap_config
 from tests.support.ads import ServiceThread
 from tests.support.dns import AAAA, NOERROR, NXDOMAIN, Answer, resolve
 from tests.support.envoy import Envoy
+from tests.support.net import free_port
 from tests.support.poll import wait_until
 
 pytestmark = pytest.mark.real
@@ -79,12 +80,6 @@ def free_udp_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Setup:
     service: ServiceThread
@@ -115,7 +110,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     folder.mkdir()
     (folder / "00-mesh.yaml").write_text(MESH)
     with ServiceThread([folder]) as service:
-        s = Setup(service, free_udp_port(), folder / "10-client.yaml", free_tcp_port())
+        s = Setup(service, free_udp_port(), folder / "10-client.yaml", free_port())
         s.write_client(["backend"])
         wait_until(lambda: service.snapshot("default.web-1") is not None, what="web-1 loaded")
         bootstrap = bootstrap_config("default.web-1", ads_port=service.port, dns_port=s.dns_port)
