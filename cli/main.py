@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--node", help="node id, <mesh>.<dataplane name>")
     target.add_argument("--all-nodes", action="store_true", help="dump every node (needs --out-dir)")
     p.add_argument("--out-dir", help="with --all-nodes: write <node>.json files here")
+    p.add_argument("--dns-port", type=int, default=0, help="as if each sidecar asked for DNS on this port")
 
     p = sub.add_parser("serve", help=COMMANDS["serve"])
     p.add_argument("paths", nargs="+", help="YAML files or folders, watched for changes")
