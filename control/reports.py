@@ -55,6 +55,12 @@ class ProxyReports:
         self.changed_at = time.monotonic()
         return True
 
+    def forget_others(self, node_ids: set[str]) -> None:
+        """Drop what nodes no longer in the input reported (Kuma deletes their Dataplane, and its health with it)."""
+        for table in (self.health, self.dns_ports, self._specs):
+            for node_id in [n for n in table if n not in node_ids]:
+                del table[node_id]
+
     def take(self) -> tuple[dict[str, HealthReport], dict[str, int]]:
         """Copies of both for a load; clears ``dirty`` (a report arriving during the load marks it again)."""
         self.dirty = False

@@ -130,6 +130,7 @@ class Service:
             return False
         self.catalog = built.catalog
         self._dataplanes = {dp.node_id: dp for view in built.catalog.meshes.values() for dp in view.dataplanes}
+        self.reports.forget_others(set(self._dataplanes))
         changed = self.cache.replace_all(built.snapshots)
         self.reloads += 1
         log.info(
@@ -169,7 +170,8 @@ class Service:
         return self.reports.specifier(self._dataplanes.get(node_id))
 
     def on_health(self, node_id: str, report: HealthReport) -> None:
-        self.reports.report_health(node_id, report)
+        if node_id in self._dataplanes:  # a removed node's sidecar may still report: nothing to change
+            self.reports.report_health(node_id, report)
 
     def on_node(self, node_id: str, node: bytes) -> None:
         """An accepted ADS stream's Node: its metadata may ask for a DNS listener."""
