@@ -231,7 +231,9 @@ class MeshTranslator:
         return ProxyResources(node_id, own, shared, legacy, self._dns_set(dp, legacy_key, shared_key))
 
     def _dns_set(self, dp: Dataplane, legacy_key: BundleKey, shared_key: BundleKey) -> ResourceSet:
-        """The proxy's DNS listener: its table depends on its outbound selection and IP family only."""
+        """The proxy's DNS listener. Its names are those of its VIP outbounds (Kuma's ``proxy.Outbounds`` from
+        ``resolveVIPOutbounds``: reachable, minus overlaps with its own inbounds), so the table depends on the
+        outbound selection, the port and the IP family only."""
         port = self._dns_ports.get(dp.node_id, 0)
         if not port or not tp_enabled(dp):
             return EMPTY
