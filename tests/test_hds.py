@@ -13,12 +13,14 @@ import asyncio
 import json
 import warnings
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
 from meshxds.codec.encode import encode_message
+from meshxds.resources import load_catalog
 from meshxds.resources.health import HealthReport, apply_health
 from meshxds.resources.model import Dataplane, InboundState
 from meshxds.translators.health import HdsSettings, health_check_specifier
@@ -276,3 +278,24 @@ def test_inbound_state_enum_round_trip() -> None:
     dp = apply_health(dataplane(PROBED), HealthReport({8080: True}))
     again = Dataplane.model_validate(dp.model_dump(by_alias=True))
     assert again.networking.inbound[0].state == InboundState.READY
+
+
+@pytest.mark.parametrize(
+    ("probe", "message"),
+    [
+        ("{interval: 5m}", "serviceProbe.interval: must have a valid value"),
+        ("{timeout: 0s}", "serviceProbe.timeout: must have a positive value"),
+        ("{healthyThreshold: 0}", "serviceProbe.healthyThreshold: must have a positive value"),
+        ("{unhealthyThreshold: -1}", "serviceProbe.unhealthyThreshold: must have a positive value"),
+        ("{tcp: {}, http: {}}", "serviceProbe.http"),  # unknown field
+    ],
+)
+def test_service_probe_validation_as_kuma(tmp_path: Path, probe: str, message: str) -> None:
+    """dataplane_validator.go ``validateServiceProbe``: given durations and thresholds must be positive."""
+    (tmp_path / "dp.yaml").write_text(
+        "type: Dataplane\nname: dp-1\nmesh: default\nnetworking:\n  address: 10.0.0.1\n  inbound:\n"
+        f"    - port: 80\n      tags: {{kuma.io/service: web}}\n      serviceProbe: {probe}\n"
+    )
+    result = load_catalog([tmp_path])
+    assert result.catalog is None
+    assert any(message in str(p) for p in result.errors), [str(p) for p in result.errors]

@@ -11,12 +11,10 @@ Envoy takes all its inbounds out. Pure: the HDS server calls this and never buil
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
-from meshxds.resources.model import Dataplane
+from meshxds.resources.model import Dataplane, ServiceProbe
 from meshxds.translators import protos as pb
 from meshxds.translators.dataplanes import interface
 from meshxds.translators.dns import tp_enabled
@@ -29,7 +27,6 @@ LOOPBACKS = ("127.0.0.1", "::1")
 # the inbound redirect lets it through to a non-loopback app.
 PASSTHROUGH_SOURCE_V4 = "127.0.0.6"
 PASSTHROUGH_SOURCE_V6 = "::6"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)s")
 
 
 @dataclass(frozen=True)
@@ -62,10 +59,10 @@ def health_check_specifier(dp: Dataplane, settings: HdsSettings = HdsSettings())
             continue
         iface = interface(dp, inbound)
         check = pb.HealthCheck(
-            timeout=_duration(probe.get("timeout"), settings.timeout),
-            interval=_duration(probe.get("interval"), settings.check_interval),
-            healthy_threshold=_threshold(probe.get("healthyThreshold"), settings.healthy_threshold),
-            unhealthy_threshold=_threshold(probe.get("unhealthyThreshold"), settings.unhealthy_threshold),
+            timeout=_duration(probe.timeout, settings.timeout),
+            interval=_duration(probe.interval, settings.check_interval),
+            healthy_threshold=probe.healthy_threshold or settings.healthy_threshold,
+            unhealthy_threshold=probe.unhealthy_threshold or settings.unhealthy_threshold,
             no_traffic_interval=settings.no_traffic_interval,
             tcp_health_check=pb.HealthCheckTcpHealthCheck(),
         )
@@ -104,11 +101,7 @@ def _endpoints(ip: str, port: int) -> pb.LocalityEndpoints:
     return pb.LocalityEndpoints(endpoints=[pb.Endpoint(address=pb.socket_address(ip, port))])
 
 
-def _duration(value: Any, default: timedelta) -> timedelta:
-    """A protobuf-JSON duration (``"5s"``, ``"0.5s"``); the default when absent (validation rejects the rest)."""
-    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
-    return timedelta(seconds=float(match.group(1))) if match else default
-
-
-def _threshold(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+def _duration(value: str | None, default: timedelta) -> timedelta:
+    """The probe's duration (validated by the model), else the default."""
+    seconds = ServiceProbe.seconds(value)
+    return timedelta(seconds=seconds) if seconds is not None else default
