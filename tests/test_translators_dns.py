@@ -9,12 +9,16 @@ rules those cases rely on (VIPDomains from mesh_context_builder.go / topology/dn
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from meshxds.codec.encode import encode_message
+from meshxds.resources import load_catalog
 from meshxds.resources.model import Dataplane, MeshService, MeshServicesMode
+from meshxds.snapshots.builder import Builder
 from meshxds.translators.dns import (
     VipDomains,
     dns_listener,
@@ -176,3 +180,18 @@ def test_mesh_vip_domains_order_and_modes() -> None:
     assert mesh_vip_domains(MeshServicesMode.EXCLUSIVE, legacy, [ms]) == (
         VipDomains("241.0.0.1", ("redis.svc.mesh.local", "redis.other")),
     )
+
+
+def test_builder_redoes_only_the_proxy_whose_dns_port_changed() -> None:
+    """The reported port is a build input: the same ports reuse every snapshot, a new port changes one proxy."""
+    case = Path(__file__).parent / "golden" / "dns" / "input"
+    catalog = load_catalog([case], dns_ports={"default.web-1": 15054, "default.web-2": 15054}).catalog
+    assert catalog is not None
+    builder = Builder()
+    first = builder.build(catalog)
+    again = builder.build(replace(catalog, dns_ports=dict(catalog.dns_ports)))
+    assert all(again[n] is first[n] for n in first)
+    moved = builder.build(replace(catalog, dns_ports={"default.web-1": 15055, "default.web-2": 15054}))
+    assert [n for n in first if moved[n] is not first[n]] == ["default.web-1"]
+    listener = moved["default.web-1"].resources["type.googleapis.com/envoy.config.listener.v3.Listener"]["kuma:dns"]
+    assert listener.message.address.socket_address.port_value == 15055
