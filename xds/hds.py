@@ -9,7 +9,7 @@ each one becomes a ``HealthReport`` (workload port → healthy, plus Envoy's own
 ``on_report``. The server neither builds specifiers nor changes state: ``specifier`` (encoded bytes, or
 None for an unknown node) and ``on_report`` come from the service that owns the catalog.
 
-Messages are read with the wire walker, not decoded: the first request carries a ~60 KB Node.
+Messages are read with the wire walker, not decoded: the first request carries Envoy's large Node.
 """
 
 from __future__ import annotations
