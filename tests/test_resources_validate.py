@@ -24,9 +24,9 @@ def ms(name: str = "redis", ports: str = "    - {port: 6379, targetPort: 6379}")
     return MS.format(name=name, ports=ports)
 
 
-POLICY_KINDS = ", ".join(
-    ("MeshHTTPRoute", "MeshTCPRoute", "MeshTimeout", "MeshRetry", "MeshCircuitBreaker", "MeshHealthCheck")
-    + ("MeshLoadBalancingStrategy",)
+POLICY_KINDS = (
+    "MeshHTTPRoute, MeshTCPRoute, MeshTimeout, MeshRetry, MeshCircuitBreaker, MeshHealthCheck, "
+    "MeshLoadBalancingStrategy"
 )
 
 CASES: list[tuple[str, str | list[str]]] = [
