@@ -162,7 +162,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         ports = {name: free_port(BACKEND_IP) for name in BACKEND_PORTS}
         ports |= {name: free_port(CLIENT_IP) for name in CLIENT_PORTS}
         app_ports = {f"app_{k.replace('-', '_')}": a.port for k, a in started.items()}
-        (folder / "mesh.yaml").write_text(MESH.format(backend_ip=BACKEND_IP, client_ip=CLIENT_IP, **ports, **app_ports))
+        tags = {"v1_tags": http_tags("backend-v1"), "v2_tags": http_tags("backend-v2")}
+        text = MESH.format(backend_ip=BACKEND_IP, client_ip=CLIENT_IP, **ports, **app_ports, **tags)
+        (folder / "mesh.yaml").write_text(text)
         result = load_catalog([folder])
         assert result.catalog is not None, result.errors
         assert result.warnings == ()
