@@ -276,6 +276,9 @@ class Resolution:
 
     backends: tuple[Backend, ...] = ()
     problem: str = ""
+    # Kuma resolves a ref by name to a KRI without looking it up, so an unknown name or port still counts as a
+    # backend (its split drops later and the route is skipped); only a labels selector matching nothing is dropped.
+    dead: bool = False
 
 
 def resolve_backend(
@@ -299,7 +302,7 @@ def resolve_backend(
         found = by_name(candidates, policy, ref)
         what = f"{ref.kind} {ref.name!r}" + (f" in namespace {ref.namespace!r}" if ref.namespace else "")
     if not found:
-        return Resolution(problem=f"{what} does not exist: the backend is dropped")
+        return Resolution(problem=f"{what} does not exist: the backend is dropped", dead=not ref.labels)
     service = found[0]  # the oldest (first loaded)
     section = ref.section_name or str(ref.port)
     port = find_port(service, section)
@@ -308,7 +311,8 @@ def resolve_backend(
         names = ", ".join(s.name for s in found)
         note = f"{what} matches {len(found)} resources ({names}): the oldest, {service.name}, is used"
     if port is None:
-        return Resolution(problem=f"{service.kind} {service.name!r} has no port {section!r}: the backend is dropped")
+        message = f"{service.kind} {service.name!r} has no port {section!r}: the backend is dropped"
+        return Resolution(problem=message, dead=True)
     return Resolution((Backend(weight, service, port),), note)
 
 

@@ -166,15 +166,25 @@ class MeshTranslator:
             lambda: (address, port, transparent, plan.kind, plan.content),
         )
 
-    def _bundle(self, key: BundleKey, dp: Dataplane, select: Callable[[Dataplane], list[Outbound]]) -> ResourceSet:
-        """The ResourceSet of ``select(dp)`` minus ``key``'s collisions: one per key and build."""
+    def _bundle(
+        self,
+        key: BundleKey,
+        dp: Dataplane,
+        select: Callable[[Dataplane], list[Outbound]],
+        skip: frozenset[str] = frozenset(),
+    ) -> ResourceSet:
+        """The ResourceSet of ``select(dp)`` minus ``key``'s collisions: one per key and build.
+
+        ``skip`` names clusters another set of the proxy already holds (a route's backend may be another
+        set's destination); ``key`` must decide it.
+        """
         bundle = self._bundles.get(key)
         if bundle is None:
             collisions, policies = key[2], key[3]
             selected = [ob for ob in select(dp) if (ob.address, ob.port) not in collisions]
             plans = [(ob, self.targeting.plan(ob, policies)) for ob in selected]
             plans = [(ob, plan) for ob, plan in plans if plan.kind != "none"]
-            pairs = [self._cluster(d, policies) for _, plan in plans for d in plan.dests]
+            pairs = [self._cluster(d, policies) for _, plan in plans for d in plan.dests if d.cluster not in skip]
             routes = (self._route(ob, plan, policies) for ob, plan in plans)
             bundle = ResourceSet(
                 clusters=_unique(c for c, _ in pairs),
@@ -228,7 +238,10 @@ class MeshTranslator:
             return ProxyResources(node_id, own, explicit)
         legacy_key = ("legacy", json.dumps(sorted(set(tp.reachable_services))), collisions, policies)
         legacy = self._bundle(legacy_key, dp, self.outbounds.select_legacy)
-        shared = self._bundle(("resources", selection, collisions, policies), dp, self.outbounds.select_resources)
+        shared_key = ("resources", f"{selection}|{legacy_key[1]}", collisions, policies)
+        shared = self._bundle(
+            shared_key, dp, self.outbounds.select_resources, frozenset(c.name for c in legacy.clusters)
+        )
         return ProxyResources(node_id, own, shared, legacy)
 
 

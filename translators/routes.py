@@ -52,11 +52,15 @@ class HttpRoute:
 
 def backend_dests(
     view: MeshView, outbounds: MeshOutbounds, policy: p.Policy, refs: Sequence[p.PolicyBackendRef]
-) -> list[Split]:
-    """Resolved backendRefs as destinations; what does not resolve is dropped (and warned at load)."""
+) -> tuple[list[Split], int]:
+    """Resolved backendRefs as destinations, and how many refs Kuma keeps although they lead nowhere
+    (by name: they make the route skip instead of falling back to the outbound itself)."""
     out: list[Split] = []
+    dead = 0
     for ref in refs:
-        for backend in resolve_backend(view.mesh_services, view.multizone_services, policy, ref).backends:
+        resolution = resolve_backend(view.mesh_services, view.multizone_services, policy, ref)
+        dead += resolution.dead
+        for backend in resolution.backends:
             dest: Destination | None
             if backend.service is not None and backend.port is not None:
                 dest = outbounds.resource(backend.service, backend.port)
@@ -64,7 +68,9 @@ def backend_dests(
                 dest = outbounds.legacy(dict(backend.legacy))
             if dest is not None:
                 out.append(Split(dest, backend.weight))
-    return out
+            else:
+                dead += 1  # a port Kuma builds no cluster for (unknown appProtocol)
+    return out, dead
 
 
 def http_splits(splits: Sequence[Split]) -> tuple[Split, ...]:
@@ -101,25 +107,24 @@ def plan_http_routes(
     rules: Sequence[HTTPRouteRule],
 ) -> list[HttpRoute]:
     """``prepareRoutes`` + ``generateFromService`` for one outbound."""
-    planned: list[tuple[str, p.Match, tuple[p.Filter, ...], list[Split], p.MeshHTTPRoute]] = []
+    planned: list[tuple[str, p.Match, tuple[p.Filter, ...], list[Split] | None, p.MeshHTTPRoute]] = []
     real = dest.kind != LEGACY
     for rule in rules:
         name = rule.origin.kri if real else matches_hash(p.match_json(list(rule.matches)))
         refs = rule.default.backend_refs or []
         filters = tuple(rule.default.filters or ())
-        splits = backend_dests(view, outbounds, rule.origin, refs)
+        found, dead = backend_dests(view, outbounds, rule.origin, refs)
+        splits = found if found or dead else None  # None: no backend, the outbound's own service
         for match in rule.matches:
             planned.append((name, match, filters, splits, rule.origin))
     planned.sort(key=lambda r: compare_match(r[1]))
     if not any(r[1] == CATCH_ALL for r in planned):
-        planned.append((CATCH_ALL_NAME, CATCH_ALL, (), [], p.MeshHTTPRoute(name="")))
+        planned.append((CATCH_ALL_NAME, CATCH_ALL, (), None, p.MeshHTTPRoute(name="")))
     out: list[HttpRoute] = []
     for name, match, filters, splits, _origin in planned:
         if match.path is None:
             match = match.model_copy(update={"path": CATCH_ALL.path})
-        chosen = http_splits(splits) if splits else (Split(dest, DEFAULT_WEIGHT),)
-        if not is_http(dest.protocol) and not splits:
-            chosen = ()
+        chosen = http_splits(splits if splits is not None else [Split(dest, DEFAULT_WEIGHT)])
         if not chosen:
             continue  # Kuma: a route with no splits left is skipped
         mirrors = tuple(

@@ -118,7 +118,7 @@ class MeshTargeting:
         if tcp is not None:
             merged, route = tcp
             refs = merged.model(TCPRuleConf).backend_refs or []
-            splits = tcp_splits(backend_dests(self.view, self.outbounds, route, refs))
+            splits = tcp_splits(backend_dests(self.view, self.outbounds, route, refs)[0])
         else:
             splits = (Split(dest, DEFAULT_WEIGHT),)
         if not splits:
