@@ -25,11 +25,13 @@ import pytest
 
 from meshxds.resources import load_catalog
 from meshxds.snapshots.builder import snapshots_for
-from meshxds.snapshots.dump import static_bootstrap
 from tests.support.apps import App, apps
 from tests.support.envoy import Envoy
 from tests.support.net import free_port, http_get
 from tests.support.poll import wait_until
+from tests.support.snapshots import static_bootstrap
+
+pytestmark = pytest.mark.real
 
 CLIENT_IP = "127.0.0.31"
 BACKEND_IP = "127.0.0.32"

@@ -19,16 +19,16 @@ from meshxds.resources.model import Dataplane, Mesh, MeshService
 from meshxds.resources.policies import MeshHTTPRoute
 from meshxds.snapshots.builder import snapshots_for
 from meshxds.snapshots.dump import to_json_dict
-from tests.support.reference import REFERENCE
+from tests.support.reference import KUMA_GOLDEN_ROUTES
 
-ROUTES = REFERENCE / "kuma-golden-routes" / "meshhttproute"
+pytestmark = pytest.mark.kuma_reference
+
+ROUTES = KUMA_GOLDEN_ROUTES / "meshhttproute"
 POLICY_SET = ("timeout", "idleTimeout", "retryPolicy")  # what MeshTimeout/MeshRetry add after the route plugin
 
 
 def golden(name: str) -> dict[str, Any]:
     path = ROUTES / name
-    if not path.exists():
-        pytest.skip(f"Kuma's route goldens are not beside the checkout ({path})")
     docs = yaml.safe_load(path.read_text())["resources"]
     assert isinstance(docs, list)
     return {d["name"]: d["resource"] for d in docs}

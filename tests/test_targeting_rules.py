@@ -418,6 +418,7 @@ def test_default_policies_unless_skipped(tmp_path: Path) -> None:
     assert kinds(load(tmp_path, "")) == []
 
 
+@pytest.mark.real
 def test_rules_command_names_the_origin_of_each_value(tmp_path: Path) -> None:
     (tmp_path / "mesh.yaml").write_text(MESH.format(mode="Exclusive", skip="") + "---\n" + TIMEOUTS)
     run = subprocess.run(
