@@ -14,6 +14,7 @@ COMMANDS = {
     "serve": "Run the ADS server on the resources, reloading them when they change.",
     "bootstrap": "Print an Envoy bootstrap that points a sidecar at the ADS server.",
     "demo": "Run the server, real Envoy sidecars and upstream apps on the example mesh.",
+    "rules": "Print, per outbound of one proxy, the merged routes and policies and where each value came from.",
 }
 
 
@@ -59,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", default=["examples/universal-demo"], help="example mesh")
     p.add_argument("--once", action="store_true", help="one smoke run, then exit")
     p.add_argument("--delta", action="store_true", help="sidecars use incremental (delta) ADS")
+    # -- rules (routes and policies)
+    p = sub.add_parser("rules", help=COMMANDS["rules"])
+    p.add_argument("paths", nargs="+", help="YAML files or folders")
+    p.add_argument("--zone", default="default", help=zone_help)
+    p.add_argument("--node", required=True, help="node id, <mesh>.<dataplane name>")
     return parser
 
 

@@ -17,9 +17,11 @@ from meshxds.resources.generate import generate
 from meshxds.resources.health import HealthReport, apply_health
 from meshxds.resources.hostnames import assign_hostnames
 from meshxds.resources.k8s import Options, convert
-from meshxds.resources.loader import Loaded, load_documents
+from meshxds.resources.loader import Loaded, load_documents, resource_id
 from meshxds.resources.match import DataplaneIndex
+from meshxds.resources.policies import POLICY_KINDS, AnyPolicy
 from meshxds.resources.status import assign_vips, update_multizone, update_status
+from meshxds.resources.targeting import default_policies, reference_problems
 from meshxds.resources.validate import validate
 
 __all__ = ["Catalog", "LoadResult", "MeshView", "Problem", "Severity", "load_catalog", "with_connected"]
@@ -122,7 +124,11 @@ def build_catalog(
             update_multizone(s, mss) for s in with_vips if isinstance(s, m.MeshMultiZoneService) and s.mesh == mesh.name
         ]
         mzss = assign_hostnames(mzss, generators, zone)
-        views[mesh.name] = MeshView(mesh=mesh, dataplanes=dps, mesh_services=tuple(mss), multizone_services=tuple(mzss))
+        policies, found = mesh_policies(mesh, items, mss, mzss, zone)
+        warnings += found
+        views[mesh.name] = MeshView(
+            mesh=mesh, dataplanes=dps, mesh_services=tuple(mss), multizone_services=tuple(mzss), policies=policies
+        )
     catalog = Catalog(
         zone=zone,
         meshes=views,
@@ -131,6 +137,30 @@ def build_catalog(
         allocated_vips=allocated,
     )
     return catalog, warnings
+
+
+def mesh_policies(
+    mesh: m.Mesh,
+    items: Sequence[Loaded],
+    mss: Sequence[m.MeshService],
+    mzss: Sequence[m.MeshMultiZoneService],
+    zone: str,
+) -> tuple[tuple[AnyPolicy, ...], list[Problem]]:
+    """Kuma's default policies (created with the Mesh, so the oldest) then the given ones in load order,
+    with a warning for every reference that resolves to nothing."""
+    given = [
+        i
+        for i in in_load_order(items)
+        if i.resource.kind in POLICY_KINDS and getattr(i.resource, "mesh", "") == mesh.name
+    ]
+    warnings: list[Problem] = []
+    for item in given:
+        policy: AnyPolicy = item.resource  # type: ignore[assignment]
+        for field, message in reference_problems(policy, mesh, mss, mzss):
+            warnings.append(item.origin.warning(resource_id(policy), field, message))
+    taken = {(i.resource.kind, i.resource.name) for i in given}
+    defaults = [d for d in default_policies(mesh, zone) if (d.kind, d.name) not in taken]
+    return tuple(defaults) + tuple(i.resource for i in given), warnings  # type: ignore[misc]
 
 
 def previous_ports(previous: Catalog | None, mesh: str) -> dict[str, list[m.Port]]:

@@ -17,6 +17,7 @@ from meshxds.resources.model import (
     MeshService,
     ZoneIngress,
 )
+from meshxds.resources.policies import AnyPolicy
 
 DEFAULT_ZONE = "default"
 
@@ -29,6 +30,8 @@ class MeshView:
     dataplanes: tuple[Dataplane, ...] = ()
     mesh_services: tuple[MeshService, ...] = ()
     multizone_services: tuple[MeshMultiZoneService, ...] = ()
+    # Routes and policies (Kuma's defaults first, then the given ones in load order).
+    policies: tuple[AnyPolicy, ...] = ()
 
     @property
     def name(self) -> str:
