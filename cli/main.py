@@ -14,6 +14,10 @@ COMMANDS = {
     "serve": "Run the ADS server on the resources, reloading them when they change.",
     "bootstrap": "Print an Envoy bootstrap that points a sidecar at the ADS server.",
     "demo": "Run the server, real Envoy sidecars and upstream apps on the example mesh.",
+    # migration: see a change before making it (parsers in cli/migrate.py)
+    "diff": "Show what every proxy would receive differently between two inputs (exit 1 if anything).",
+    "migrate": "Plan a meshServices.mode switch: what appears, disappears and breaks, per proxy.",
+    "explain": "Say why a proxy has a destination or not, ending in the decisive reason.",
 }
 
 
@@ -57,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", default=["examples/universal-demo"], help="example mesh")
     p.add_argument("--once", action="store_true", help="one smoke run, then exit")
     p.add_argument("--delta", action="store_true", help="sidecars use incremental (delta) ADS")
+
+    from meshxds.cli.migrate import add_parsers
+
+    add_parsers(sub, COMMANDS, zone_help)
     return parser
 
 

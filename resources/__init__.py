@@ -16,7 +16,7 @@ from meshxds.resources.errors import Problem, Severity
 from meshxds.resources.generate import generate
 from meshxds.resources.hostnames import assign_hostnames
 from meshxds.resources.k8s import Options, convert
-from meshxds.resources.loader import Loaded, load_documents
+from meshxds.resources.loader import Documents, Loaded, load_documents
 from meshxds.resources.match import DataplaneIndex
 from meshxds.resources.status import assign_vips, update_multizone, update_status
 from meshxds.resources.validate import validate
@@ -49,7 +49,17 @@ def load_catalog(
     ``previous`` keeps VIPs stable across reloads; ``connected`` holds the node ids of
     connected proxies (for ``status.dataplaneProxies.connected``).
     """
-    docs = load_documents(paths, zone)
+    return catalog_from_documents(load_documents(paths, zone), zone, previous, connected, k8s)
+
+
+def catalog_from_documents(
+    docs: Documents,
+    zone: str = "default",
+    previous: Catalog | None = None,
+    connected: frozenset[str] = frozenset(),
+    k8s: Options | None = None,
+) -> LoadResult:
+    """``load_catalog`` on documents already read, so a caller can edit them in memory first (``migrate plan``)."""
     problems = list(docs.problems)
     items = list(docs.resources)
     meshes = {i.resource.name: i.resource for i in items if isinstance(i.resource, m.Mesh)}
