@@ -37,9 +37,9 @@ def add_parsers(sub: Any, commands: dict[str, str], zone_help: str) -> None:
 
     p = sub.add_parser("explain", help=commands["explain"])
     p.add_argument("paths", nargs="+", metavar="PATH", help="YAML files or folders")
+    what = "cluster name, [MeshService] NAME[:PORT], kuma.io/service=NAME, VIP[:PORT] or hostname"
+    p.add_argument("destination", metavar="DESTINATION", help=what)
     p.add_argument("--node", required=True, help="node id, <mesh>.<dataplane name>")
-    p.add_argument("--destination", "-d", required=True,
-                   help="cluster name, MeshService[:port], kuma.io/service, VIP[:port] or hostname")  # fmt: skip
     p.add_argument("--zone", default="default", help=zone_help)
 
 
