@@ -1,7 +1,8 @@
 """``meshxds migrate plan PATH --mesh M --to MODE``, and the parsers of the migration commands
 (``diff``, ``migrate``, ``explain``) so ``cli/main.py`` only has to call ``add_parsers``.
 
-``plan`` exits 0 when nothing breaks, 1 when something does (listed), 2 on bad input.
+``plan`` exits 0 when nothing breaks, 1 when something does (listed) or, with ``--require-idle``, while
+traffic still flows to a destination that disappears; 2 on bad input.
 """
 
 from __future__ import annotations
@@ -47,13 +48,18 @@ def run(args: argparse.Namespace) -> int:
     from meshxds.migrate.inputs import InputError
     from meshxds.migrate.plan import make_plan
     from meshxds.migrate.render import render_json, render_text
+    from meshxds.migrate.traffic import fetch
 
+    if args.require_idle and not args.server:
+        print("error: --require-idle needs --server URL (a running meshxds serve's debug port)", file=sys.stderr)
+        return 2
     try:
         from_mode = MeshServicesMode(args.from_mode) if args.from_mode else None
-        plan = make_plan(args.paths, args.mesh, MeshServicesMode(args.to), zone=args.zone, from_mode=from_mode)
+        traffic = fetch(args.server) if args.server else None
+        plan = make_plan(args.paths, args.mesh, MeshServicesMode(args.to), args.zone, traffic, from_mode)
     except InputError as exc:
         for line in exc.lines:
             print(f"error: {line}", file=sys.stderr)
         return 2
     sys.stdout.write(render_json(plan) if args.output == "json" else render_text(plan))
-    return 1 if plan.breaks else 0
+    return 1 if plan.breaks or (args.require_idle and plan.busy_losses) else 0

@@ -30,6 +30,7 @@ from meshxds.snapshots.builder import Builder, SnapshotError
 from meshxds.snapshots.snapshot import Snapshot
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.debug import DebugServer
+from meshxds.xds.metrics_sink import MetricsSink, TrafficStore
 from meshxds.xds.server import AdsServer
 
 log = logging.getLogger("meshxds.serve")
@@ -74,8 +75,9 @@ class Service:
         self.poll_interval = poll_interval
         self.cache = SnapshotCache()
         self.builder = Builder()  # keeps the previous build: a reload redoes only what changed
-        self.ads = AdsServer(self.cache)
-        self.debug = DebugServer(self.cache, self.meshservices_yaml)
+        self.traffic = TrafficStore()  # live per-cluster traffic from Envoy's stats sink (for `migrate plan`)
+        self.ads = AdsServer(self.cache, [MetricsSink(self.traffic).handler()])
+        self.debug = DebugServer(self.cache, self.meshservices_yaml, self.traffic.as_json)
         self.catalog: Catalog | None = None
         self.seen: Fingerprint | None = None
         self.reloads = 0

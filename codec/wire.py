@@ -26,10 +26,11 @@ def read_varint(data: bytes, pos: int) -> tuple[int, int]:
             raise WireError("varint too long")
 
 
-def fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
+def fields(data: bytes, fixed: bool = False) -> Iterator[tuple[int, int | bytes]]:
     """Yield (field number, value) for every field; varints as int, length-delimited as bytes.
 
-    Fixed-width fields are skipped (no discovery message the server reads uses them).
+    Fixed-width fields are skipped (no discovery message the server reads uses them) unless ``fixed``:
+    then they come as their 8 or 4 raw bytes (a double is ``struct.unpack("<d", value)``).
     """
     pos, end = 0, len(data)
     while pos < end:
@@ -45,8 +46,12 @@ def fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
             yield number, data[pos : pos + size]
             pos += size
         elif wire_type == 1:
+            if fixed:
+                yield number, data[pos : pos + 8]
             pos += 8
         elif wire_type == 5:
+            if fixed:
+                yield number, data[pos : pos + 4]
             pos += 4
         else:
             raise WireError(f"unsupported wire type {wire_type} in field {number}")

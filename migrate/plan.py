@@ -23,14 +23,15 @@ from meshxds.migrate.side import Side, Size
 from meshxds.resources.model import MeshServicesMode
 from meshxds.translators.endpoints import matched_mesh_services
 from meshxds.translators.outbounds import Destination
+from meshxds.xds.metrics_sink import Flow
 
 KINDS = ("clusters", "endpoints", "listeners", "routes", "dns")
 BREAKS = "breaks"
 CHANGES = "changes meaning"
 RESOLVES = "starts resolving"
 UNCHANGED = "unchanged"
-# Live traffic per proxy and cluster (requests or connections per second), when a server was asked.
-Traffic = Mapping[str, Mapping[str, float]]
+# Live traffic per proxy and cluster, from a running server's metrics sink (``migrate/traffic.py``).
+Traffic = Mapping[str, Mapping[str, Flow]]
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Loss:
     node: str
     replaced_by: tuple[str, ...]
     had_endpoints: bool
-    rate: float | None = None  # live traffic through it (None: unknown)
+    traffic: Flow | None = None  # live traffic through it (None: not known)
 
     @property
     def breaks(self) -> bool:
@@ -105,7 +106,7 @@ class Plan:
     @property
     def busy_losses(self) -> list[tuple[DestinationChange, Loss]]:
         """Destinations that disappear while traffic still flows through them."""
-        return [(d, loss) for d in self.destinations for loss in d.lost_by if loss.rate]
+        return [(d, loss) for d in self.destinations for loss in d.lost_by if loss.traffic and loss.traffic.in_use]
 
     @property
     def breaks(self) -> bool:
@@ -178,8 +179,8 @@ def destination_changes(
             dests.setdefault(cluster, (before, dest))
             served = _endpoints(before, dest)
             replaced = tuple(sorted(after.label(d) for d in new.values() if served & _endpoints(after, d)))
-            rate = traffic.get(node, {}).get(cluster, 0.0) if traffic is not None else None
-            lost[cluster].append(Loss(node, replaced, bool(served), rate))
+            flow = traffic.get(node, {}).get(cluster) if traffic is not None else None
+            lost[cluster].append(Loss(node, replaced, bool(served), flow))
         for cluster in sorted(new.keys() - old.keys()):
             dests.setdefault(cluster, (after, new[cluster]))
             gained[cluster].append(node)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from meshxds.migrate.plan import BREAKS, KINDS, RESOLVES, UNCHANGED, Plan, ProxyChange
+from meshxds.migrate.plan import BREAKS, KINDS, RESOLVES, UNCHANGED, Loss, Plan, ProxyChange
 
 SHORT_TYPES = ("clusters", "listeners", "routes", "dns")
 
@@ -20,10 +20,15 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-def _rate(rate: float | None) -> str:
-    if rate is None:
+def _traffic(plan: Plan, loss: Loss) -> str:
+    if not plan.traffic_known:
         return ""
-    return f"  [traffic: {rate:.2f}/s]" if rate else "  [idle]"
+    f = loss.traffic
+    if f is None:
+        return "  [no traffic report from this proxy]"
+    if not f.in_use:
+        return "  [idle]"
+    return f"  [IN USE: {f.requests_per_s:.2f} req/s, {f.bytes_per_s:.0f} B/s]"
 
 
 def render_text(plan: Plan) -> str:
@@ -55,7 +60,7 @@ def render_text(plan: Plan) -> str:
                 what = "BREAKS: nothing it keeps serves these endpoints"
             else:
                 what = "had no endpoints"
-            out.append(f"    {loss.node}: {what}{_rate(loss.rate)}")
+            out.append(f"    {loss.node}: {what}{_traffic(plan, loss)}")
     gained = [d for d in plan.destinations if d.gained_by]
     out += ["", "Destinations that appear:" if gained else "Destinations that appear: none"]
     out += [f"  {d.destination} (cluster {d.cluster}): {', '.join(d.gained_by)}" for d in gained]
@@ -93,6 +98,7 @@ def as_json(plan: Plan) -> dict[str, Any]:
         "from": plan.from_mode,
         "to": plan.to_mode,
         "breaks": plan.breaks,
+        "busy": [{"node": loss.node, "cluster": d.cluster} for d, loss in plan.busy_losses],
         "proxies": [
             {
                 "node": p.node,
@@ -114,7 +120,7 @@ def as_json(plan: Plan) -> dict[str, Any]:
                         "replacedBy": list(loss.replaced_by),
                         "hadEndpoints": loss.had_endpoints,
                         "breaks": loss.breaks,
-                        "rate": loss.rate,
+                        "traffic": _flow(loss),
                     }
                     for loss in d.lost_by
                 ],
@@ -140,6 +146,13 @@ def as_json(plan: Plan) -> dict[str, Any]:
             {"service": m.service, "zones": list(m.zones), "coveredBy": list(m.covered_by)} for m in plan.multizone
         ],
     }
+
+
+def _flow(loss: Loss) -> dict[str, Any] | None:
+    f = loss.traffic
+    if f is None:
+        return None
+    return {"requestsPerSecond": f.requests_per_s, "bytesPerSecond": f.bytes_per_s, "inUse": f.in_use}
 
 
 def render_json(plan: Plan) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from meshxds.xds.metrics_sink import sink_config
+
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
@@ -18,14 +20,16 @@ def bootstrap_config(
     delta: bool = False,
     admin_address: str = "127.0.0.1",
     admin_port: int = 9901,
+    stats_flush_interval: float | None = None,
 ) -> dict[str, Any]:
     """A complete bootstrap: node id ``<mesh>.<name>``, ADS over gRPC, CDS and LDS via ADS.
 
     ``set_node_on_first_message_only`` keeps Envoy's ~60 KB Node out of every later request;
-    HTTP/2 keepalive on the xds cluster notices a dead server within seconds.
+    HTTP/2 keepalive on the xds cluster notices a dead server within seconds. With ``stats_flush_interval``
+    Envoy also streams its cluster counters to meshxds' metrics service on the same connection, that often.
     """
     mesh = node_id.split(".", 1)[0]
-    return {
+    config = {
         "node": {"id": node_id, "cluster": mesh},
         "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
         "dynamic_resources": {
@@ -71,6 +75,10 @@ def bootstrap_config(
             ]
         },
     }
+    if stats_flush_interval is not None:  # counters to meshxds' metrics service, for `migrate plan`
+        config["stats_sinks"] = [sink_config("xds_cluster")]
+        config["stats_flush_interval"] = f"{stats_flush_interval:g}s"
+    return config
 
 
 def _is_hostname(host: str) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -54,8 +54,9 @@ def unknown_node_message(node_id: str) -> str:
 class AdsServer:
     """Serves the snapshots of ``cache`` to Envoy over SotW and Delta ADS."""
 
-    def __init__(self, cache: SnapshotCache) -> None:
+    def __init__(self, cache: SnapshotCache, handlers: Sequence[Any] = ()) -> None:
         self.cache = cache
+        self.handlers = tuple(handlers)  # more services on the same port (the metrics sink)
         self.streams: set[Stream] = set()
         self.port = 0
         self._server: Any = None
@@ -70,7 +71,7 @@ class AdsServer:
             },
         )
         self._server = grpc.aio.server(options=SERVER_OPTIONS)
-        self._server.add_generic_rpc_handlers((handler,))
+        self._server.add_generic_rpc_handlers((handler, *self.handlers))
         self.port = self._server.add_insecure_port(f"{address}:{port}")
         if not self.port:
             raise OSError(f"cannot listen on {address}:{port}")
