@@ -73,7 +73,7 @@ def explain(inp: Input, node: str, query: str) -> Explanation:
 
 def _proxy_settings(dp: Dataplane) -> str:
     tp = dp.networking.transparent_proxying
-    if tp is None:
+    if tp is None or not dp.transparent:
         return f"no transparent proxy, {len(dp.networking.outbound)} networking.outbound[] entries"
     parts = ["transparent proxy"]
     if tp.reachable_services:
@@ -222,7 +222,7 @@ def _why_absent(side: Side, dp: Dataplane, t: Target) -> str:
     if t.dest is None:
         protocol = t.port.app_protocol if t.port is not None else ""
         return f"appProtocol {protocol!r} is not one of {', '.join(p for p in ACCEPTED_PROTOCOLS if p)}: no cluster"
-    if dp.networking.transparent_proxying is None:
+    if ob.resource_gate(dp)[0] == Skip.NO_TRANSPARENT_PROXY:  # the translator's own test, not a copy
         if t.outbounds and any(o in ob.explicit(dp) for o in t.outbounds):
             return "its explicit outbound's address:port is one of the proxy's own inbounds"
         return Skip.NO_TRANSPARENT_PROXY.value + ", and none of them leads here"

@@ -160,10 +160,6 @@ def proxy_change(before: Side, after: Side, node: str) -> ProxyChange:
     )
 
 
-def _endpoints(side: Side, dest: Destination) -> set[tuple[str, int]]:
-    return {(e.address, e.port) for e in side.endpoints(dest)}
-
-
 def destination_changes(
     before: Side, after: Side, nodes: list[str], traffic: Traffic | None
 ) -> tuple[DestinationChange, ...]:
@@ -177,8 +173,8 @@ def destination_changes(
         for cluster in sorted(old.keys() - new.keys()):
             dest = old[cluster]
             dests.setdefault(cluster, (before, dest))
-            served = _endpoints(before, dest)
-            replaced = tuple(sorted(after.label(d) for d in new.values() if served & _endpoints(after, d)))
+            served = before.served(dest)
+            replaced = tuple(sorted(after.label(d) for d in after.serving(node, served)))
             flow = traffic.get(node, {}).get(cluster) if traffic is not None else None
             lost[cluster].append(Loss(node, replaced, bool(served), flow))
         for cluster in sorted(new.keys() - old.keys()):

@@ -50,6 +50,8 @@ class Side:
     mesh: str
     translator: MeshTranslator = field(init=False)
     _outbounds: dict[str, list[Outbound]] = field(default_factory=dict, init=False)
+    _served: dict[str, frozenset[tuple[str, int]]] = field(default_factory=dict, init=False)
+    _by_endpoint: dict[str, dict[tuple[str, int], dict[str, Destination]]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.translator = MeshTranslator(self.view, self.input.catalog)
@@ -76,6 +78,26 @@ class Side:
 
     def endpoints(self, dest: Destination) -> list[Endpoint]:
         return self.translator.endpoints(dest)
+
+    def served(self, dest: Destination) -> frozenset[tuple[str, int]]:
+        """The address:port pairs behind ``dest`` (memoised by cluster: one Destination per cluster)."""
+        hit = self._served.get(dest.cluster)
+        if hit is None:
+            hit = self._served[dest.cluster] = frozenset((e.address, e.port) for e in self.endpoints(dest))
+        return hit
+
+    def serving(self, node: str, endpoints: frozenset[tuple[str, int]]) -> list[Destination]:
+        """The proxy's destinations that reach any of ``endpoints``."""
+        index = self._by_endpoint.get(node)
+        if index is None:
+            index = self._by_endpoint[node] = {}
+            for ob in self.outbounds(node):
+                for ep in self.served(ob.destination):
+                    index.setdefault(ep, {})[ob.destination.cluster] = ob.destination
+        found: dict[str, Destination] = {}
+        for ep in endpoints:
+            found.update(index.get(ep, {}))
+        return list(found.values())
 
     @cached_property
     def resources(self) -> dict[str, tuple[MeshService | MeshMultiZoneService, int]]:
