@@ -30,7 +30,7 @@ from meshxds.snapshots.builder import Builder, SnapshotError
 from meshxds.snapshots.snapshot import Snapshot
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.debug import DebugServer
-from meshxds.xds.metrics_sink import MetricsSink, TrafficStore
+from meshxds.xds.metrics_sink import MetricsSink, TrafficStore, prometheus_text
 from meshxds.xds.server import AdsServer
 
 log = logging.getLogger("meshxds.serve")
@@ -77,7 +77,9 @@ class Service:
         self.builder = Builder()  # keeps the previous build: a reload redoes only what changed
         self.traffic = TrafficStore()  # live per-cluster traffic from Envoy's stats sink (for `migrate plan`)
         self.ads = AdsServer(self.cache, [MetricsSink(self.traffic).handler()])
-        self.debug = DebugServer(self.cache, self.meshservices_yaml, self.traffic.as_json)
+        self.debug = DebugServer(
+            self.cache, self.meshservices_yaml, self.traffic.as_json, lambda: prometheus_text(self.traffic)
+        )
         self.catalog: Catalog | None = None
         self.seen: Fingerprint | None = None
         self.reloads = 0

@@ -25,7 +25,7 @@ from meshxds.migrate.traffic import fetch
 from meshxds.resources.model import MeshServicesMode
 from meshxds.xds.bootstrap import bootstrap_config, with_redirect_listener
 from meshxds.xds.loopback import EchoServer, free_port, http_get, proxied_get
-from meshxds.xds.metrics_sink import TrafficStore, parse_report
+from meshxds.xds.metrics_sink import TrafficStore, parse_report, prometheus_text
 from meshxds.xds.sidecar import Envoy
 from tests.support.ads import ServiceThread
 from tests.support.poll import wait_until
@@ -72,6 +72,9 @@ def test_store_rates_over_the_interval_between_reports() -> None:
     flow = store.flows["default.web"]["backend"]
     assert flow.requests_per_s == 0.0 and not flow.in_use
     assert store.as_json()["default.web"]["backend"]["ageSeconds"] == 0.0
+    text = prometheus_text(store)
+    assert "# TYPE meshxds_proxy_cluster_requests_per_second gauge" in text
+    assert 'meshxds_proxy_cluster_requests_per_second{node="default.web",cluster="backend"} 0\n' in text
 
 
 MESH = """
@@ -169,6 +172,8 @@ def test_real_envoy_legacy_destination_in_use_then_idle(
         plan = make_plan([folder], "default", MeshServicesMode.EXCLUSIVE, traffic=fetch(url))
         busy = [(d.cluster, loss.node) for d, loss in plan.busy_losses]
         assert ("backend", "default.web") in busy
+        metrics = http_get("127.0.0.1", server.service.debug.port, "/metrics")[1]
+        assert 'meshxds_proxy_cluster_bytes_per_second{node="default.web",cluster="backend"} ' in metrics
         assert main(args) == 1  # traffic still flows to a destination that disappears
         out = capsys.readouterr().out
         assert "default.web: replaced by MeshService backend:" in out and "[IN USE: " in out

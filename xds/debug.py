@@ -5,6 +5,7 @@
 ``GET /snapshots/<node>`` → that node's snapshot, the same JSON as ``meshxds dump``
 ``GET /meshservices``     → MeshServices with their status (``dataplaneProxies.connected`` live)
 ``GET /traffic``          → per node and cluster, requests/connections/bytes per second from Envoy's stats sink
+``GET /metrics``          → the same as Prometheus gauges
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ class DebugServer:
         cache: SnapshotCache,
         meshservices: Callable[[], str] | None = None,
         traffic: Callable[[], Any] | None = None,
+        metrics: Callable[[], str] | None = None,
     ) -> None:
         self.cache = cache
         self.meshservices = meshservices
         self.traffic = traffic
+        self.metrics = metrics
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -69,7 +72,13 @@ class DebugServer:
             return 200, "application/yaml", self.meshservices()
         if path == "/traffic" and self.traffic is not None:
             return 200, "application/json", _json(self.traffic())
-        return 404, "text/plain", "try /snapshots, /snapshots/<mesh>.<name>, /meshservices, /traffic or /healthz\n"
+        if path == "/metrics" and self.metrics is not None:
+            return 200, "text/plain; version=0.0.4", self.metrics()
+        return (
+            404,
+            "text/plain",
+            "try /snapshots, /snapshots/<mesh>.<name>, /meshservices, /traffic, /metrics or /healthz\n",
+        )
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -95,6 +95,28 @@ class TrafficStore:
         }
 
 
+def prometheus_text(store: TrafficStore) -> str:
+    """The flows as Prometheus gauges (``/metrics``), one series per proxy and cluster."""
+    gauges = (
+        ("requests", "requests_per_s", "Upstream requests per second over the last stats flush"),
+        ("connections", "connections_per_s", "Upstream connections opened per second over the last stats flush"),
+        ("bytes", "bytes_per_s", "Upstream bytes sent and received per second over the last stats flush"),
+    )
+    lines: list[str] = []
+    for name, attr, help_text in gauges:
+        metric = f"meshxds_proxy_cluster_{name}_per_second"
+        lines += [f"# HELP {metric} {help_text}.", f"# TYPE {metric} gauge"]
+        for node, flows in sorted(store.flows.items()):
+            for cluster, flow in sorted(flows.items()):
+                labels = f'node="{_escape(node)}",cluster="{_escape(cluster)}"'
+                lines.append(f"{metric}{{{labels}}} {getattr(flow, attr):g}")
+    return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def _flow(counters: dict[str, float], interval: float, now: float) -> Flow:
     rate = {k: counters.get(k, 0.0) / interval for k in ("requests", "connections", "bytes")}
     return Flow(rate["requests"], rate["connections"], rate["bytes"], now)
