@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from meshxds.migrate.inputs import InputError, load
@@ -93,7 +93,6 @@ class Plan:
     references: tuple[ReferenceChange, ...]
     multizone: tuple[MultiZone, ...]
     traffic_known: bool = False
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def broken_references(self) -> list[ReferenceChange]:
