@@ -16,6 +16,7 @@ from meshxds.migrate.inputs import Input, InputError
 from meshxds.migrate.side import Side
 from meshxds.resources.match import selected, serves
 from meshxds.resources.model import (
+    NAMESPACE_LABEL,
     SERVICE_TAG,
     Dataplane,
     MeshMultiZoneService,
@@ -157,7 +158,7 @@ def _addressed(side: Side, t: Target, host: str, port: str) -> bool:
 
 
 def _verdict(side: Side, dp: Dataplane, t: Target) -> tuple[bool, list[str]]:
-    lines = _where(side, t)
+    lines = _where(side, t) + _entries(side, dp, t)
     mine = side.outbounds(dp.node_id)
     if t.dest is not None:
         got = [o for o in mine if o.destination is t.dest]
@@ -190,6 +191,31 @@ def _where(side: Side, t: Target) -> list[str]:
     vips = ", ".join(f"{o.address}:{o.port}" for o in t.outbounds) or "none"
     lines.append(f"VIP/explicit outbounds in the mesh: {vips}")
     return lines
+
+
+def _entries(side: Side, dp: Dataplane, t: Target) -> list[str]:
+    """The proxy's reachableServices/reachableBackends entries (or explicit backendRefs) that name it."""
+    tp = dp.networking.transparent_proxying
+    if t.dest is None or tp is None:
+        return []
+    if t.dest.kind == LEGACY:
+        if not tp.reachable_services:
+            return []
+        named = [f"[{n}]" for n, s in enumerate(tp.reachable_services) if s == t.dest.service]
+        return [f"reachableServices{''.join(named)} names it" if named else "not in reachableServices"]
+    if tp.reachable_backends is None:
+        return []
+    namespace = dp.labels.get(NAMESPACE_LABEL, "")
+    kris = (t.dest.kri, t.dest.kri_resource)
+    refs = tp.reachable_backends.refs
+    hits = [
+        f"refs[{n}]" for n, ref in enumerate(refs) if side.translator.outbounds.resolve_ref(ref, namespace) & set(kris)
+    ]
+    return [
+        f"reachableBackends {', '.join(hits)} select it"
+        if hits
+        else f"none of the {len(refs)} reachableBackends refs selects it"
+    ]
 
 
 def _endpoint_lines(side: Side, t: Target) -> list[str]:

@@ -102,8 +102,9 @@ def test_reachable_settings_decide(exclusive: Path) -> None:
     assert not present and lines[-1] == f"  => absent: {Skip.REACHABLE_SERVICES_ONLY.value}"
     present, lines = ask(exclusive, "default.web-rb", "MeshService db")
     assert not present and lines[-1] == f"  => absent: {Skip.NOT_SELECTED.value}"
-    present, _ = ask(exclusive, "default.web-rb", "MeshMultiZoneService backend:8080")
-    assert present
+    assert "  none of the 2 reachableBackends refs selects it" in lines
+    present, lines = ask(exclusive, "default.web-rb", "MeshMultiZoneService backend:8080")
+    assert present and "  reachableBackends refs[1] select it" in lines
 
 
 def test_mode_reachable_backends_and_reachable_services(tmp_path: Path) -> None:
@@ -112,6 +113,7 @@ def test_mode_reachable_backends_and_reachable_services(tmp_path: Path) -> None:
     assert not present and lines[-1] == f"  => absent: {Skip.NO_REACHABLE_BACKENDS.value}"
     present, lines = ask(folder, "default.web-rs", "kuma.io/service=db")
     assert not present and lines[-1] == f"  => absent: {Skip.NOT_IN_REACHABLE_SERVICES.value}"
+    assert "  not in reachableServices" in lines
     for query in ("backend.mesh", "240.0.0.1", "kuma.io/service=backend", "backend"):
         present, lines = ask(folder, "default.web-rs", query)
         assert present and lines[-1] == "  => present: cluster backend, outbound 240.0.0.1:80", query
