@@ -30,7 +30,7 @@ from meshxds.snapshots.snapshot import (
     type_version,
 )
 from meshxds.snapshots.wire import filter_references, route_config_clusters
-from meshxds.translators import ProxyResources, ResourceSet
+from meshxds.translators import ResourceSet
 from meshxds.translators.memo import same_items
 from meshxds.translators.proxy import MeshTranslator
 
@@ -44,16 +44,6 @@ class SnapshotError(ValueError):
 def snapshots_for(catalog: Catalog) -> dict[str, Snapshot]:
     """Translate and encode every proxy of ``catalog``; raises ``SnapshotError`` on an inconsistent one."""
     return Builder().build(catalog)
-
-
-def build(resources: Mapping[str, ProxyResources]) -> dict[str, Snapshot]:
-    """Per proxy: its own small layer over the shared layer of its outbound selection (built once)."""
-    cache = BuildCache()
-    out: dict[str, Snapshot] = {}
-    for node_id, res in resources.items():
-        shared = tuple(cache.layer(node_id, rs) for rs in res.shared_sets)
-        out[node_id] = cache.layer(node_id, res.own).snapshot(node_id, shared)
-    return out
 
 
 class Builder:

@@ -20,14 +20,16 @@ from envoy_data_plane.envoy.service.metrics.v3 import StreamMetricsMessage, Stre
 from envoy_data_plane.io.prometheus.client import Counter, Metric, MetricFamily, MetricType
 
 from meshxds.cli.main import main
+from meshxds.demo.loopback import proxied_get
+from meshxds.demo.redirect import with_redirect_listener
 from meshxds.migrate.plan import make_plan
 from meshxds.migrate.traffic import fetch
 from meshxds.resources.model import MeshServicesMode
-from meshxds.xds.bootstrap import bootstrap_config, with_redirect_listener
-from meshxds.xds.loopback import EchoServer, free_port, http_get, proxied_get
+from meshxds.xds.bootstrap import bootstrap_config
 from meshxds.xds.metrics_sink import TrafficStore, parse_report, prometheus_text
-from meshxds.xds.sidecar import Envoy
 from tests.support.ads import ServiceThread
+from tests.support.envoy import Envoy
+from tests.support.net import EchoServer, free_port, http_get
 from tests.support.poll import wait_until
 
 FLUSH = 0.5  # seconds between Envoy's stats flushes in the real-Envoy test
@@ -158,6 +160,7 @@ def traffic(server: ServiceThread) -> dict[str, Any]:
     return data
 
 
+@pytest.mark.real
 def test_real_envoy_legacy_destination_in_use_then_idle(
     running: tuple[Path, ServiceThread, Envoy, tuple[str, int]], capsys: pytest.CaptureFixture[str]
 ) -> None:
