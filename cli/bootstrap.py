@@ -9,6 +9,8 @@ import yaml
 
 from meshxds.xds.bootstrap import bootstrap_config
 
+DEFAULT_STATS_FLUSH = 5.0  # seconds between Envoy's counter reports to the metrics service (Envoy's own default)
+
 
 def parse_host_port(value: str) -> tuple[str, int]:
     """``HOST:PORT`` (IPv6 as ``[::1]:18000``) → (host, port); ValueError with a readable reason."""
@@ -25,7 +27,7 @@ def render(
     delta: bool = False,
     admin_port: int = 9901,
     admin_address: str = "127.0.0.1",
-    stats_flush_interval: float | None = None,
+    stats_flush_interval: float | None = DEFAULT_STATS_FLUSH,
 ) -> str:
     mesh, _, name = node.partition(".")
     if not mesh or not name:

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-port", type=int, default=9901, help="Envoy admin port")
     p.add_argument("--admin-address", default="127.0.0.1", help="Envoy admin address")
     flush_help = "seconds between cluster counter reports to meshxds (migrate plan's live traffic); 0: off"
-    p.add_argument("--stats-flush-interval", type=float, default=5.0, help=flush_help)
+    p.add_argument("--stats-flush-interval", type=float, default=5.0, help=flush_help)  # cli/bootstrap.py's default
 
     p = sub.add_parser("demo", help=COMMANDS["demo"])
     p.add_argument("paths", nargs="*", default=["examples/universal-demo"], help="example mesh")
