@@ -50,6 +50,8 @@ class Loss:
     node: str
     replaced_by: tuple[str, ...]
     had_endpoints: bool
+    unreached: int = 0  # of its endpoints, how many nothing the proxy keeps or gains reaches
+    endpoints: int = 0
     traffic: Flow | None = None  # live traffic through it (None: not known)
 
     @property
@@ -173,9 +175,12 @@ def destination_changes(
             dest = old[cluster]
             dests.setdefault(cluster, (before, dest))
             served = before.served(dest)
-            replaced = tuple(sorted(after.label(d) for d in after.serving(node, served)))
+            serving = after.serving(node, served)
+            replaced = tuple(sorted(after.label(d) for d in serving))
+            reached = frozenset().union(*(after.served(d) for d in serving))
             flow = traffic.get(node, {}).get(cluster) if traffic is not None else None
-            lost[cluster].append(Loss(node, replaced, bool(served), flow))
+            loss = Loss(node, replaced, bool(served), len(served - reached), len(served), flow)
+            lost[cluster].append(loss)
         for cluster in sorted(new.keys() - old.keys()):
             dests.setdefault(cluster, (after, new[cluster]))
             gained[cluster].append(node)

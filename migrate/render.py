@@ -54,7 +54,10 @@ def render_text(plan: Plan) -> str:
     for d in lost:
         out.append(f"  {d.destination} (cluster {d.cluster})")
         for loss in d.lost_by:
-            if loss.replaced_by:
+            if loss.replaced_by and loss.unreached:
+                gone = f"{loss.unreached} of {loss.endpoints} endpoint(s) no longer reached"
+                what = f"partly replaced by {', '.join(loss.replaced_by)} ({gone})"
+            elif loss.replaced_by:
                 what = f"replaced by {', '.join(loss.replaced_by)}"
             elif loss.had_endpoints:
                 what = "BREAKS: nothing it keeps serves these endpoints"
@@ -119,6 +122,8 @@ def as_json(plan: Plan) -> dict[str, Any]:
                         "node": loss.node,
                         "replacedBy": list(loss.replaced_by),
                         "hadEndpoints": loss.had_endpoints,
+                        "endpoints": loss.endpoints,
+                        "unreached": loss.unreached,
                         "breaks": loss.breaks,
                         "traffic": _flow(loss),
                     }

@@ -119,3 +119,13 @@ def test_cli_exit_codes_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["migrate", "plan", str(bad), "--zone", "east", "--to", "Exclusive"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err and all(line.startswith("error: ") for line in err) and "20-clients.yaml" in err[0]
+
+
+def test_rollback_counts_endpoints_only_the_multizone_service_reached() -> None:
+    """Back from Exclusive, the MeshMultiZoneService's west endpoint (through the ZoneIngress) is reached by no
+    legacy destination: a partial replacement, not a full one."""
+    plan = _plan(Mode.EXCLUSIVE, Mode.REACHABLE_BACKENDS)
+    mz = next(d for d in plan["destinations"] if d["cluster"] == "default_backend___mzsvc_8080")
+    web = next(loss for loss in mz["lostBy"] if loss["node"] == "default.web")
+    assert web["replacedBy"] == ["kuma.io/service backend"] and (web["unreached"], web["endpoints"]) == (1, 2)
+    assert web["breaks"] is False
