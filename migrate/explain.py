@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from meshxds.migrate.inputs import Input, InputError
 from meshxds.migrate.side import Side
-from meshxds.resources.match import selected, serves
+from meshxds.resources.match import DataplaneIndex, serves
 from meshxds.resources.model import (
     NAMESPACE_LABEL,
     SERVICE_TAG,
@@ -175,7 +175,7 @@ def _where(side: Side, t: Target) -> list[str]:
     res = t.resource
     if isinstance(res, MeshService) and res.is_local:
         sel = json.dumps(res.spec.selector.model_dump(by_alias=True, exclude_none=True), sort_keys=True)
-        picked = selected(res, side.view.dataplanes)
+        picked = DataplaneIndex(side.view.dataplanes).selected(res)
         lines.append(f"local MeshService; selector {sel} matches {len(picked)} Dataplane(s)"
                      + (f": {', '.join(d.name for d in picked)}" if picked else ""))  # fmt: skip
     elif isinstance(res, MeshService):
@@ -231,12 +231,15 @@ def _endpoint_lines(side: Side, t: Target) -> list[str]:
 def _unhealthy(side: Side, t: Target) -> list[str]:
     """Inbounds that would serve the destination but are not Ready (Kuma's ``GetHealthyInbounds``)."""
     out = []
+    picked: list[Dataplane] = []
+    if isinstance(t.resource, MeshService) and t.resource.is_local:
+        picked = DataplaneIndex(side.view.dataplanes).selected(t.resource)
     for dp in side.view.dataplanes:
         for i in dp.networking.inbound:
             if i.healthy:
                 continue
             if isinstance(t.resource, MeshService) and t.resource.is_local and isinstance(t.port, Port):
-                if dp in selected(t.resource, [dp]) and serves(i, t.port):
+                if any(dp is p for p in picked) and serves(i, t.port):
                     out.append(f"{dp.name}:{i.port} ({i.state.value})")
             elif t.service and i.service == t.service:
                 out.append(f"{dp.name}:{i.port} ({i.state.value})")

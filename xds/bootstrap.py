@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from meshxds.translators.clusters import HTTP_OPTIONS_KEY
 from meshxds.xds.metrics_sink import sink_config
-
-HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
 def bootstrap_config(
@@ -24,7 +23,7 @@ def bootstrap_config(
 ) -> dict[str, Any]:
     """A complete bootstrap: node id ``<mesh>.<name>``, ADS over gRPC, CDS and LDS via ADS.
 
-    ``set_node_on_first_message_only`` keeps Envoy's ~60 KB Node out of every later request;
+    ``set_node_on_first_message_only`` keeps Envoy's large Node out of every later request;
     HTTP/2 keepalive on the xds cluster notices a dead server within seconds. With ``stats_flush_interval``
     Envoy also streams its cluster counters to meshxds' metrics service on the same connection, that often.
     """
@@ -49,8 +48,8 @@ def bootstrap_config(
                     "type": "STRICT_DNS" if _is_hostname(ads_host) else "STATIC",
                     "connect_timeout": "1s",
                     "typed_extension_protocol_options": {
-                        HTTP_PROTOCOL_OPTIONS: {
-                            "@type": f"type.googleapis.com/{HTTP_PROTOCOL_OPTIONS}",
+                        HTTP_OPTIONS_KEY: {
+                            "@type": f"type.googleapis.com/{HTTP_OPTIONS_KEY}",
                             "explicit_http_config": {
                                 "http2_protocol_options": {"connection_keepalive": {"interval": "30s", "timeout": "5s"}}
                             },
