@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import pytest
 from meshxds.cli.main import main
 from meshxds.migrate.plan import BREAKS, RESOLVES, make_plan
 from meshxds.migrate.render import render_json, render_text
+from meshxds.resources.loader import Loaded
 from meshxds.resources.model import MeshServicesMode as Mode
 
 GOLDEN = Path(__file__).parent / "golden-migrate"
@@ -129,3 +131,18 @@ def test_rollback_counts_endpoints_only_the_multizone_service_reached() -> None:
     web = next(loss for loss in mz["lostBy"] if loss["node"] == "default.web")
     assert web["replacedBy"] == ["kuma.io/service backend"] and (web["unreached"], web["endpoints"]) == (1, 2)
     assert web["breaks"] is False
+
+
+def test_a_new_kind_plugs_into_the_reference_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Routes and policies will register a scanner per kind; here a stand-in scanner on MeshMultiZoneService
+    reports its (hypothetical) use of the legacy name ``backend.mesh`` and the plan judges it like any other."""
+    from meshxds.migrate import references as refs
+
+    def scanner(item: Loaded) -> Iterator[refs.Reference]:
+        yield refs.Reference(item.origin.file, item.origin.index, "MeshMultiZoneService backend", "spec.x",
+                             "backend.mesh", refs.mesh_legacy_name("backend.mesh"), legacy=True)  # fmt: skip
+
+    monkeypatch.setitem(refs.SCANNERS, "MeshMultiZoneService", [scanner])
+    plan = make_plan([GOLDEN / "modes" / "input"], "default", Mode.EXCLUSIVE, zone="east", from_mode=Mode.EVERYWHERE)
+    hit = next(r for r in plan.references if r.reference.field == "spec.x")
+    assert hit.status == BREAKS and hit.before == ("backend",) and hit.after == ()
