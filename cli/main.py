@@ -15,6 +15,10 @@ COMMANDS = {
     "bootstrap": "Print an Envoy bootstrap that points a sidecar at the ADS server.",
     "demo": "Run the server, real Envoy sidecars and upstream apps on the example mesh.",
     "rules": "Print, per outbound of one proxy, the merged routes and policies and where each value came from.",
+    # migration: see a change before making it (parsers in cli/migrate.py)
+    "diff": "Show what every proxy would receive differently between two inputs (exit 1 if anything).",
+    "migrate": "Plan a meshServices.mode switch: what appears, disappears and breaks, per proxy.",
+    "explain": "Say why a proxy has a destination or not, ending in the decisive reason.",
 }
 
 
@@ -55,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-port", type=int, default=9901, help="Envoy admin port")
     p.add_argument("--admin-address", default="127.0.0.1", help="Envoy admin address")
     p.add_argument("--dns-port", type=int, default=0, help="DNS listener port on 127.0.0.1 (0: none)")
+    flush_help = "seconds between cluster counter reports to meshxds (migrate plan's live traffic); 0: off"
+    p.add_argument("--stats-flush-interval", type=float, default=5.0, help=flush_help)  # cli/bootstrap.py's default
 
     p = sub.add_parser("demo", help=COMMANDS["demo"])
     p.add_argument("paths", nargs="*", default=["examples/universal-demo"], help="example mesh")
@@ -65,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="YAML files or folders")
     p.add_argument("--zone", default="default", help=zone_help)
     p.add_argument("--node", required=True, help="node id, <mesh>.<dataplane name>")
+
+    from meshxds.cli.migrate import add_parsers
+
+    add_parsers(sub, COMMANDS, zone_help)
     return parser
 
 

@@ -30,7 +30,7 @@ def fields(data: bytes, keep_fixed: bool = False) -> Iterator[tuple[int, int | b
     """Yield (field number, value) for every field; varints as int, length-delimited as bytes.
 
     Fixed-width fields are skipped (no discovery message the server reads uses them), or with
-    ``keep_fixed`` yielded as their 8 or 4 raw little-endian bytes (e.g. a Struct's number values).
+    ``keep_fixed`` yielded as their 8 or 4 raw little-endian bytes (a double is ``struct.unpack("<d", value)``).
     """
     pos, end = 0, len(data)
     while pos < end:

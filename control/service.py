@@ -31,6 +31,7 @@ from meshxds.translators.health import HdsSettings
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.debug import DebugServer
 from meshxds.xds.hds import HdsServer
+from meshxds.xds.metrics_sink import MetricsSink, TrafficStore, prometheus_text
 from meshxds.xds.nodemeta import dns_port
 from meshxds.xds.server import AdsServer
 
@@ -81,8 +82,11 @@ class Service:
         self.poll_interval = poll_interval
         self.cache = SnapshotCache()
         self.builder = Builder()  # keeps the previous build: a reload redoes only what changed
-        self.ads = AdsServer(self.cache)
-        self.debug = DebugServer(self.cache, self.meshservices_yaml)
+        self.traffic = TrafficStore()  # live per-cluster traffic from Envoy's stats sink (for `migrate plan`)
+        self.ads = AdsServer(self.cache, [MetricsSink(self.traffic).handler()])
+        self.debug = DebugServer(
+            self.cache, self.meshservices_yaml, self.traffic.as_json, lambda: prometheus_text(self.traffic)
+        )
         self.catalog: Catalog | None = None
         self.seen: Fingerprint | None = None
         # What sidecars report (HDS health on the ADS port, node metadata): inputs of the next load.

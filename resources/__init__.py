@@ -17,7 +17,7 @@ from meshxds.resources.generate import generate
 from meshxds.resources.health import HealthReport, apply_health
 from meshxds.resources.hostnames import assign_hostnames
 from meshxds.resources.k8s import Options, convert
-from meshxds.resources.loader import Loaded, load_documents, resource_id
+from meshxds.resources.loader import Documents, Loaded, load_documents, resource_id
 from meshxds.resources.match import DataplaneIndex
 from meshxds.resources.policies import POLICY_KINDS, AnyPolicy
 from meshxds.resources.status import assign_vips, update_multizone, update_status
@@ -56,7 +56,19 @@ def load_catalog(
     here too, as Kuma's control plane stores it: ``health`` (HDS reports by node id; a probed inbound
     without one is NotReady) and ``dns_ports`` (node metadata ``dataplane.dns.port``).
     """
-    docs = load_documents(paths, zone)
+    return catalog_from_documents(load_documents(paths, zone), zone, previous, connected, k8s, health, dns_ports)
+
+
+def catalog_from_documents(
+    docs: Documents,
+    zone: str = "default",
+    previous: Catalog | None = None,
+    connected: frozenset[str] = frozenset(),
+    k8s: Options | None = None,
+    health: Mapping[str, HealthReport] | None = None,
+    dns_ports: Mapping[str, int] | None = None,
+) -> LoadResult:
+    """``load_catalog`` on documents already read, so a caller can edit them in memory first (``migrate plan``)."""
     problems = list(docs.problems)
     items = list(docs.resources)
     meshes = {i.resource.name: i.resource for i in items if isinstance(i.resource, m.Mesh)}

@@ -145,7 +145,8 @@ class MeshTranslator:
         self._old_own = {}
         self._old_dns_sets = {}
 
-    def _endpoints(self, dest: Destination) -> list[Endpoint]:
+    def endpoints(self, dest: Destination) -> list[Endpoint]:
+        """The endpoints of ``dest``'s CLA (a legacy outbound's tag subset of its service)."""
         endpoints = self.endpoint_map.get(dest.service, [])
         return subset(endpoints, dest.tags) if dest.kind == LEGACY else endpoints
 
@@ -157,8 +158,8 @@ class MeshTranslator:
         )
         cla = self._clas.get(
             id(dest),
-            lambda: self._cla.build(dest.cluster, self._endpoints(dest)),
-            lambda: (dest.cluster, self._cla.contents(self._endpoints(dest))),
+            lambda: self._cla.build(dest.cluster, self.endpoints(dest)),
+            lambda: (dest.cluster, self._cla.contents(self.endpoints(dest))),
         )
         return cluster, cla
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshxds.translators.clusters import HTTP_OPTIONS_KEY
+from meshxds.xds.metrics_sink import sink_config
 
 
 def bootstrap_config(
@@ -19,6 +20,7 @@ def bootstrap_config(
     admin_address: str = "127.0.0.1",
     admin_port: int = 9901,
     dns_port: int = 0,
+    stats_flush_interval: float | None = None,
 ) -> dict[str, Any]:
     """A complete bootstrap: node id ``<mesh>.<name>``, ADS over gRPC, CDS and LDS via ADS, HDS.
 
@@ -26,13 +28,14 @@ def bootstrap_config(
     HTTP/2 keepalive on the xds cluster notices a dead server within seconds. ``hds_config`` points
     Envoy's Health Discovery Service at the same server, as Kuma's bootstrap does, so service probes
     need no file edit. ``dns_port`` (Kuma's node metadata ``dataplane.dns.port``) asks for the DNS
-    listener on ``127.0.0.1:<dns_port>``.
+    listener on ``127.0.0.1:<dns_port>``. With ``stats_flush_interval`` Envoy also streams its cluster
+    counters to meshxds' metrics service on the same connection, that often.
     """
     mesh = node_id.split(".", 1)[0]
     node: dict[str, Any] = {"id": node_id, "cluster": mesh}
     if dns_port:
         node["metadata"] = {"dataplane.dns.port": str(dns_port)}
-    return {
+    config: dict[str, Any] = {
         "node": node,
         "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
         "dynamic_resources": {
@@ -84,6 +87,10 @@ def bootstrap_config(
             ]
         },
     }
+    if stats_flush_interval is not None:  # counters to meshxds' metrics service, for `migrate plan`
+        config["stats_sinks"] = [sink_config("xds_cluster")]
+        config["stats_flush_interval"] = f"{stats_flush_interval:g}s"
+    return config
 
 
 def _is_hostname(host: str) -> bool:

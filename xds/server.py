@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -54,14 +54,14 @@ def unknown_node_message(node_id: str) -> str:
 class AdsServer:
     """Serves the snapshots of ``cache`` to Envoy over SotW and Delta ADS."""
 
-    def __init__(self, cache: SnapshotCache) -> None:
+    def __init__(self, cache: SnapshotCache, handlers: Sequence[Any] = ()) -> None:
         self.cache = cache
         self.streams: set[Stream] = set()
         self.port = 0
         self._server: Any = None
-        # More services on the same gRPC server (HDS), and who hears each accepted stream's encoded Node
-        # (the service reads node metadata from it: the server itself only routes bytes).
-        self.handlers: list[grpc.GenericRpcHandler] = []
+        # More services on the same gRPC server (HDS, the metrics sink), and who hears each accepted stream's
+        # encoded Node (the service reads node metadata from it: the server itself only routes bytes).
+        self.handlers: list[grpc.GenericRpcHandler] = list(handlers)
         self.on_node: Callable[[str, bytes], None] | None = None
 
     async def start(self, address: str = "127.0.0.1", port: int = 0) -> int:
