@@ -11,15 +11,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from meshxds.resources import model as m
 from meshxds.resources.errors import Origin, Problem
-from meshxds.resources.loader import Loaded, parse_document
+from meshxds.resources.loader import AnyResource, Loaded, parse_document
 from meshxds.store.model import FLAT_KINDS, Key, Record, is_global
 
 STORE_FILE = "store"  # the "file" part of a problem about a stored resource
 
 
-def key_of(res: m.Resource) -> Key:
+def key_of(res: AnyResource) -> Key:
     return Key(res.kind, "" if is_global(res.kind) else getattr(res, "mesh", "default"), res.name)
 
 

@@ -23,6 +23,14 @@ PLURALS: dict[str, str] = {
     "MeshMultiZoneService": "meshmultizoneservices",
     "HostnameGenerator": "hostnamegenerators",
     "ZoneIngress": "zoneingresses",
+    # Policies (zz_generated.resource.go WsPath of each)
+    "MeshHTTPRoute": "meshhttproutes",
+    "MeshTCPRoute": "meshtcproutes",
+    "MeshTimeout": "meshtimeouts",
+    "MeshRetry": "meshretries",
+    "MeshCircuitBreaker": "meshcircuitbreakers",
+    "MeshHealthCheck": "meshhealthchecks",
+    "MeshLoadBalancingStrategy": "meshloadbalancingstrategies",
 }
 KINDS_BY_PLURAL: dict[str, str] = {plural: kind for kind, plural in PLURALS.items()}
 # Universal Mesh, Dataplane and ZoneIngress are "old-style" (proto) types: the API flattens their spec.

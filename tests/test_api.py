@@ -74,6 +74,18 @@ def test_put_get_list_delete_round_trip(postgres_url: str) -> None:
         mesh = await json_of(await c.get("/meshes/default"))
         assert mesh["meshServices"] == {"mode": "Exclusive"} and "spec" not in mesh  # old-style: flattened
         assert (await json_of(await c.get("/meshservices")))["total"] == 1  # across meshes
+        timeout = {
+            "type": "MeshTimeout",
+            "name": "t1",
+            "mesh": "default",
+            "spec": {
+                "targetRef": {"kind": "Mesh"},
+                "to": [{"targetRef": {"kind": "Mesh"}, "default": {"connectionTimeout": "2s"}}],
+            },
+        }
+        r = await c.put("/meshes/default/meshtimeouts/t1", json=timeout, headers=auth)
+        assert (r.status, await r.json()) == (201, {})
+        assert (await json_of(await c.get("/meshes/default/meshtimeouts/t1")))["spec"] == timeout["spec"]
         r = await c.delete("/meshes/default/meshservices/redis", headers=auth)
         assert (r.status, await r.json()) == (200, {})
         r = await c.delete("/meshes/default/meshservices/redis", headers=auth)
