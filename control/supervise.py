@@ -26,6 +26,7 @@ class Supervised:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        self.running = True
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     @property
