@@ -31,6 +31,7 @@ from meshxds.xds.debug import DebugServer
 from meshxds.xds.server import AdsServer
 
 log = logging.getLogger("meshxds.serve")
+PROBLEM_LINE = 1000  # characters of one error or warning line (a value quoted from the input can be huge)
 MAX_LISTED = 10  # node ids named in a reload line; the rest are counted
 
 
@@ -92,11 +93,11 @@ class Service:
     def report(self, built: Built) -> None:
         """Errors every time (they are why the reload failed); warnings only when they changed."""
         for line in built.errors:
-            say("error", short(line))
+            say("error", short(line, PROBLEM_LINE))
         warnings = frozenset(built.warnings)
         for line in built.warnings:
             if line not in self._warnings:
-                say("warning", short(line))
+                say("warning", short(line, PROBLEM_LINE))
         if warnings and warnings <= self._warnings:
             log.info("%d warning(s), unchanged", len(warnings))
         self._warnings = warnings
