@@ -52,6 +52,8 @@ class Limits:
             ("grpc.keepalive_time_ms", int(self.keepalive_time * 1000)),
             ("grpc.keepalive_timeout_ms", int(self.keepalive_timeout * 1000)),
             ("grpc.http2.max_pings_without_data", 0),
+            # grpc core times a ping out after grpc.http2.ping_timeout_ms (default 60 s), not keepalive_timeout_ms.
+            ("grpc.http2.ping_timeout_ms", int(self.keepalive_timeout * 1000)),
             # Envoy's bootstrap pings every 30 s (HTTP/2 keepalive); accept that instead of GOAWAY "too_many_pings".
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
