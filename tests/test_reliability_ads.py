@@ -12,6 +12,7 @@ import logging
 import grpc
 import pytest
 
+from bench.soak import FreezingProxy
 from meshxds.snapshots.snapshot import CLUSTER
 from meshxds.xds.server import _WAKE, SERVICE, Inbox, Limits
 from meshxds.xds.wire import MAX_NAMES, MAX_NODE_ID
@@ -144,7 +145,27 @@ def test_stop_tells_connected_streams_to_reconnect() -> None:
     run(scenario)
 
 
-def test_keepalive_pings_find_half_open_connections_within_a_minute() -> None:
+def test_keepalive_pings_close_a_frozen_connection() -> None:
+    """A peer that stops answering (half-open TCP) stayed "connected" for 26+ minutes. The pings find it
+    after keepalive_time + keepalive_timeout (grpc times a ping out after its ping_timeout_ms, 60 s by
+    default, which the limits set too)."""
+
+    async def scenario() -> None:
+        async with Serving(r.two_clusters(NODE)) as s:
+            await s.server.stop(None)
+            s.server.limits, s.server.closing = Limits(keepalive_time=1.0, keepalive_timeout=1.0), False
+            await s.server.start("127.0.0.1", s.port)
+            proxy = FreezingProxy(s.port)
+            proxy.start()
+            channel = grpc.aio.insecure_channel(f"127.0.0.1:{proxy.port}")
+            call = channel.stream_stream(f"/{SERVICE}/StreamAggregatedResources")()
+            await call.write(bytes(DiscoveryRequest(node=Node(id=NODE), type_url=CLUSTER)))
+            await call.read()
+            proxy.frozen = True
+            await until(lambda: not s.server.streams, 15.0, "the frozen stream to be closed")
+            call.cancel()
+            await channel.close()
+
+    run(scenario, timeout=30.0)
     options = dict(Limits().grpc_options())
-    assert options["grpc.keepalive_time_ms"] + options["grpc.keepalive_timeout_ms"] <= 60_000
-    assert options["grpc.http2.max_pings_without_data"] == 0  # keep pinging an idle stream
+    assert options["grpc.keepalive_time_ms"] + options["grpc.http2.ping_timeout_ms"] <= 60_000
