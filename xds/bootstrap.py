@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+from meshxds.translators.clusters import HTTP_OPTIONS_KEY
 
 
 def bootstrap_config(
@@ -21,7 +21,7 @@ def bootstrap_config(
 ) -> dict[str, Any]:
     """A complete bootstrap: node id ``<mesh>.<name>``, ADS over gRPC, CDS and LDS via ADS.
 
-    ``set_node_on_first_message_only`` keeps Envoy's ~60 KB Node out of every later request;
+    ``set_node_on_first_message_only`` keeps Envoy's large Node out of every later request;
     HTTP/2 keepalive on the xds cluster notices a dead server within seconds.
     """
     mesh = node_id.split(".", 1)[0]
@@ -45,8 +45,8 @@ def bootstrap_config(
                     "type": "STRICT_DNS" if _is_hostname(ads_host) else "STATIC",
                     "connect_timeout": "1s",
                     "typed_extension_protocol_options": {
-                        HTTP_PROTOCOL_OPTIONS: {
-                            "@type": f"type.googleapis.com/{HTTP_PROTOCOL_OPTIONS}",
+                        HTTP_OPTIONS_KEY: {
+                            "@type": f"type.googleapis.com/{HTTP_OPTIONS_KEY}",
                             "explicit_http_config": {
                                 "http2_protocol_options": {"connection_keepalive": {"interval": "30s", "timeout": "5s"}}
                             },
