@@ -1,10 +1,13 @@
 """The running control plane: the ADS server on the resource files, reloading them when they change.
 
 The glue between the pipeline and the server: load → validate → translate → ``cache.replace_all``.
-Input is polled (mtime, size and inode of every file under the paths); a change is loaded in a
-worker thread so streams keep being served meanwhile. Invalid input is reported with the same
-lines as ``meshxds validate`` and the last good snapshots stay served. ``meshxds serve``, the demo
-and the tests all run this one class.
+Input is polled off the loop (``control.watcher``) and read once it held still for ``settle``
+seconds; if it changed while being read, it is read again, so a half-written file is never served.
+Invalid input (a parse error, an empty or missing folder) is reported with the same lines as
+``meshxds validate`` and the last good snapshots stay served; a change that would remove most
+proxies at once waits for ``control.guard``. The watcher runs supervised (``control.supervise``)
+and ``readiness()`` says what /readyz reports. ``meshxds serve``, the demo and the tests all run
+this one class.
 """
 
 from __future__ import annotations
