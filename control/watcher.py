@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from meshxds.resources.loader import YAML_SUFFIXES
+
 log = logging.getLogger("meshxds.watch")
 
 Fingerprint = tuple[tuple[str, int, int, int], ...]
@@ -21,10 +23,17 @@ STILL_CHANGING_WARNING = 10.0  # seconds of continuous change before saying so (
 
 
 def fingerprint(paths: Sequence[str | Path]) -> Fingerprint:
-    """What changes when any input file is written, added, removed or renamed (blocking: call off the loop)."""
+    """What changes when any input file is written, added, removed or renamed (blocking: call off the loop).
+
+    Only YAML files count under a folder (the loader reads nothing else): a log file written beside
+    them must not keep the input from ever holding still.
+    """
     out: list[tuple[str, int, int, int]] = []
     for root in paths:
-        files = [Path(root)] if not Path(root).is_dir() else sorted(Path(root).rglob("*"))
+        if Path(root).is_dir():
+            files = sorted(f for f in Path(root).rglob("*") if f.suffix in YAML_SUFFIXES)
+        else:
+            files = [Path(root)]
         for f in files:
             try:
                 st = f.stat()
