@@ -16,22 +16,29 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshxds.codec.wire import WireError
 from meshxds.control.guard import RemovalGuard
 from meshxds.control.logs import say, short
+from meshxds.control.reports import ProxyReports
 from meshxds.control.supervise import Supervised
 from meshxds.control.watcher import Fingerprint, InputWatcher, fingerprint
 from meshxds.resources import Catalog, load_catalog, with_connected
 from meshxds.resources.dump import to_yaml
-from meshxds.resources.model import MeshMultiZoneService, MeshService
+from meshxds.resources.health import HealthReport
+from meshxds.resources.model import Dataplane, MeshMultiZoneService, MeshService
 from meshxds.snapshots.builder import Builder, SnapshotError
 from meshxds.snapshots.snapshot import Snapshot
+from meshxds.translators.health import HdsSettings
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.debug import DebugServer
+from meshxds.xds.hds import HdsServer
+from meshxds.xds.metrics_sink import MetricsSink, TrafficStore, prometheus_text
+from meshxds.xds.nodemeta import dns_port
 from meshxds.xds.server import AdsServer
 
 log = logging.getLogger("meshxds.serve")
@@ -60,16 +67,30 @@ class Service:
         poll_interval: float = 0.2,
         settle: float = 0.25,
         guard: RemovalGuard | None = None,
+        hds: HdsSettings | None = None,
     ) -> None:
         self.paths = list(paths)
         self.zone = zone
         self.poll_interval = poll_interval
         self.cache = SnapshotCache()
         self.builder = Builder()  # keeps the previous build: a reload redoes only what changed
-        self.ads = AdsServer(self.cache)
-        self.debug = DebugServer(self.cache, self.meshservices_yaml, self.readiness)
+        self.traffic = TrafficStore()  # live per-cluster traffic from Envoy's stats sink (for `migrate plan`)
+        self.ads = AdsServer(self.cache, [MetricsSink(self.traffic).handler()])
+        self.debug = DebugServer(
+            self.cache,
+            self.meshservices_yaml,
+            self.traffic.as_json,
+            lambda: prometheus_text(self.traffic),
+            readiness=self.readiness,
+        )
         self.catalog: Catalog | None = None
         self.seen: Fingerprint | None = None
+        # What sidecars report (HDS health on the ADS port, node metadata): inputs of the next load.
+        self.reports = ProxyReports(hds)
+        self.hds = HdsServer(self.hds_specifier, self.on_health, self.reports.settings.refresh_interval.total_seconds())
+        self.ads.handlers.append(self.hds.handler())
+        self.ads.on_node = self.on_node
+        self._dataplanes: dict[str, Dataplane] = {}
         self.reloads = 0
         self.failed_reloads = 0
         self.input = InputWatcher(self.paths, poll_interval, settle)
@@ -80,10 +101,18 @@ class Service:
         self._reloading = asyncio.Lock()
 
     # -- loading ---------------------------------------------------------------------------------
-    def build(self, previous: Catalog | None, connected: frozenset[str]) -> Built:
+    def build(
+        self,
+        previous: Catalog | None,
+        connected: frozenset[str],
+        health: Mapping[str, HealthReport] | None = None,
+        dns_ports: Mapping[str, int] | None = None,
+    ) -> Built:
         """Load, validate and translate (blocking: runs in a worker thread). Reports nothing itself."""
         start = time.perf_counter()
-        result = load_catalog(self.paths, zone=self.zone, previous=previous, connected=connected)
+        result = load_catalog(
+            self.paths, zone=self.zone, previous=previous, connected=connected, health=health, dns_ports=dns_ports
+        )
         errors = tuple(str(p) for p in result.errors)
         warnings = tuple(str(p) for p in result.warnings)
         if result.catalog is None:
@@ -124,6 +153,8 @@ class Service:
             return False
         self.last_error = None
         self.catalog = built.catalog
+        self._dataplanes = {dp.node_id: dp for view in built.catalog.meshes.values() for dp in view.dataplanes}
+        self.reports.forget_others(set(self._dataplanes))
         changed = self.cache.replace_all(built.snapshots)
         self.reloads += 1
         # The served state is millions of long-lived objects: left to the cyclic GC, every full collection
@@ -136,17 +167,26 @@ class Service:
         log.info("loaded %d nodes in %.0f ms; changed: %s%s", len(built.snapshots), built.seconds * 1000, listed, more)
         return True
 
-    def _read(self, previous: Catalog | None, connected: frozenset[str]) -> tuple[Fingerprint, Built, Fingerprint]:
+    def _read(
+        self,
+        previous: Catalog | None,
+        connected: frozenset[str],
+        health: Mapping[str, HealthReport],
+        dns_ports: Mapping[str, int],
+    ) -> tuple[Fingerprint, Built, Fingerprint]:
         """The input state before, the build, and the state after (different: files changed while read)."""
         before = fingerprint(self.paths)
-        built = self.build(previous, connected)
+        built = self.build(previous, connected, health, dns_ports)
         return before, built, fingerprint(self.paths)
 
     async def reload(self) -> bool:
         """Read the input once it holds still; a change during the read means reading it again."""
         async with self._reloading:
+            health, dns_ports = self.reports.take()
             while True:
-                before, built, after = await asyncio.to_thread(self._read, self.catalog, self.cache.connected())
+                before, built, after = await asyncio.to_thread(
+                    self._read, self.catalog, self.cache.connected(), health, dns_ports
+                )
                 if before == after:
                     break
                 await self.input.settled(after)
@@ -160,8 +200,8 @@ class Service:
             if current != self.seen:
                 await self.input.settled(current)  # let an editor's save or a copy finish first
                 await self.reload()
-            elif self.guard.due(time.monotonic()):
-                await self.reload()
+            elif self.guard.due(time.monotonic()) or self.reports.dirty:
+                await self.reload()  # a held removal is due, or a sidecar reported (no settling needed)
 
     def readiness(self) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body) for /readyz: 503 until a good snapshot is served or while the watcher is down."""
@@ -186,6 +226,24 @@ class Service:
         if degraded:
             return 200, {"status": "degraded", "reasons": degraded, **body}
         return 200, {"status": "ready", **body}
+
+    # -- what sidecars report -------------------------------------------------------------------
+    def hds_specifier(self, node_id: str) -> bytes | None:
+        """The node's encoded HealthCheckSpecifier (None: no such Dataplane), for the HDS server."""
+        return self.reports.specifier(self._dataplanes.get(node_id))
+
+    def on_health(self, node_id: str, report: HealthReport) -> None:
+        if node_id in self._dataplanes:  # a removed node's sidecar may still report: nothing to change
+            self.reports.report_health(node_id, report)
+
+    def on_node(self, node_id: str, node: bytes) -> None:
+        """An accepted ADS stream's Node: its metadata may ask for a DNS listener."""
+        try:
+            port = dns_port(node)
+        except WireError as exc:
+            log.warning("%s: unreadable node metadata: %s", node_id, exc)
+            return
+        self.reports.report_dns_port(node_id, port)
 
     async def meshservices_yaml(self) -> str:
         """The MeshServices with live ``connected`` counts, rendered off the loop (large meshes take seconds)."""

@@ -8,6 +8,8 @@ a debug request never stalls the streams; connections are capped and idle ones t
 ``GET /snapshots``        → every node: snapshot versions, sent/ACKed per type, last NACK, connected
 ``GET /snapshots/<node>`` → that node's snapshot, the same JSON as ``meshxds dump``
 ``GET /meshservices``     → MeshServices with their status (``dataplaneProxies.connected`` live)
+``GET /traffic``          → per node and cluster, requests/connections/bytes per second from Envoy's stats sink
+``GET /metrics``          → the same as Prometheus gauges
 """
 
 from __future__ import annotations
@@ -42,12 +44,16 @@ class DebugServer:
         self,
         cache: SnapshotCache,
         meshservices: Callable[[], Awaitable[str]] | None = None,
+        traffic: Callable[[], Any] | None = None,
+        metrics: Callable[[], str] | None = None,
         readiness: Readiness | None = None,
         max_connections: int = MAX_CONNECTIONS,
         request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         self.cache = cache
         self.meshservices = meshservices
+        self.traffic = traffic
+        self.metrics = metrics
         self.readiness = readiness
         self.max_connections = max_connections
         self.request_timeout = request_timeout
@@ -91,7 +97,15 @@ class DebugServer:
             return 200, "application/json", await self._snapshot_json(node_id, snapshot)
         if path == "/meshservices" and self.meshservices is not None:
             return 200, "application/yaml", await self.meshservices()
-        return 404, "text/plain", "try /snapshots, /snapshots/<mesh>.<name>, /meshservices, /healthz or /readyz\n"
+        if path == "/traffic" and self.traffic is not None:
+            return 200, "application/json", _json(self.traffic())
+        if path == "/metrics" and self.metrics is not None:
+            return 200, "text/plain; version=0.0.4", self.metrics()
+        return (
+            404,
+            "text/plain",
+            "try /snapshots, /snapshots/<mesh>.<name>, /meshservices, /traffic, /metrics, /healthz or /readyz\n",
+        )
 
     async def _snapshot_json(self, node_id: str, snapshot: Snapshot) -> str:
         """Rendered in a worker thread, once per snapshot: repeated requests cost nothing."""

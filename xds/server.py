@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.delta import DeltaStream
 from meshxds.xds.sotw import SotwStream
 from meshxds.xds.stream import NodeGone, ProtocolError, Stream
-from meshxds.xds.wire import WireError, parse_delta_request, parse_request
+from meshxds.xds.wire import WireError, parse_delta_request, parse_request, request_node
 
 log = logging.getLogger("meshxds.xds")
 
@@ -74,7 +74,7 @@ def unknown_node_message(node_id: str) -> str:
 class AdsServer:
     """Serves the snapshots of ``cache`` to Envoy over SotW and Delta ADS."""
 
-    def __init__(self, cache: SnapshotCache, limits: Limits | None = None) -> None:
+    def __init__(self, cache: SnapshotCache, handlers: Sequence[Any] = (), limits: Limits | None = None) -> None:
         self.cache = cache
         self.limits = limits or Limits()
         self.streams: set[Stream] = set()
@@ -83,6 +83,10 @@ class AdsServer:
         self.dropped = 0  # streams ended because the client did not read or did not speak
         self._wakeups: set[Wakeup] = set()
         self._server: Any = None
+        # More services on the same gRPC server (HDS, the metrics sink), and who hears each accepted stream's
+        # encoded Node (the service reads node metadata from it: the server itself only routes bytes).
+        self.handlers: list[grpc.GenericRpcHandler] = list(handlers)
+        self.on_node: Callable[[str, bytes], None] | None = None
 
     async def start(self, address: str = "127.0.0.1", port: int = 0) -> int:
         """Bind and start; returns the port (useful with ``port=0``)."""
@@ -94,7 +98,7 @@ class AdsServer:
             },
         )
         self._server = grpc.aio.server(options=self.limits.grpc_options())
-        self._server.add_generic_rpc_handlers((handler,))
+        self._server.add_generic_rpc_handlers((handler, *self.handlers))
         try:
             self.port = self._server.add_insecure_port(f"{address}:{port}")
         except RuntimeError:
@@ -150,6 +154,8 @@ class AdsServer:
                 code = grpc.StatusCode.NOT_FOUND if "." in node_id else grpc.StatusCode.INVALID_ARGUMENT
                 await context.abort(code, message)
                 return
+            if self.on_node is not None:
+                self.on_node(node_id, request_node(first, 1 if kind is DeltaStream else 2))
             await self._loop(kind(node_id, self.cache.node_status(node_id)), first, queue, context)
         finally:
             reader.cancel()

@@ -47,6 +47,14 @@ def _too_many(names: list[str]) -> None:
         raise WireError(f"more than {MAX_NAMES} resource names in one request")
 
 
+def request_node(request: bytes, field: int) -> bytes:
+    """The encoded Node of a discovery request (field 2 in SotW, 1 in Delta); empty when absent."""
+    for number, value in fields(request):
+        if number == field and isinstance(value, bytes):
+            return value
+    return b""
+
+
 @dataclass(frozen=True)
 class ErrorDetail:
     """google.rpc.Status as Envoy fills it in a NACK."""
