@@ -1,5 +1,7 @@
 """Kuma resource types as pydantic models, with Kuma's own field names.
 
+Port ranges are not schema rules here but ``rules.py`` rules, so an out-of-range port is
+reported together with the resource's other problems instead of hiding them.
 Every model forbids unknown fields so a typo in YAML is an error naming the field,
 not a silently ignored setting. Models are frozen: later stages (generation,
 status) derive new objects with ``model_copy(update=...)`` instead of mutating,
@@ -111,8 +113,8 @@ class Health(Strict):
 
 
 class Inbound(Strict):
-    port: int = Field(ge=1, le=65535)
-    service_port: int | None = Field(None, alias="servicePort", ge=1, le=65535)
+    port: int
+    service_port: int | None = Field(None, alias="servicePort")
     service_address: str | None = Field(None, alias="serviceAddress")
     address: str | None = None
     name: str | None = None
@@ -136,13 +138,13 @@ class BackendRef(Strict):
     kind: str = "MeshService"
     name: str | None = None
     namespace: str | None = None
-    port: int | None = Field(None, ge=1, le=65535)
+    port: int | None = None
     labels: dict[str, str] | None = None
 
 
 class Outbound(Strict):
     address: str | None = None
-    port: int = Field(ge=1, le=65535)
+    port: int
     tags: dict[str, str] | None = None
     backend_ref: BackendRef | None = Field(None, alias="backendRef")
 
@@ -151,7 +153,7 @@ class ReachableBackendRef(Strict):
     kind: str = "MeshService"
     name: str | None = None
     namespace: str | None = None
-    port: int | None = Field(None, ge=1, le=65535)
+    port: int | None = None
     labels: dict[str, str] | None = None
 
 
@@ -229,7 +231,7 @@ class Selector(Strict):
 
 class Port(Strict):
     name: str | None = None
-    port: int = Field(ge=1, le=65535)
+    port: int
     target_port: int | str | None = Field(None, alias="targetPort")
     app_protocol: str = Field("tcp", alias="appProtocol")
 
@@ -337,7 +339,7 @@ class MultiZoneSelector(Strict):
 
 class MultiZonePort(Strict):
     name: str | None = None
-    port: int = Field(ge=1, le=65535)
+    port: int
     app_protocol: str = Field("tcp", alias="appProtocol")
 
     @property
@@ -408,8 +410,8 @@ class HostnameGenerator(Strict):
 class ZoneIngressNetworking(Strict):
     address: str
     advertised_address: str | None = Field(None, alias="advertisedAddress")
-    port: int = Field(ge=1, le=65535)
-    advertised_port: int | None = Field(None, alias="advertisedPort", ge=1, le=65535)
+    port: int
+    advertised_port: int | None = Field(None, alias="advertisedPort")
     admin: dict[str, Any] | None = None
 
 
