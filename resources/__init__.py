@@ -20,6 +20,7 @@ from meshxds.resources.loader import Loaded, load_documents
 from meshxds.resources.match import DataplaneIndex
 from meshxds.resources.status import assign_vips, update_multizone, update_status
 from meshxds.resources.validate import validate
+from meshxds.resources.zone_tags import stamp_zone
 
 __all__ = ["Catalog", "LoadResult", "MeshView", "Problem", "Severity", "load_catalog", "with_connected"]
 
@@ -81,6 +82,7 @@ def build_catalog(
     connected: frozenset[str],
 ) -> tuple[Catalog, list[Problem]]:
     warnings: list[Problem] = []
+    items = [stamped(i, meshes, zone) for i in items]
     services: list[Loaded] = []
     for mesh in meshes.values():
         dp_items = [i for i in items if isinstance(i.resource, m.Dataplane) and i.resource.mesh == mesh.name]
@@ -116,6 +118,15 @@ def build_catalog(
         allocated_vips=allocated,
     )
     return catalog, warnings
+
+
+def stamped(item: Loaded, meshes: dict[str, m.Mesh], zone: str) -> Loaded:
+    """A Dataplane as the zone control plane stores it: with ``kuma.io/zone`` on its inbounds."""
+    res = item.resource
+    if not isinstance(res, m.Dataplane) or res.mesh not in meshes:
+        return item
+    dp = stamp_zone(res, zone, meshes[res.mesh].spec.mode)
+    return item if dp is res else Loaded(dp, item.origin)
 
 
 def previous_ports(previous: Catalog | None, mesh: str) -> dict[str, list[m.Port]]:

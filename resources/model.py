@@ -10,6 +10,7 @@ so a resource can be shared safely between meshes, snapshots and threads.
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -204,7 +205,18 @@ class Dataplane(Strict):
 
     @property
     def transparent(self) -> bool:
-        return self.spec.networking.transparent_proxying is not None
+        """Kuma's ``GetTransparentProxy().Enabled()``: a redirect port is set, and an ``IPv4`` family mode has an
+        IPv4 address. A ``transparentProxying`` block without redirect ports is not a transparent proxy
+        (``pkg/transparentproxy/config/dataplane/config_dataplane.go``)."""
+        tp = self.spec.networking.transparent_proxying
+        if tp is None or not ((tp.redirect_port_inbound or 0) > 0 or (tp.redirect_port_outbound or 0) > 0):
+            return False
+        if (tp.ip_family_mode or "").lower() != "ipv4":
+            return True
+        try:
+            return ipaddress.ip_address(self.spec.networking.address).version == 4
+        except ValueError:
+            return False
 
 
 # --------------------------------------------------------------------------- MeshService
@@ -378,6 +390,13 @@ class MeshMultiZoneService(Strict):
     @property
     def display_name(self) -> str:
         return self.labels.get(DISPLAY_NAME_LABEL, self.name)
+
+    def find_port(self, name: str) -> MultiZonePort | None:
+        """Kuma's ``FindPortByName`` (meshmultizoneservice helpers.go): by name or by the number as a string."""
+        for p in self.spec.ports:
+            if p.name == name or str(p.port) == name:
+                return p
+        return None
 
 
 # --------------------------------------------------------------------------- HostnameGenerator

@@ -1,9 +1,9 @@
 """MeshService / MeshMultiZoneService status, as Kuma's zone control plane fills it.
 
 VIPs: the next free address of 241.0.0.0/8 (243.0.0.0/8 for MeshMultiZoneService) in
-load order. With a previous Catalog, a service that existed keeps its VIP and addresses
-handed out before are never reused, so a reload never moves a VIP. The status updater
-part (identities, state, tls, dataplaneProxies) follows Kuma's status/updater.go.
+load order, starting at 241.0.0.0 itself as Kuma does. With a previous Catalog, a service
+that existed keeps its VIP and addresses handed out before are never reused, so a reload
+never moves a VIP. The status updater part (identities, state, tls, dataplaneProxies) follows Kuma's status/updater.go.
 """
 
 from __future__ import annotations
@@ -21,16 +21,20 @@ Service = m.MeshService | m.MeshMultiZoneService
 
 
 class VipAllocator:
-    """Lowest free address of a CIDR, skipping everything reserved (never reuses a handed-out IP)."""
+    """Lowest free address of a CIDR, skipping everything reserved (never reuses a handed-out IP).
+
+    As Kuma's allocator (Nordix simple-ipam, ``core/vip/allocator_test.go``), the first VIP is the
+    range's own first address: 241.0.0.0, then 241.0.0.1, ...
+    """
 
     def __init__(self, cidr: ipaddress.IPv4Network, reserved: Iterable[str]) -> None:
         self.cidr = cidr
         self.reserved = {ip for ip in reserved}
-        self.next = int(cidr.network_address) + 1
+        self.next = int(cidr.network_address)
 
     def allocate(self) -> str:
         last = int(self.cidr.broadcast_address)
-        while self.next < last:
+        while self.next <= last:
             ip = str(ipaddress.IPv4Address(self.next))
             self.next += 1
             if ip not in self.reserved:

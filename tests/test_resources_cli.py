@@ -72,9 +72,9 @@ def test_generate_example_matches_golden(update_golden: bool) -> None:
     assert run.stdout == GOLDEN.read_text()
     docs = list(yaml.safe_load_all(run.stdout))
     assert [(d["type"], d["name"], d["status"]["vips"][0]["ip"]) for d in docs] == [
-        ("MeshService", "web", "241.0.0.1"),
-        ("MeshService", "backend", "241.0.0.2"),
-        ("MeshService", "redis", "241.0.0.3"),
+        ("MeshService", "web", "241.0.0.0"),
+        ("MeshService", "backend", "241.0.0.1"),
+        ("MeshService", "redis", "241.0.0.2"),
     ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -161,32 +161,33 @@ class MeshOutbounds:
 
     def _port_destination(self, res: MeshService | MeshMultiZoneService, port: int) -> Destination | None:
         """Kuma's ``FindPortByName(str(port))``: by name or number."""
-        for p in res.spec.ports:
-            if p.name == str(port) or p.port == port:
-                return self.resource(res, p)
-        return None
+        found = res.find_port(str(port))
+        return self.resource(res, found) if found is not None else None
 
     def selected_backends(self, dp: Dataplane) -> set[str] | None:
         """Kuma's ``GetReachableBackends``: KRIs (with or without section) a proxy selected, or None for all."""
         namespace = dp.labels.get(NAMESPACE_LABEL, "")
         explicit = [o.backend_ref for o in dp.networking.outbound if o.backend_ref is not None]
-        refs: list[BackendRef | ReachableBackendRef]
-        if explicit:
-            refs = list(explicit)
-        else:
-            tp = dp.networking.transparent_proxying
-            if tp is None or tp.reachable_backends is None:
-                return None
-            refs = list(tp.reachable_backends.refs)
+        selected = self._select(explicit, namespace)  # explicit backendRefs win if they select anything
+        if selected:
+            return selected
+        tp = dp.networking.transparent_proxying
+        if tp is None or tp.reachable_backends is None:
+            return None
+        return self._select(tp.reachable_backends.refs, namespace)
+
+    def _select(self, refs: Sequence[BackendRef | ReachableBackendRef], namespace: str) -> set[str]:
+        """``GetReachableBackends``' processRef: a port that matches none of a service's ports selects them all.
+
+        Kuma falls through to its all-ports loop there (the resources stage warns about such refs).
+        Explicit outbounds resolve in the proxy's namespace, reachableBackends refs in theirs, else the proxy's.
+        """
         selected: set[str] = set()
         for ref in refs:
-            for res in self._resources(ref.kind, ref.name, ref.namespace or namespace, ref.labels):
-                if ref.port is None:
-                    selected.add(kri(res))
-                else:
-                    dest = self._port_destination(res, ref.port)
-                    if dest is not None:
-                        selected.add(dest.kri)
+            ns = (ref.namespace if isinstance(ref, ReachableBackendRef) else None) or namespace
+            for res in self._resources(ref.kind, ref.name, ns, ref.labels):
+                port = res.find_port(str(ref.port)) if ref.port is not None else None
+                selected.add(kri(res, port.section_name) if port is not None else kri(res))
         return selected
 
     def explicit(self, dp: Dataplane) -> list[Outbound]:
@@ -229,7 +230,7 @@ class MeshOutbounds:
     def select_legacy(self, dp: Dataplane) -> list[Outbound]:
         """A transparent proxy's legacy VIP outbounds: they depend on its ``reachableServices`` only."""
         tp = dp.networking.transparent_proxying
-        if tp is None:
+        if tp is None or not dp.transparent:
             return []
         reachable = set(tp.reachable_services)
         return [ob for ob in self.legacy_outbounds if not reachable or ob.destination.service in reachable]
@@ -237,7 +238,7 @@ class MeshOutbounds:
     def select_resources(self, dp: Dataplane) -> list[Outbound]:
         """A transparent proxy's MeshService/MeshMultiZoneService VIP outbounds, in mesh order."""
         tp = dp.networking.transparent_proxying
-        if tp is None:
+        if tp is None or not dp.transparent:
             return []
         selected = self.selected_backends(dp)
         if tp.reachable_services and selected is None:
@@ -252,7 +253,7 @@ class MeshOutbounds:
     def own_inbound_collisions(self, dp: Dataplane) -> set[tuple[str, int]]:
         """VIP outbounds that are this proxy's own inbound interfaces (Kuma skips them; ``overlap`` as lookups)."""
         hits: set[tuple[str, int]] = set()
-        if dp.networking.transparent_proxying is None:
+        if not dp.transparent:
             return hits
         for inbound in dp.networking.inbound:
             iface = interface(dp, inbound)
