@@ -13,7 +13,7 @@ from pathlib import Path
 from meshxds.resources import model as m
 from meshxds.resources.catalog import Catalog, MeshView
 from meshxds.resources.errors import Problem, Severity
-from meshxds.resources.generate import generate
+from meshxds.resources.generate import generate, managed_given
 from meshxds.resources.hostnames import assign_hostnames
 from meshxds.resources.k8s import Options, convert
 from meshxds.resources.loader import Loaded, load_documents
@@ -88,7 +88,8 @@ def build_catalog(
         dp_items = [i for i in items if isinstance(i.resource, m.Dataplane) and i.resource.mesh == mesh.name]
         given = [i for i in items if isinstance(i.resource, m.MeshService) and i.resource.mesh == mesh.name]
         made, found = generate(mesh, dp_items, given, zone, previous_ports(previous, mesh.name))
-        warnings += found
+        given, dropped = managed_given(mesh, given, made)
+        warnings += found + dropped
         services += given + made
     services += [i for i in items if isinstance(i.resource, m.MeshMultiZoneService)]
     ordered: list[m.MeshService | m.MeshMultiZoneService] = [

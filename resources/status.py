@@ -99,10 +99,13 @@ def update_status(
 
 
 def all_ports_ready(ms: m.MeshService, dp: m.Dataplane) -> bool:
-    """Healthy = every MeshService port has a healthy inbound on this Dataplane matching its targetPort."""
-    return bool(ms.spec.ports) and all(
-        any(i.healthy and serves(i, p) for i in dp.networking.inbound) for p in ms.spec.ports
-    )
+    """``buildDataplaneProxies``: every port has an inbound in state Ready matching its targetPort.
+
+    As in Kuma, only ``state`` counts (not ``health.ready``), and a MeshService without ports
+    counts every selected Dataplane as healthy.
+    """
+    ready = [i for i in dp.networking.inbound if i.state == m.InboundState.READY]
+    return all(any(serves(i, p) for i in ready) for p in ms.spec.ports)
 
 
 def update_multizone(mzs: m.MeshMultiZoneService, services: Sequence[m.MeshService]) -> m.MeshMultiZoneService:
@@ -114,8 +117,18 @@ def update_multizone(mzs: m.MeshMultiZoneService, services: Sequence[m.MeshServi
         if ms.mesh == mzs.mesh and want and all(ms.labels.get(k) == v for k, v in want.items())
     ]
     matched.sort(key=lambda s: (s.name, s.namespace, s.zone, s.mesh))
-    reason, status = ("MatchesFound", "True") if matched else ("NoMatchesFound", "False")
-    conditions = [m.Condition(type="MeshServicesMatched", status=status, reason=reason)]
+    # buildMeshServicesMatchedCondition (meshmultizoneservice/status_updater.go), messages included.
+    if matched:
+        cond = m.Condition(
+            type="MeshServicesMatched",
+            status="True",
+            reason="MatchesFound",
+            message=f"Matched {len(matched)} MeshService(s)",
+        )
+    else:
+        message = "Selector does not match any MeshService in this zone"
+        cond = m.Condition(type="MeshServicesMatched", status="False", reason="NoMatchesFound", message=message)
+    conditions = [cond]
     return mzs.model_copy(
         update={"status": mzs.status.model_copy(update={"mesh_services": matched, "conditions": conditions})}
     )

@@ -9,7 +9,8 @@ Each case is ``input.yaml`` (what a user gives meshxds) and ``case.yaml``:
 * ``errors`` — the exact error lines (``<resource>: <field>: <message>``, file and document left out);
   without it the input must load;
 * ``warnings`` — text each of which some warning line must contain;
-* ``mesh_services`` / ``multizone_services`` — ``{name: fields}`` matched against the model dump (by alias);
+* ``mesh_services`` / ``multizone_services`` — ``{[mesh/]name: fields}`` matched against the model dump (by
+  alias); ``null`` fields mean the service must not exist;
 * ``proxies`` — ``{node id: {clusters|endpoints|listeners|routes: {name: fields}, absent: {kind: [names]}}}``
   matched against the proxy's snapshot dump (Envoy JSON names).
 
@@ -81,6 +82,9 @@ def test_fidelity(case: Path) -> None:
         for ref, want in (spec.get(key) or {}).items():
             mesh, _, name = ref.rpartition("/")
             found = {s.name: s for s in getattr(result.catalog.meshes[mesh or "default"], attr)}
+            if want is None:
+                assert name not in found, f"{ref}: should not exist"
+                continue
             assert name in found, f"{ref}: no such service (have {sorted(found)})"
             dump = found[name].model_dump(by_alias=True, mode="json", exclude_none=True)
             assert (problem := mismatch(want, dump, ref)) is None, problem

@@ -71,7 +71,8 @@ def test_dataplane_proxies_state_identities_and_tls(tmp_path: Path) -> None:
     found = services(ok(tmp_path, text, connected=frozenset({"default.a-1", "default.a-3", "default.zzz"})))
     a, b, both = found["a"], found["b"], found["both"]
     assert a.status.dataplane_proxies is not None and b.status.dataplane_proxies is not None
-    assert a.status.dataplane_proxies.model_dump() == {"connected": 2, "healthy": 1, "total": 3}
+    # status/updater.go buildDataplaneProxies counts inbound state only: a-3 (health.ready false) is healthy.
+    assert a.status.dataplane_proxies.model_dump() == {"connected": 2, "healthy": 2, "total": 3}
     assert a.spec.state.value == "Available"
     assert b.status.dataplane_proxies.model_dump() == {"connected": 0, "healthy": 0, "total": 1}
     assert b.spec.state.value == "Unavailable"
@@ -119,7 +120,7 @@ def test_default_hostnames_and_collisions(tmp_path: Path) -> None:
     assert a2.status.addresses == []
     cond = a2.status.hostname_generators[0].conditions[0]
     assert (cond.type, cond.status, cond.reason) == ("Generated", "False", "Collision")
-    assert cond.message == "a.svc.mesh.local is already taken"
+    assert cond.message == "Hostname collision with MeshService: a2"  # hostname/generator.go names this service
 
 
 def test_custom_generators_with_labels_and_template_errors(tmp_path: Path) -> None:
