@@ -57,13 +57,17 @@ def namespaces(raw: Sequence[RawK8s]) -> dict[str, Namespace]:
             continue
         meta = item.body.get("metadata")
         if isinstance(meta, dict) and isinstance(meta.get("name"), str):
-            labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
-            annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+            labels = mapping(meta.get("labels"))
+            annotations = mapping(meta.get("annotations"))
             out[meta["name"]] = Namespace(
                 injected=labels.get(INJECTION_LABEL) in ("enabled", "true"),
                 mesh=mesh_of(labels, annotations),
             )
     return out
+
+
+def mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def mesh_of(labels: dict[Any, Any], annotations: dict[Any, Any]) -> str | None:
