@@ -18,6 +18,7 @@ from meshxds.resources.hostnames import assign_hostnames
 from meshxds.resources.k8s import Options, convert
 from meshxds.resources.loader import Loaded, load_documents
 from meshxds.resources.match import DataplaneIndex
+from meshxds.resources.references import reference_warnings
 from meshxds.resources.status import assign_vips, update_multizone, update_status
 from meshxds.resources.validate import validate
 from meshxds.resources.zone_tags import stamp_zone
@@ -111,6 +112,7 @@ def build_catalog(
         ]
         mzss = assign_hostnames(mzss, generators, zone)
         views[mesh.name] = MeshView(mesh=mesh, dataplanes=dps, mesh_services=tuple(mss), multizone_services=tuple(mzss))
+        warnings += reference_warnings(views[mesh.name], items)
     catalog = Catalog(
         zone=zone,
         meshes=views,

@@ -28,6 +28,7 @@ from meshxds.resources.model import (
     Port,
     ReachableBackendRef,
 )
+from meshxds.resources.references import refers_to
 from meshxds.translators.dataplanes import common_protocol, exposed_inbounds, interface, overlap, parse_protocol
 from meshxds.translators.endpoints import EndpointMap
 from meshxds.translators.names import cluster_name, kri, legacy_cluster_name, legacy_route_name
@@ -151,13 +152,9 @@ class MeshOutbounds:
         else:
             return []  # MeshExternalService etc. are not modelled
         if labels:
-            return [r for r in pool if all(r.labels.get(k) == v for k, v in labels.items())]
-        out: list[MeshService | MeshMultiZoneService] = []
-        for r in self._named.get((kind, name), ()) if name is not None else ():  # by display name, in pool order
-            if isinstance(r, MeshService) and (not r.is_local or r.namespace != namespace):
-                continue
-            out.append(r)
-        return out
+            return [r for r in pool if refers_to(r, name, namespace, labels)]
+        candidates = self._named.get((kind, name), ()) if name is not None else ()  # by display name, in pool order
+        return [r for r in candidates if refers_to(r, name, namespace, labels)]
 
     def _port_destination(self, res: MeshService | MeshMultiZoneService, port: int) -> Destination | None:
         """Kuma's ``FindPortByName(str(port))``: by name or number."""
