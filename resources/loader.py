@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from meshxds.resources import model as m
 from meshxds.resources.errors import Origin, Problem, Severity
 from meshxds.resources.names import check_name
-from meshxds.resources.rules import check_resource
+from meshxds.resources.rules import PORT_RANGE, check_resource
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # libyaml's parser when present: ~10x faster on big inputs, same safe constructors.
@@ -394,7 +394,6 @@ def error_path(loc: Iterable[int | str]) -> str:
     return out
 
 
-PORT_RANGE = "must be between 1 and 65535"
 TYPE_MESSAGES = {
     "extra_forbidden": "unknown field",
     "missing": "is required",

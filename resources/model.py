@@ -136,6 +136,8 @@ class Inbound(Strict):
 
 
 class BackendRef(Strict):
+    """A destination reference: an outbound's ``backendRef`` and each of ``reachableBackends.refs``."""
+
     kind: str = "MeshService"
     name: str | None = None
     namespace: str | None = None
@@ -150,16 +152,8 @@ class Outbound(Strict):
     backend_ref: BackendRef | None = Field(None, alias="backendRef")
 
 
-class ReachableBackendRef(Strict):
-    kind: str = "MeshService"
-    name: str | None = None
-    namespace: str | None = None
-    port: int | None = None
-    labels: dict[str, str] | None = None
-
-
 class ReachableBackends(Strict):
-    refs: list[ReachableBackendRef] = Field(default_factory=list)
+    refs: list[BackendRef] = Field(default_factory=list)
 
 
 class TransparentProxying(Strict):
@@ -334,13 +328,6 @@ class MeshService(Strict):
         """Kuma's ``IsLocalMeshService``: no origin label, or origin zone."""
         return self.labels.get(ORIGIN_LABEL, "zone") == "zone"
 
-    def find_port(self, name: str) -> Port | None:
-        """Kuma's ``FindPortByName``: by name or by the port number as a string."""
-        for p in self.spec.ports:
-            if p.name == name or str(p.port) == name:
-                return p
-        return None
-
 
 # --------------------------------------------------------------------------- MeshMultiZoneService
 
@@ -391,12 +378,14 @@ class MeshMultiZoneService(Strict):
     def display_name(self) -> str:
         return self.labels.get(DISPLAY_NAME_LABEL, self.name)
 
-    def find_port(self, name: str) -> MultiZonePort | None:
-        """Kuma's ``FindPortByName`` (meshmultizoneservice helpers.go): by name or by the number as a string."""
-        for p in self.spec.ports:
-            if p.name == name or str(p.port) == name:
-                return p
-        return None
+
+def find_port(svc: MeshService | MeshMultiZoneService, name: str) -> Port | MultiZonePort | None:
+    """Kuma's ``FindPortByName`` (meshservice and meshmultizoneservice helpers.go): by name, or by the number
+    as a string, first port first."""
+    for p in svc.spec.ports:
+        if p.name == name or str(p.port) == name:
+            return p
+    return None
 
 
 # --------------------------------------------------------------------------- HostnameGenerator

@@ -16,6 +16,7 @@ from meshxds.resources import model as m
 from meshxds.resources.catalog import MeshView
 from meshxds.resources.errors import Problem
 from meshxds.resources.loader import Loaded, resource_id
+from meshxds.resources.match import labels_match
 
 Service = m.MeshService | m.MeshMultiZoneService
 RESOLVED_KINDS = {"MeshService": m.MeshService, "MeshMultiZoneService": m.MeshMultiZoneService}
@@ -24,7 +25,7 @@ RESOLVED_KINDS = {"MeshService": m.MeshService, "MeshMultiZoneService": m.MeshMu
 def refers_to(res: Service, name: str | None, namespace: str, labels: Mapping[str, str] | None) -> bool:
     """Does a reference (already restricted to ``res``'s kind) name ``res``?"""
     if labels:
-        return all(res.labels.get(k) == v for k, v in labels.items())
+        return labels_match(labels, res.labels)
     if name is None or res.display_name != name:
         return False
     return not isinstance(res, m.MeshService) or (res.is_local and res.namespace == namespace)
@@ -57,7 +58,7 @@ def reference_warnings(view: MeshView, items: Sequence[Loaded]) -> list[Problem]
             found = resolve(services, ref.kind, ref.name, namespace, ref.labels)
             if not found:
                 out.append(item.origin.warning(what, where, f"names no {ref.kind}: Kuma skips this outbound"))
-            elif ref.port is not None and found[0].find_port(str(ref.port)) is None:
+            elif ref.port is not None and m.find_port(found[0], str(ref.port)) is None:
                 message = (
                     f"port {ref.port} matches no port of {found[0].kind} {found[0].name}: Kuma skips this outbound"
                 )
@@ -71,7 +72,7 @@ def reference_warnings(view: MeshView, items: Sequence[Loaded]) -> list[Problem]
             if not found:
                 out.append(item.origin.warning(what, where, f"selects no {rb.kind}"))
             for res in found if rb.port is not None else []:
-                if res.find_port(str(rb.port)) is None:
+                if m.find_port(res, str(rb.port)) is None:
                     message = f"port {rb.port} matches no port of {res.kind} {res.name}: Kuma selects all its ports"
                     out.append(item.origin.warning(what, f"{where}.port", message))
     return out

@@ -145,6 +145,8 @@ def check_outbound(outbound: m.Outbound, where: str) -> list[Finding]:
             out.append(Finding(f"{where}.backendRef", "must have a name or labels"))
         if ref.kind != "MeshExternalService":
             out += port_range(ref.port, f"{where}.backendRef.port")
+        if ref.namespace is not None:  # Kuma's Dataplane.Networking.Outbound.BackendRef has no such field
+            out.append(Finding(f"{where}.backendRef.namespace", "unknown field"))
         if outbound.tags:
             out.append(Finding(f"{where}.backendRef", "backendRef and tags cannot both be defined"))
     elif not outbound.tags:
@@ -154,7 +156,7 @@ def check_outbound(outbound: m.Outbound, where: str) -> list[Finding]:
     return out
 
 
-def check_reachable_ref(ref: m.ReachableBackendRef, where: str) -> list[Finding]:
+def check_reachable_ref(ref: m.BackendRef, where: str) -> list[Finding]:
     """``validateTransparentProxying``: kind, an RFC 1123 name, and name/namespace/labels combinations."""
     out: list[Finding] = []
     if ref.kind not in BACKEND_KINDS:

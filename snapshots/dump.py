@@ -6,7 +6,6 @@ which is fine here: dumps are for people and tests, never on the serving path.
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -26,36 +25,6 @@ def canonical(message: Any, type_url: str) -> dict[str, Any]:
     """Canonical JSON of one resource with ``@type`` first, as Envoy's /config_dump shows it."""
     body: dict[str, Any] = message.to_dict()
     return {"@type": type_url, **body}
-
-
-def static_bootstrap(snapshot: Snapshot) -> dict[str, Any]:
-    """The snapshot as a static Envoy bootstrap: EDS clusters get their CLA inline, RDS routes are inlined.
-
-    Lets tests (and ``envoy --mode validate``) check a snapshot without an ADS server.
-    """
-    dump = to_json_dict(snapshot)
-    bare = [{k: v for k, v in r.items() if k != "@type"} for kind in ("endpoints", "routes") for r in dump[kind]]
-    clas = {r["clusterName"]: r for r in bare if "clusterName" in r}
-    routes = {r["name"]: r for r in bare if "clusterName" not in r}
-    clusters = []
-    for cluster in dump["clusters"]:
-        c = {k: v for k, v in cluster.items() if k != "@type"}
-        if c.get("type") == "EDS":
-            del c["edsClusterConfig"]
-            c["type"] = "STATIC"
-            c["loadAssignment"] = clas[c["name"]]
-        clusters.append(c)
-    listeners = []
-    for listener in dump["listeners"]:
-        lis = {k: v for k, v in listener.items() if k != "@type"}
-        for chain in lis["filterChains"]:
-            for flt in chain["filters"]:
-                rds = flt["typedConfig"].pop("rds", None)
-                if rds is not None:
-                    flt["typedConfig"]["routeConfig"] = copy.deepcopy(routes[rds["routeConfigName"]])  # no YAML aliases
-        listeners.append(lis)
-    node = {"id": snapshot.node_id, "cluster": snapshot.node_id.split(".")[0]}
-    return {"node": node, "static_resources": {"clusters": clusters, "listeners": listeners}}
 
 
 def to_json(snapshot: Snapshot) -> str:

@@ -26,7 +26,7 @@ from meshxds.resources.model import (
     MeshServicesMode,
     MultiZonePort,
     Port,
-    ReachableBackendRef,
+    find_port,
 )
 from meshxds.resources.references import refers_to
 from meshxds.translators.dataplanes import common_protocol, exposed_inbounds, interface, overlap, parse_protocol
@@ -158,7 +158,7 @@ class MeshOutbounds:
 
     def _port_destination(self, res: MeshService | MeshMultiZoneService, port: int) -> Destination | None:
         """Kuma's ``FindPortByName(str(port))``: by name or number."""
-        found = res.find_port(str(port))
+        found = find_port(res, str(port))
         return self.resource(res, found) if found is not None else None
 
     def selected_backends(self, dp: Dataplane) -> set[str] | None:
@@ -173,17 +173,16 @@ class MeshOutbounds:
             return None
         return self._select(tp.reachable_backends.refs, namespace)
 
-    def _select(self, refs: Sequence[BackendRef | ReachableBackendRef], namespace: str) -> set[str]:
+    def _select(self, refs: Sequence[BackendRef], namespace: str) -> set[str]:
         """``GetReachableBackends``' processRef: a port that matches none of a service's ports selects them all.
 
         Kuma falls through to its all-ports loop there (the resources stage warns about such refs).
-        Explicit outbounds resolve in the proxy's namespace, reachableBackends refs in theirs, else the proxy's.
+        A ref resolves in its own namespace, else the proxy's (an outbound backendRef has no namespace).
         """
         selected: set[str] = set()
         for ref in refs:
-            ns = (ref.namespace if isinstance(ref, ReachableBackendRef) else None) or namespace
-            for res in self._resources(ref.kind, ref.name, ns, ref.labels):
-                port = res.find_port(str(ref.port)) if ref.port is not None else None
+            for res in self._resources(ref.kind, ref.name, ref.namespace or namespace, ref.labels):
+                port = find_port(res, str(ref.port)) if ref.port is not None else None
                 selected.add(kri(res, port.section_name) if port is not None else kri(res))
         return selected
 
