@@ -173,6 +173,8 @@ class DataplaneNetworking(Strict):
     transparent_proxying: TransparentProxying | None = Field(None, alias="transparentProxying")
     admin: dict[str, Any] | None = None
     gateway: dict[str, Any] | None = None
+    # Zone proxy listeners (ZoneIngress/ZoneEgress on a Dataplane, Kuma 2.14): accepted, not served.
+    listeners: list[dict[str, Any]] | None = None
 
 
 class DataplaneSpec(Strict):

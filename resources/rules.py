@@ -193,6 +193,9 @@ def check_dataplane(dp: m.Dataplane) -> list[Finding]:
         seen.setdefault(key, i)
     for i, outbound in enumerate(net.outbound):
         out += check_outbound(outbound, f"spec.networking.outbound[{i}]")
+    if net.listeners:
+        message = "zone proxy listeners are accepted as in Kuma but meshxds serves them no configuration"
+        out.append(Finding("spec.networking.listeners", message, warning=True))
     tp = net.transparent_proxying
     if tp is not None and tp.reachable_backends is not None:
         for i, rb in enumerate(tp.reachable_backends.refs):
