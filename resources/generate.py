@@ -147,7 +147,7 @@ def generate(
     return out, warnings
 
 
-def is_generated(ms: m.Resource) -> bool:
+def is_generated(ms: object) -> bool:
     """A local MeshService labelled ``kuma.io/managed-by: meshservice-generator`` belongs to the generator."""
     return isinstance(ms, m.MeshService) and ms.is_local and ms.labels.get(m.MANAGED_BY_LABEL) == m.MANAGED_BY_GENERATOR
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from meshxds.resources import model as m
 from meshxds.resources.errors import Origin, Problem, Severity
 from meshxds.resources.names import check_name
+from meshxds.resources.policies import POLICY_KINDS, AnyPolicy
 from meshxds.resources.rules import PORT_RANGE, check_resource
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -52,14 +53,17 @@ K8S_KEYS = {"apiVersion", "kind", "metadata", "spec", "status", "mesh"}
 # Universal Mesh, Dataplane and ZoneIngress put their spec fields at top level.
 FLAT_KINDS = {"Mesh", "Dataplane", "ZoneIngress"}
 GLOBAL_KINDS = {"Mesh", "HostnameGenerator", "ZoneIngress"}
-NAMESPACED_KINDS = {"Dataplane", "MeshService", "MeshMultiZoneService"}
+NAMESPACED_KINDS = {"Dataplane", "MeshService", "MeshMultiZoneService", *POLICY_KINDS}
+# Every kind the loader reads: the destination resources and the targeting policies.
+KINDS = {**m.KINDS, **POLICY_KINDS}
+AnyResource = m.Resource | AnyPolicy
 
 
 @dataclass(frozen=True)
 class Loaded:
     """One validated resource and where it came from."""
 
-    resource: m.Resource
+    resource: AnyResource
     origin: Origin
 
 
@@ -92,7 +96,7 @@ def describe(kind: str, name: object, mesh: object = None) -> str:
     return f"{kind} {mesh}/{name}"
 
 
-def resource_id(res: m.Resource) -> str:
+def resource_id(res: AnyResource) -> str:
     return describe(res.kind, res.name, getattr(res, "mesh", None))
 
 
@@ -194,7 +198,7 @@ def parse_document(doc: Any, origin: Origin, zone: str) -> tuple[Loaded | RawK8s
 
 def parse_universal(doc: dict[Any, Any], origin: Origin, zone: str) -> tuple[Loaded | None, list[Problem]]:
     kind = doc.get("type")
-    if not isinstance(kind, str) or kind not in m.KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         return None, [origin.problem(None, "type", unknown_kind(kind))]
     what = describe(kind, doc.get("name"), doc.get("mesh", "default"))
     body: dict[Any, Any] = {k: v for k, v in doc.items() if k not in UNIVERSAL_META and k != "type"}
@@ -217,7 +221,7 @@ def parse_kubernetes(doc: dict[Any, Any], origin: Origin, zone: str) -> tuple[Lo
     if not api.startswith(KUMA_API_GROUP):
         what = f"{api} {kind}"
         return None, [origin.warning(what, None, "skipped: not a Kuma resource")]
-    if kind not in m.KINDS:
+    if kind not in KINDS:
         return None, [origin.problem(None, "kind", unknown_kind(kind))]
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
         return None, [origin.problem(kind, "metadata.name", "is required and must be a non-empty string")]
@@ -259,7 +263,7 @@ def build(
     replaced or dropped (``repair``) and, when that makes a resource, ``rules.check_resource`` runs
     on it too (findings under a repaired field are left out: they would only echo the schema error).
     """
-    cls = m.KINDS[kind]
+    cls = KINDS[kind]
     try:
         res = cls.model_validate(body)
     except ValidationError as e:
@@ -279,7 +283,7 @@ def build(
         return None, problems
     except (RecursionError, ValueError, TypeError, OverflowError) as e:
         return None, [origin.problem(what, None, f"cannot be read: {type(e).__name__}")]
-    resource: m.Resource = res  # type: ignore[assignment]
+    resource: AnyResource = res  # type: ignore[assignment]
     return Loaded(with_computed_labels(resource, zone, env), origin), []
 
 
@@ -349,7 +353,7 @@ def has_child(node: Any, part: int | str) -> bool:
     return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
-def with_computed_labels(res: m.Resource, zone: str, env: str) -> m.Resource:
+def with_computed_labels(res: AnyResource, zone: str, env: str) -> AnyResource:
     """Labels a Kuma zone control plane adds when it stores a mesh-scoped resource (compute.go).
 
     Origin, zone and env go only on kinds a zone creates and syncs up (Dataplane, MeshService);
@@ -372,7 +376,7 @@ def with_computed_labels(res: m.Resource, zone: str, env: str) -> m.Resource:
 
 
 def unknown_kind(kind: object) -> str:
-    known = ", ".join(m.KINDS)
+    known = ", ".join(KINDS)
     if not isinstance(kind, str):
         return f"must be one of {known}"
     return f"unknown kind {kind!r}: must be one of {known}"

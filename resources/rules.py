@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from meshxds.resources import model as m
 from meshxds.resources.hostnames import template_problem
 from meshxds.resources.names import check_name
+from meshxds.resources.policies import POLICY_KINDS, AnyPolicy
+from meshxds.resources.targeting import check_policy
 
 
 @dataclass(frozen=True)
@@ -300,10 +302,12 @@ def check_zone_ingress(zi: m.ZoneIngress) -> list[Finding]:
     return out
 
 
-def check_resource(res: m.Resource) -> list[Finding]:
+def check_resource(res: m.Resource | AnyPolicy) -> list[Finding]:
     """Every finding of one resource, errors and warnings, in field order."""
     out = [] if res.name else [Finding("name", "must not be empty")]
-    if isinstance(res, m.MeshService):
+    if res.kind in POLICY_KINDS:
+        out += [Finding(field, message) for field, message in check_policy(res)]  # type: ignore[arg-type]
+    elif isinstance(res, m.MeshService):
         out += [f for f in check_mesh_service(res) if res.name or f.field != "name"]
     elif isinstance(res, m.Dataplane):
         out += check_dataplane(res)

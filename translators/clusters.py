@@ -7,7 +7,9 @@ ignores it); MeshTimeout and MeshCircuitBreaker defaults (connect 5s, trackRemai
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
+from typing import Any
 
 from meshxds.translators import protos as pb
 from meshxds.translators.dataplanes import is_http
@@ -54,16 +56,21 @@ def _circuit_breakers() -> pb.CircuitBreakers:
     return pb.CircuitBreakers(thresholds=[pb.CircuitBreakersThresholds(track_remaining=True)])
 
 
-def outbound_cluster(dest: Destination) -> pb.Cluster:
-    """An EDS cluster for one destination; its CLA has the same name."""
+def outbound_cluster(dest: Destination, policies: Mapping[str, Any] | None = None) -> pb.Cluster:
+    """An EDS cluster for one destination; its CLA has the same name. ``policies`` are the fields the
+    destination's MeshTimeout/MeshCircuitBreaker/MeshHealthCheck/MeshLoadBalancingStrategy set."""
+    fields: dict[str, Any] = {
+        "connect_timeout": pb.seconds(CONNECT_TIMEOUT_S),
+        "circuit_breakers": _circuit_breakers(),
+        "typed_extension_protocol_options": {HTTP_OPTIONS_KEY: protocol_options(True, is_http(dest.protocol))},
+        **(policies or {}),
+    }
     return pb.Cluster(
         name=dest.cluster,
         alt_stat_name=_alt_stat_name(dest.cluster),
         type=pb.ClusterDiscoveryType.EDS,
         eds_cluster_config=pb.ClusterEdsClusterConfig(eds_config=pb.ads()),
-        connect_timeout=pb.seconds(CONNECT_TIMEOUT_S),
-        circuit_breakers=_circuit_breakers(),
-        typed_extension_protocol_options={HTTP_OPTIONS_KEY: protocol_options(True, is_http(dest.protocol))},
+        **fields,
     )
 
 

@@ -88,7 +88,7 @@ def interface(dp: Dataplane, inbound: Inbound) -> InboundInterface:
         dataplane_advertised_ip=net.advertised_address or ip,
         dataplane_port=inbound.port,
         workload_ip=inbound.service_address or ip,
-        workload_port=inbound.service_port or inbound.port,
+        workload_port=inbound.workload_port,
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -24,7 +24,7 @@ from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.delta import DeltaStream
 from meshxds.xds.sotw import SotwStream
 from meshxds.xds.stream import NodeGone, ProtocolError, Stream
-from meshxds.xds.wire import WireError, parse_delta_request, parse_request
+from meshxds.xds.wire import WireError, parse_delta_request, parse_request, request_node
 
 log = logging.getLogger("meshxds.xds")
 
@@ -54,11 +54,15 @@ def unknown_node_message(node_id: str) -> str:
 class AdsServer:
     """Serves the snapshots of ``cache`` to Envoy over SotW and Delta ADS."""
 
-    def __init__(self, cache: SnapshotCache) -> None:
+    def __init__(self, cache: SnapshotCache, handlers: Sequence[Any] = ()) -> None:
         self.cache = cache
         self.streams: set[Stream] = set()
         self.port = 0
         self._server: Any = None
+        # More services on the same gRPC server (HDS, the metrics sink), and who hears each accepted stream's
+        # encoded Node (the service reads node metadata from it: the server itself only routes bytes).
+        self.handlers: list[grpc.GenericRpcHandler] = list(handlers)
+        self.on_node: Callable[[str, bytes], None] | None = None
 
     async def start(self, address: str = "127.0.0.1", port: int = 0) -> int:
         """Bind and start; returns the port (useful with ``port=0``)."""
@@ -70,7 +74,7 @@ class AdsServer:
             },
         )
         self._server = grpc.aio.server(options=SERVER_OPTIONS)
-        self._server.add_generic_rpc_handlers((handler,))
+        self._server.add_generic_rpc_handlers((handler, *self.handlers))
         self.port = self._server.add_insecure_port(f"{address}:{port}")
         if not self.port:
             raise OSError(f"cannot listen on {address}:{port}")
@@ -108,6 +112,8 @@ class AdsServer:
                 code = grpc.StatusCode.NOT_FOUND if "." in node_id else grpc.StatusCode.INVALID_ARGUMENT
                 await context.abort(code, message)
                 return
+            if self.on_node is not None:
+                self.on_node(node_id, request_node(first, 1 if kind is DeltaStream else 2))
             await self._loop(kind(node_id, self.cache.node_status(node_id)), first, queue, context)
         finally:
             reader.cancel()
