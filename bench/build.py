@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshxds.codec.encode import encode_message
-from meshxds.control.heap import build_heap
+from meshxds.control.heap import collector_paused
 from meshxds.snapshots.builder import Builder, snapshots_for
 from meshxds.snapshots.snapshot import SHORT_NAMES, TYPE_ORDER, Snapshot
 
@@ -38,8 +38,10 @@ def build(catalog: Any, builder: Builder | None = None, served: bool = False) ->
     gc.collect()
     if not served:
         return timed(lambda: (builder or Builder()).build(catalog))
-    with build_heap():
-        return timed(lambda: (builder or Builder()).build(catalog))
+    with collector_paused():
+        out = timed(lambda: (builder or Builder()).build(catalog))
+    gc.freeze()
+    return out
 
 
 def build_without_gc(catalog: Any) -> float:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshxds.control.heap import build_heap
+from meshxds.control.heap import collector_paused
 from meshxds.snapshots.snapshot import ENDPOINT, Snapshot
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.server import AdsServer
@@ -141,7 +141,7 @@ async def run(
 
 async def loop_lag_during(build: Callable[[], object], tick: float = 0.005) -> tuple[float, float]:
     """(worst lateness of a ``tick``-second sleep, build seconds) while ``build`` runs in a worker thread
-    as the service runs its builds (``control.heap``: collector paused, survivors frozen)."""
+    as the service runs its builds (collector paused, survivors frozen)."""
     worst = 0.0
     done = False
 
@@ -156,8 +156,9 @@ async def loop_lag_during(build: Callable[[], object], tick: float = 0.005) -> t
     await asyncio.sleep(0.1)
     worst = 0.0
     started = time.perf_counter()
-    with build_heap():
+    with collector_paused():
         await asyncio.to_thread(build)
+    gc.freeze()
     took = time.perf_counter() - started
     done = True
     await task

@@ -17,6 +17,7 @@ from meshxds.resources.model import (
     MeshService,
     ZoneIngress,
 )
+from meshxds.resources.policies import AnyPolicy
 
 DEFAULT_ZONE = "default"
 
@@ -29,6 +30,8 @@ class MeshView:
     dataplanes: tuple[Dataplane, ...] = ()
     mesh_services: tuple[MeshService, ...] = ()
     multizone_services: tuple[MeshMultiZoneService, ...] = ()
+    # Routes and policies (Kuma's defaults first, then the given ones in load order).
+    policies: tuple[AnyPolicy, ...] = ()
 
     @property
     def name(self) -> str:
@@ -45,6 +48,12 @@ class Catalog:
     zone_ingresses: tuple[ZoneIngress, ...] = ()
     # Every VIP ever handed out by this chain of loads: never reused, so a reload never moves one.
     allocated_vips: frozenset[str] = frozenset()
+    # The VIPs of every service this chain of loads has seen, by (kind, mesh, name), including services that
+    # are gone: one that comes back (a file briefly missing or half written) gets its VIP back. Kuma's deletion
+    # grace period for generated MeshServices keeps them stable the same way.
+    vip_memory: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict, compare=False)
+    # node id → the DNS port its sidecar reported (node metadata ``dataplane.dns.port``); fed in at the edge.
+    dns_ports: dict[str, int] = field(default_factory=dict)
 
     def dataplane(self, node_id: str) -> Dataplane | None:
         """Find a Dataplane by Kuma node id ``<mesh>.<name>``."""

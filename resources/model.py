@@ -1,5 +1,7 @@
 """Kuma resource types as pydantic models, with Kuma's own field names.
 
+Port ranges are not schema rules here but ``rules.py`` rules, so an out-of-range port is
+reported together with the resource's other problems instead of hiding them.
 Every model forbids unknown fields so a typo in YAML is an error naming the field,
 not a silently ignored setting. Models are frozen: later stages (generation,
 status) derive new objects with ``model_copy(update=...)`` instead of mutating,
@@ -8,10 +10,13 @@ so a resource can be shared safely between meshes, snapshots and threads.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 # Well-known labels and tags (Kuma's names).
 MESH_LABEL = "kuma.io/mesh"
@@ -28,6 +33,7 @@ PROXY_TYPE_LABEL = "kuma.io/proxy-type"
 MANAGED_BY_GENERATOR = "meshservice-generator"
 
 APP_PROTOCOLS = ("tcp", "http", "http2", "grpc", "kafka")
+DURATION = re.compile(r"-?\d+(\.\d+)?s")  # protobuf JSON's google.protobuf.Duration
 
 
 class Strict(BaseModel):
@@ -110,9 +116,41 @@ class Health(Strict):
     ready: bool = True
 
 
+class ServiceProbe(Strict):
+    """Kuma's ``Inbound.ServiceProbe``: what the sidecar checks over HDS (``validateServiceProbe``: durations
+    and thresholds, when given, must be positive). Durations are protobuf-JSON strings, e.g. ``"1s"``, ``"0.5s"``."""
+
+    interval: str | None = None
+    timeout: str | None = None
+    unhealthy_threshold: int | None = Field(None, alias="unhealthyThreshold")
+    healthy_threshold: int | None = Field(None, alias="healthyThreshold")
+    tcp: dict[str, Any] | None = None
+
+    @field_validator("interval", "timeout")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not DURATION.fullmatch(value):
+                raise PydanticCustomError("duration", "must have a valid value (a duration such as 1s or 0.5s)")
+            if float(value[:-1]) <= 0:
+                raise PydanticCustomError("duration", "must have a positive value")
+        return value
+
+    @field_validator("unhealthy_threshold", "healthy_threshold")
+    @classmethod
+    def _threshold(cls, value: int | None) -> int | None:
+        if value is not None and value <= 0:
+            raise PydanticCustomError("threshold", "must have a positive value")
+        return value
+
+    @staticmethod
+    def seconds(value: str | None) -> float | None:
+        return float(value[:-1]) if value is not None else None
+
+
 class Inbound(Strict):
-    port: int = Field(ge=1, le=65535)
-    service_port: int | None = Field(None, alias="servicePort", ge=1, le=65535)
+    port: int
+    service_port: int | None = Field(None, alias="servicePort")
     service_address: str | None = Field(None, alias="serviceAddress")
     address: str | None = None
     name: str | None = None
@@ -120,7 +158,7 @@ class Inbound(Strict):
     state: InboundState = InboundState.READY
     health: Health | None = None
     protocol: str | None = None
-    service_probe: dict[str, Any] | None = Field(None, alias="serviceProbe")
+    service_probe: ServiceProbe | None = Field(None, alias="serviceProbe")
 
     @property
     def healthy(self) -> bool:
@@ -131,6 +169,11 @@ class Inbound(Strict):
     def service(self) -> str | None:
         return self.tags.get(SERVICE_TAG)
 
+    @property
+    def workload_port(self) -> int:
+        """Kuma's ``ToInboundInterface().WorkloadPort``: where the app listens (``servicePort``, else ``port``)."""
+        return self.service_port or self.port
+
 
 class BackendRef(Strict):
     """A destination reference: an outbound's ``backendRef`` and each of ``reachableBackends.refs``."""
@@ -138,13 +181,13 @@ class BackendRef(Strict):
     kind: str = "MeshService"
     name: str | None = None
     namespace: str | None = None
-    port: int | None = Field(None, ge=1, le=65535)
+    port: int | None = None
     labels: dict[str, str] | None = None
 
 
 class Outbound(Strict):
     address: str | None = None
-    port: int = Field(ge=1, le=65535)
+    port: int
     tags: dict[str, str] | None = None
     backend_ref: BackendRef | None = Field(None, alias="backendRef")
 
@@ -170,6 +213,8 @@ class DataplaneNetworking(Strict):
     transparent_proxying: TransparentProxying | None = Field(None, alias="transparentProxying")
     admin: dict[str, Any] | None = None
     gateway: dict[str, Any] | None = None
+    # Zone proxy listeners (ZoneIngress/ZoneEgress on a Dataplane, Kuma 2.14): accepted, not served.
+    listeners: list[dict[str, Any]] | None = None
 
 
 class DataplaneSpec(Strict):
@@ -196,7 +241,18 @@ class Dataplane(Strict):
 
     @property
     def transparent(self) -> bool:
-        return self.spec.networking.transparent_proxying is not None
+        """Kuma's ``GetTransparentProxy().Enabled()``: a redirect port is set, and an ``IPv4`` family mode has an
+        IPv4 address. A ``transparentProxying`` block without redirect ports is not a transparent proxy
+        (``pkg/transparentproxy/config/dataplane/config_dataplane.go``)."""
+        tp = self.spec.networking.transparent_proxying
+        if tp is None or not ((tp.redirect_port_inbound or 0) > 0 or (tp.redirect_port_outbound or 0) > 0):
+            return False
+        if (tp.ip_family_mode or "").lower() != "ipv4":
+            return True
+        try:
+            return ipaddress.ip_address(self.spec.networking.address).version == 4
+        except ValueError:
+            return False
 
 
 # --------------------------------------------------------------------------- MeshService
@@ -223,7 +279,7 @@ class Selector(Strict):
 
 class Port(Strict):
     name: str | None = None
-    port: int = Field(ge=1, le=65535)
+    port: int
     target_port: int | str | None = Field(None, alias="targetPort")
     app_protocol: str = Field("tcp", alias="appProtocol")
 
@@ -324,7 +380,7 @@ class MultiZoneSelector(Strict):
 
 class MultiZonePort(Strict):
     name: str | None = None
-    port: int = Field(ge=1, le=65535)
+    port: int
     app_protocol: str = Field("tcp", alias="appProtocol")
 
     @property
@@ -365,6 +421,15 @@ class MeshMultiZoneService(Strict):
         return self.labels.get(DISPLAY_NAME_LABEL, self.name)
 
 
+def find_port(svc: MeshService | MeshMultiZoneService, name: str) -> Port | MultiZonePort | None:
+    """Kuma's ``FindPortByName`` (meshservice and meshmultizoneservice helpers.go): by name, or by the number
+    as a string, first port first."""
+    for p in svc.spec.ports:
+        if p.name == name or str(p.port) == name:
+            return p
+    return None
+
+
 # --------------------------------------------------------------------------- HostnameGenerator
 
 
@@ -395,8 +460,8 @@ class HostnameGenerator(Strict):
 class ZoneIngressNetworking(Strict):
     address: str
     advertised_address: str | None = Field(None, alias="advertisedAddress")
-    port: int = Field(ge=1, le=65535)
-    advertised_port: int | None = Field(None, alias="advertisedPort", ge=1, le=65535)
+    port: int
+    advertised_port: int | None = Field(None, alias="advertisedPort")
     admin: dict[str, Any] | None = None
 
 

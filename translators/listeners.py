@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache, lru_cache
+from typing import Any
 
 from meshxds.resources.model import MESH_LABEL, Inbound
 from meshxds.translators import protos as pb
@@ -73,10 +74,16 @@ def route_configuration(outbound: Outbound) -> pb.RouteConfiguration:
     return pb.RouteConfiguration(name=dest.route_name, virtual_hosts=[host], validate_clusters=False)
 
 
-def outbound_listener(outbound: Outbound, transparent: bool) -> pb.Listener:
-    """``outbound:<address>:<port>``; not bound under transparent proxying (iptables delivers to it)."""
+def outbound_listener(outbound: Outbound, transparent: bool, tcp: Mapping[str, Any] | None = None) -> pb.Listener:
+    """``outbound:<address>:<port>``; not bound under transparent proxying (iptables delivers to it).
+
+    ``tcp`` (from a MeshTCPRoute or the policies) makes it a tcp_proxy with those fields.
+    """
     dest = outbound.destination
-    if is_http(dest.protocol):
+    if tcp is not None:
+        config = pb.TcpProxy(stat_prefix=stat_name(dest.cluster), **tcp)
+        chain = pb.FilterChain(filters=[pb.Filter(name=TCP_PROXY, typed_config=pb.pack(config))])
+    elif is_http(dest.protocol):
         hcm = pb.HttpConnectionManager(
             stat_prefix=stat_name(dest.cluster),
             rds=pb.Rds(config_source=pb.ads(), route_config_name=dest.route_name),
@@ -104,13 +111,17 @@ def outbound_listener(outbound: Outbound, transparent: bool) -> pb.Listener:
     )
 
 
-def inbound_chain(service: str, protocol: str, cluster: str) -> pb.FilterChain:
-    """The inbound filter chain: independent of the address, so proxies of one service share it."""
+def inbound_chain(service: str, protocol: str, cluster: str, named: bool = True) -> pb.FilterChain:
+    """The inbound filter chain: independent of the address, so proxies of one service share it.
+
+    ``named`` is False for an inbound without ``kuma.io/service``: ``service`` is then the listener's
+    name, which names the route configuration and virtual host (``FilterChainBuilder``, testdata 10).
+    """
     if not is_http(protocol):
         return pb.FilterChain(filters=[_tcp_proxy(stat_name(cluster), cluster)])
     host = pb.VirtualHost(name=service, domains=["*"], routes=[_route(cluster)])
     route_config = pb.RouteConfiguration(
-        name=f"inbound:{service}",
+        name=f"inbound:{service}" if named else service,
         virtual_hosts=[host],
         request_headers_to_remove=["x-kuma-tags"],
         validate_clusters=False,
@@ -127,6 +138,11 @@ def inbound_chain(service: str, protocol: str, cluster: str) -> pb.FilterChain:
     return pb.FilterChain(filters=[pb.Filter(name=HCM, typed_config=pb.pack(hcm))])
 
 
+def inbound_unified_name(inbound: Inbound) -> str:
+    """``naming.ContextualInboundName``: ``self_inbound_dp_<section>``, the tags of an inbound that has none."""
+    return f"self_inbound_dp_{inbound.name or inbound.port}"
+
+
 def inbound_listener(
     inbound: Inbound, iface: InboundInterface, chain: pb.FilterChain, transparent: bool
 ) -> pb.Listener:
@@ -135,7 +151,7 @@ def inbound_listener(
         name=inbound_listener_name(iface.dataplane_ip, iface.dataplane_port),
         address=pb.socket_address(iface.dataplane_ip, iface.dataplane_port),
         filter_chains=[chain],
-        metadata=_tags_metadata(inbound.tags),
+        metadata=_tags_metadata(inbound.tags or {UNIFIED_NAME_TAG: inbound_unified_name(inbound)}),
         traffic_direction=pb.TrafficDirection.INBOUND,
         enable_reuse_port=True,
         bind_to_port=False if transparent else None,
