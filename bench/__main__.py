@@ -101,16 +101,22 @@ def mesh_stages(args: argparse.Namespace, spec: MeshSpec, out: dict[str, Any]) -
         path, write_s = b.timed(lambda: mesh.write(spec, Path(tmp)))
         catalog, load_s = b.timed(lambda: mesh.load(path))
         builder = b.Builder()  # the server's: the rebuild below reuses what the endpoint change left alone
+        cpu = time.process_time()
         before, build_s = b.build(catalog, builder, served=True)  # cold: the first build in this process
+        build_cpu = time.process_time() - cpu
         _, warm_s = b.build(catalog)  # a fresh Builder again: pydantic schemas and translator caches are warm
         nogc_s = b.build_without_gc(catalog)  # the same, with the collector frozen and off
         resources = b.distinct_messages(before)
         changed_catalog = mesh.with_endpoint_change(spec, Path(tmp), catalog)
+        cpu = time.process_time()
         after, rebuild_s = b.build(changed_catalog, builder, served=True)
+        rebuild_cpu = time.process_time() - cpu
     out["build"] = {
         "yaml_write_s": write_s,
         "catalog_load_s": load_s,
         "full_build_s": build_s,
+        "full_build_cpu_s": build_cpu,  # CPU time of this process: less sensitive to other load on the machine
+        "endpoint_change_rebuild_cpu_s": rebuild_cpu,
         "warm_build_s": warm_s,
         "warm_build_gc_off_s": nogc_s,
         "snapshots": len(before),
@@ -186,13 +192,14 @@ def build_rows(r: dict[str, Any], add: Add) -> None:
     add("mesh", f"{m['services']} svc x {m['dataplanes_per_service']} DP x {m['ports']} port, {m['mode']}, "
         f"fanout {m['fanout'] or 'all'} = {m['proxies']} proxies")  # fmt: skip
     add("catalog load (YAML -> Catalog)", f"{bd['catalog_load_s']:.2f} s")
-    add("full build, cold, as served (GC paused, then frozen)", f"{bd['full_build_s']:.2f} s", "<= 1.5 s",
-        bd["full_build_s"] <= 1.5)  # fmt: skip
+    add("full build, cold, as served (collector paused, then frozen)", f"{bd['full_build_s']:.2f} s "
+        f"(CPU {bd['full_build_cpu_s']:.2f} s)", "<= 1.5 s", bd["full_build_s"] <= 1.5)  # fmt: skip
     add("  same catalog again (warm caches, GC on)", f"{bd['warm_build_s']:.2f} s")
     add("  warm, gc frozen + disabled", f"{bd['warm_build_gc_off_s']:.2f} s")
     add("  resources per proxy / distinct", f"{bd['resources_per_proxy']} / {sum(bd['distinct_resources'].values())}")
     add("one-endpoint-change rebuild", f"{bd['endpoint_change_rebuild_s']:.2f} s "
-        f"({bd['endpoint_change_snapshots_changed']} snapshots changed)", "<= 0.5 s",
+        f"(CPU {bd['endpoint_change_rebuild_cpu_s']:.2f} s, {bd['endpoint_change_snapshots_changed']} snapshots "
+        "changed)", "<= 0.5 s",
         bd["endpoint_change_rebuild_s"] <= 0.5)  # fmt: skip
     for row in r["encode"]["per_type"]:
         add(f"encode {row['kind']} (us/resource)", f"{row['ours_us']:.1f} vs bytes() {row['bytes_us']:.0f} "

@@ -32,7 +32,7 @@ def test_quick_bench_prints_every_figure() -> None:
     assert set(lines[1]) <= {"-", "+"}
     metrics = [line.split(" | ")[0].strip() for line in lines[2:]]
     for wanted in (
-        "full build, cold, as served (GC paused, then frozen)",
+        "full build, cold, as served (collector paused, then frozen)",
         "one-endpoint-change rebuild",
         "encode clusters (us/resource)",
         "encode endpoints (us/resource)",
