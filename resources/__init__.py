@@ -26,7 +26,16 @@ from meshxds.resources.targeting import default_policies, reference_problems
 from meshxds.resources.validate import validate
 from meshxds.resources.zone_tags import stamp_zone
 
-__all__ = ["Catalog", "LoadResult", "MeshView", "Problem", "Severity", "load_catalog", "with_connected"]
+__all__ = [
+    "Catalog",
+    "LoadResult",
+    "MeshView",
+    "Problem",
+    "Severity",
+    "catalog_from_documents",
+    "load_catalog",
+    "with_connected",
+]
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,8 @@ def build_catalog(
     before = previous_vips(previous)
     history = {ip for ips in before.values() for ip in ips} | (previous.allocated_vips if previous else frozenset())
     with_vips, allocated = assign_vips(ordered, before, history)
+    memory = dict(before)
+    memory.update({(s.kind, s.mesh, s.name): [v.ip for v in s.status.vips] for s in with_vips})
     generators = tuple(i.resource for i in items if isinstance(i.resource, m.HostnameGenerator))
     views: dict[str, MeshView] = {}
     for mesh in meshes.values():
@@ -152,6 +163,7 @@ def build_catalog(
         hostname_generators=generators,
         zone_ingresses=tuple(i.resource for i in items if isinstance(i.resource, m.ZoneIngress)),
         allocated_vips=allocated,
+        vip_memory={key: tuple(ips) for key, ips in memory.items()},
     )
     return catalog, warnings
 
@@ -204,7 +216,7 @@ def previous_ports(previous: Catalog | None, mesh: str) -> dict[str, list[m.Port
 def previous_vips(previous: Catalog | None) -> dict[tuple[str, str, str], list[str]]:
     if previous is None:
         return {}
-    out: dict[tuple[str, str, str], list[str]] = {}
+    out = {key: list(ips) for key, ips in previous.vip_memory.items()}
     for view in previous.meshes.values():
         services: list[m.MeshService | m.MeshMultiZoneService] = [*view.mesh_services, *view.multizone_services]
         for svc in services:
