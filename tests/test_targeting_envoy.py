@@ -49,9 +49,9 @@ mesh: default
 networking:
   address: {backend_ip}
   inbound:
-    - {{port: {v1_http}, name: http, servicePort: {app_v1}, tags: {v1_tags}}}
-    - {{port: {v1_api}, name: api, servicePort: {app_v1}, tags: {v1_tags}}}
-    - {{port: {v1_other}, name: other, servicePort: {app_v1}, tags: {v1_tags}}}
+    - {{port: {v1_http}, name: http, serviceAddress: 127.0.0.1, servicePort: {app_v1}, tags: {v1_tags}}}
+    - {{port: {v1_api}, name: api, serviceAddress: 127.0.0.1, servicePort: {app_v1}, tags: {v1_tags}}}
+    - {{port: {v1_other}, name: other, serviceAddress: 127.0.0.1, servicePort: {app_v1}, tags: {v1_tags}}}
 ---
 type: Dataplane
 name: backend-v2-1
@@ -59,7 +59,7 @@ mesh: default
 networking:
   address: {backend_ip}
   inbound:
-    - {{port: {v2_http}, name: http, servicePort: {app_v2}, tags: {v2_tags}}}
+    - {{port: {v2_http}, name: http, serviceAddress: 127.0.0.1, servicePort: {app_v2}, tags: {v2_tags}}}
 ---
 type: Dataplane
 name: raw-a-1
@@ -67,7 +67,8 @@ mesh: default
 networking:
   address: {backend_ip}
   inbound:
-    - {{port: {raw_a}, name: tcp, servicePort: {app_raw_a}, tags: {{kuma.io/service: raw-a}}}}
+    - {{port: {raw_a}, name: tcp, serviceAddress: 127.0.0.1, servicePort: {app_raw_a},
+       tags: {{kuma.io/service: raw-a}}}}
 ---
 type: Dataplane
 name: raw-b-1
@@ -75,7 +76,8 @@ mesh: default
 networking:
   address: {backend_ip}
   inbound:
-    - {{port: {raw_b}, name: tcp, servicePort: {app_raw_b}, tags: {{kuma.io/service: raw-b}}}}
+    - {{port: {raw_b}, name: tcp, serviceAddress: 127.0.0.1, servicePort: {app_raw_b},
+       tags: {{kuma.io/service: raw-b}}}}
 ---
 type: Dataplane
 name: client-1
