@@ -446,3 +446,26 @@ def test_rules_command_names_the_origin_of_each_value(tmp_path: Path) -> None:
         timeout=60,
     )
     assert unknown.returncode == 1 and "unknown node 'default.nobody'" in unknown.stderr
+
+
+def test_snapshot_checks_see_weighted_and_mirror_clusters() -> None:
+    """The snapshot builder's reference scan must know every cluster a route or tcp_proxy may send to."""
+    from meshxds.codec.encode import encode_message
+    from meshxds.snapshots.wire import TCP_PROXY_URL, filter_references, route_config_clusters
+    from meshxds.translators import protos as pb
+    from meshxds.translators import route_protos as rp
+
+    weights = rp.WeightedCluster(clusters=[rp.WeightedClusterClusterWeight(name=n, weight=1) for n in ("a", "b")])
+    mirror = rp.RouteActionRequestMirrorPolicy(cluster="m")
+    action = pb.RouteAction(weighted_clusters=weights, request_mirror_policies=[mirror])
+    route = pb.Route(match=pb.RouteMatch(prefix="/"), route=action)
+    single = pb.Route(match=pb.RouteMatch(prefix="/x"), route=pb.RouteAction(cluster="c"))
+    config = pb.RouteConfiguration(
+        name="r", virtual_hosts=[pb.VirtualHost(name="v", domains=["*"], routes=[single, route])]
+    )
+    assert route_config_clusters(encode_message(config)) == ["c", "a", "b", "m"]
+    tcp_weights = rp.TcpProxyWeightedCluster(
+        clusters=[rp.TcpProxyWeightedClusterClusterWeight(name=n, weight=1) for n in ("t1", "t2")]
+    )
+    tcp = pb.TcpProxy(stat_prefix="s", weighted_clusters=tcp_weights)
+    assert filter_references(TCP_PROXY_URL, encode_message(tcp)) == (["t1", "t2"], [])
