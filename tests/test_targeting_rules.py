@@ -99,8 +99,8 @@ INVALID = [
         "    rules:\n    - matches: [{path: {type: Exact, value: /a}}]\n      default:\n"
         "        filters: [{type: URLRewrite,\n"
         "                   urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /}}}]\n",
-        "document 5: MeshHTTPRoute default/r: spec.to[0].rules[0].default.filters[0].urlRewrite.path.type: "
-        "ReplacePrefixMatch needs every match to be a PathPrefix match",
+        "document 5: MeshHTTPRoute default/r: "
+        "spec.to[0].rules[0].default.filters[0].urlRewrite.path.replacePrefixMatch: can only appear if all matches match a path prefix",
     ),
     (
         "type: MeshHTTPRoute\nname: r\nmesh: default\nspec:\n  to:\n  - targetRef: {kind: MeshService, name: api}\n"
@@ -114,6 +114,13 @@ INVALID = [
         "    rules:\n    - matches: [{path: {type: Exact, value: a}}]\n",
         "document 5: MeshHTTPRoute default/r: spec.to[0].rules[0].matches[0].path.value: "
         "must be an absolute path (start with /)",
+    ),
+    (
+        "type: MeshHTTPRoute\nname: r\nmesh: default\nspec:\n  to:\n  - targetRef: {kind: MeshService, name: api}\n"
+        "    rules:\n    - matches: [{path: {type: PathPrefix, value: /a}}]\n      default:\n"
+        "        filters: [{type: URLRewrite, urlRewrite: {hostToBackendHostname: true}}]\n",
+        "document 5: MeshHTTPRoute default/r: spec.to[0].rules[0].default.filters[0].urlRewrite.hostToBackendHostname: "
+        "can only be set with MeshGateway",
     ),
     (
         "type: MeshTimeout\nname: t\nmesh: default\nspec:\n  to:\n  - targetRef: {kind: Mesh}\n"
