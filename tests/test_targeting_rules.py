@@ -100,7 +100,8 @@ INVALID = [
         "        filters: [{type: URLRewrite,\n"
         "                   urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /}}}]\n",
         "document 5: MeshHTTPRoute default/r: "
-        "spec.to[0].rules[0].default.filters[0].urlRewrite.path.replacePrefixMatch: can only appear if all matches match a path prefix",
+        "spec.to[0].rules[0].default.filters[0].urlRewrite.path.replacePrefixMatch: "
+        "can only appear if all matches match a path prefix",
     ),
     (
         "type: MeshHTTPRoute\nname: r\nmesh: default\nspec:\n  to:\n  - targetRef: {kind: MeshService, name: api}\n"
