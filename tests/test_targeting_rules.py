@@ -477,3 +477,49 @@ def test_snapshot_checks_see_weighted_and_mirror_clusters() -> None:
     )
     tcp = pb.TcpProxy(stat_prefix="s", weighted_clusters=tcp_weights)
     assert filter_references(TCP_PROXY_URL, encode_message(tcp)) == (["t1", "t2"], [])
+
+
+def test_reload_rebuilds_a_route_whose_backend_appears(tmp_path: Path) -> None:
+    """The incremental builder must not keep a route or cluster whose backend resolution changed."""
+    from meshxds.snapshots.builder import Builder
+
+    route = """
+type: MeshHTTPRoute
+name: r
+mesh: default
+spec:
+  to:
+    - targetRef: {kind: MeshService, name: api, sectionName: http}
+      rules:
+        - matches: [{path: {type: PathPrefix, value: /}}]
+          default: {backendRefs: [{kind: MeshService, labels: {tier: canary}, port: 8080}]}
+---
+type: MeshTimeout
+name: t
+mesh: default
+spec:
+  to: [{targetRef: {kind: MeshService, labels: {tier: canary}}, default: {connectionTimeout: 2s}}]
+"""
+    canary = """
+---
+type: MeshService
+name: canary
+mesh: default
+labels: {tier: canary}
+spec:
+  selector: {dataplaneTags: {kuma.io/service: api-v2}}
+  ports: [{name: http, port: 8080, targetPort: 8080, appProtocol: http}]
+"""
+    builder = Builder()
+    before = load(tmp_path, route)
+    assert before.catalog is not None
+    builder.build(before.catalog)
+    after = load(tmp_path, route + canary, skip='skipCreatingInitialPolicies: ["*"]')
+    assert after.catalog is not None
+    rebuilt = to_json_dict(builder.build(after.catalog)["default.client-1"])
+    fresh = to_json_dict(snapshots_for(after.catalog)["default.client-1"])
+    assert rebuilt == fresh
+    [config] = [r for r in rebuilt["routes"] if r["name"].endswith("__api_http")]
+    assert config["virtualHosts"][0]["routes"][0]["route"]["cluster"] == "default_canary__default_msvc_8080"
+    [cluster] = [c for c in rebuilt["clusters"] if c["name"] == "default_canary__default_msvc_8080"]
+    assert cluster["connectTimeout"] == "2s"
