@@ -9,6 +9,8 @@ import yaml
 
 from meshxds.xds.bootstrap import bootstrap_config
 
+DEFAULT_STATS_FLUSH = 5.0  # seconds between Envoy's counter reports to the metrics service (Envoy's own default)
+
 
 def parse_host_port(value: str) -> tuple[str, int]:
     """``HOST:PORT`` (IPv6 as ``[::1]:18000``) → (host, port); ValueError with a readable reason."""
@@ -19,20 +21,38 @@ def parse_host_port(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def render(node: str, ads: str, delta: bool = False, admin_port: int = 9901, admin_address: str = "127.0.0.1") -> str:
+def render(
+    node: str,
+    ads: str,
+    delta: bool = False,
+    admin_port: int = 9901,
+    admin_address: str = "127.0.0.1",
+    dns_port: int = 0,
+    stats_flush_interval: float | None = DEFAULT_STATS_FLUSH,
+) -> str:
     mesh, _, name = node.partition(".")
     if not mesh or not name:
         raise ValueError(f"--node {node!r}: expected MESH.NAME, e.g. default.web-1")
-    host, port = parse_host_port(ads)
-    config = bootstrap_config(node, host, port, delta, admin_address, admin_port)
+    if not 0 <= dns_port < 65536:
+        raise ValueError(f"--dns-port {dns_port}: expected a port (1-65535), or 0 for no DNS listener")
+    # Several replicas: --ads HOST:PORT,HOST:PORT (Envoy fails over between them).
+    servers = [parse_host_port(one.strip()) for one in ads.split(",") if one.strip()]
+    if not servers:
+        raise ValueError(f"--ads {ads!r}: expected HOST:PORT, e.g. 127.0.0.1:18000")
+    (host, port), more = servers[0], servers[1:]
+    config = bootstrap_config(
+        node, host, port, delta, admin_address, admin_port, dns_port, stats_flush_interval, more_ads=more
+    )
     kind = "delta (incremental)" if delta else "state-of-the-world"
-    header = f"# Envoy bootstrap for Dataplane {name!r} in mesh {mesh!r}: {kind} ADS from meshxds at {host}:{port}.\n"
+    where = ", ".join(f"{h}:{p}" for h, p in servers)
+    header = f"# Envoy bootstrap for Dataplane {name!r} in mesh {mesh!r}: {kind} ADS from meshxds at {where}.\n"
     return header + yaml.safe_dump(config, sort_keys=False)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        text = render(args.node, args.ads, args.delta, args.admin_port, args.admin_address)
+        flush = None if args.stats_flush_interval <= 0 else args.stats_flush_interval
+        text = render(args.node, args.ads, args.delta, args.admin_port, args.admin_address, args.dns_port, flush)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ comes back in ``LoadResult.errors`` / ``warnings`` naming file, document, resour
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,16 +14,26 @@ from meshxds.resources import model as m
 from meshxds.resources.catalog import Catalog, MeshView
 from meshxds.resources.errors import Problem, Severity
 from meshxds.resources.generate import generate
+from meshxds.resources.health import HealthReport, apply_health
 from meshxds.resources.hostnames import assign_hostnames
 from meshxds.resources.k8s import Options, convert
-from meshxds.resources.loader import Loaded, load_documents, resource_id
+from meshxds.resources.loader import Documents, Loaded, load_documents, resource_id
 from meshxds.resources.match import DataplaneIndex
 from meshxds.resources.policies import POLICY_KINDS, AnyPolicy
 from meshxds.resources.status import assign_vips, update_multizone, update_status
 from meshxds.resources.targeting import default_policies, reference_problems
 from meshxds.resources.validate import validate
 
-__all__ = ["Catalog", "LoadResult", "MeshView", "Problem", "Severity", "load_catalog", "with_connected"]
+__all__ = [
+    "Catalog",
+    "LoadResult",
+    "MeshView",
+    "Problem",
+    "Severity",
+    "catalog_from_documents",
+    "load_catalog",
+    "with_connected",
+]
 
 
 @dataclass(frozen=True)
@@ -45,13 +55,29 @@ def load_catalog(
     previous: Catalog | None = None,
     connected: frozenset[str] = frozenset(),
     k8s: Options | None = None,
+    health: Mapping[str, HealthReport] | None = None,
+    dns_ports: Mapping[str, int] | None = None,
 ) -> LoadResult:
     """Read ``paths`` (files or folders) and build the Catalog a Kuma zone control plane would hold.
 
     ``previous`` keeps VIPs stable across reloads; ``connected`` holds the node ids of
-    connected proxies (for ``status.dataplaneProxies.connected``).
+    connected proxies (for ``status.dataplaneProxies.connected``). What sidecars reported is fed in
+    here too, as Kuma's control plane stores it: ``health`` (HDS reports by node id; a probed inbound
+    without one is NotReady) and ``dns_ports`` (node metadata ``dataplane.dns.port``).
     """
-    docs = load_documents(paths, zone)
+    return catalog_from_documents(load_documents(paths, zone), zone, previous, connected, k8s, health, dns_ports)
+
+
+def catalog_from_documents(
+    docs: Documents,
+    zone: str = "default",
+    previous: Catalog | None = None,
+    connected: frozenset[str] = frozenset(),
+    k8s: Options | None = None,
+    health: Mapping[str, HealthReport] | None = None,
+    dns_ports: Mapping[str, int] | None = None,
+) -> LoadResult:
+    """``load_catalog`` on documents already read, so a caller can edit them in memory first (``migrate plan``)."""
     problems = list(docs.problems)
     items = list(docs.resources)
     meshes = {i.resource.name: i.resource for i in items if isinstance(i.resource, m.Mesh)}
@@ -65,7 +91,17 @@ def load_catalog(
     errors = tuple(p for p in problems if p.is_error)
     if errors:
         return LoadResult(None, errors, tuple(p for p in problems if not p.is_error))
+    reports = health or {}
+    items = [
+        replace(i, resource=apply_health(i.resource, reports.get(i.resource.node_id)))
+        if isinstance(i.resource, m.Dataplane)
+        else i
+        for i in items
+    ]
     catalog, build_warnings = build_catalog(items + from_k8s, meshes, zone, previous, connected)
+    if dns_ports:
+        known = set(catalog.node_ids())
+        catalog = replace(catalog, dns_ports={n: p for n, p in dns_ports.items() if n in known and p})
     warnings = sorted([p for p in problems if not p.is_error] + build_warnings, key=lambda p: (p.file, p.index or 0))
     return LoadResult(catalog, (), tuple(warnings))
 
@@ -97,6 +133,8 @@ def build_catalog(
     before = previous_vips(previous)
     history = {ip for ips in before.values() for ip in ips} | (previous.allocated_vips if previous else frozenset())
     with_vips, allocated = assign_vips(ordered, before, history)
+    memory = dict(before)
+    memory.update({(s.kind, s.mesh, s.name): [v.ip for v in s.status.vips] for s in with_vips})
     generators = tuple(i.resource for i in items if isinstance(i.resource, m.HostnameGenerator))
     views: dict[str, MeshView] = {}
     for mesh in meshes.values():
@@ -120,6 +158,7 @@ def build_catalog(
         hostname_generators=generators,
         zone_ingresses=tuple(i.resource for i in items if isinstance(i.resource, m.ZoneIngress)),
         allocated_vips=allocated,
+        vip_memory={key: tuple(ips) for key, ips in memory.items()},
     )
     return catalog, warnings
 
@@ -163,7 +202,7 @@ def previous_ports(previous: Catalog | None, mesh: str) -> dict[str, list[m.Port
 def previous_vips(previous: Catalog | None) -> dict[tuple[str, str, str], list[str]]:
     if previous is None:
         return {}
-    out: dict[tuple[str, str, str], list[str]] = {}
+    out = {key: list(ips) for key, ips in previous.vip_memory.items()}
     for view in previous.meshes.values():
         services: list[m.MeshService | m.MeshMultiZoneService] = [*view.mesh_services, *view.multizone_services]
         for svc in services:

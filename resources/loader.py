@@ -9,7 +9,8 @@ Namespaces are kept raw for ``resources.k8s`` to convert once every Mesh is know
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,83 @@ class SafeLoader(BASE_LOADER):  # type: ignore[valid-type,misc]
             seen.add(key)
         mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         return mapping
+
+
+# Aliases may repeat what a document already holds, but not blow it up ("billion laughs"): a document
+# whose aliases expand it beyond this many nodes, and beyond ALIAS_RATIO times its own size, is refused
+# before anything (validation, comparison, dumping) walks the expanded structure.
+ALIAS_EXPANSION_LIMIT = 100_000
+ALIAS_RATIO = 10
+
+
+class AliasBomb(yaml.YAMLError):
+    """A document whose aliases expand too far (or refer to themselves)."""
+
+
+def expanded_size(root: yaml.Node, limit: int) -> int:
+    """How many nodes the document has once every alias is expanded; stops counting past ``limit``.
+
+    Memoized per node, so the cost is the size of the document as written, not as expanded.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise AliasBomb("an alias refers to the node that contains it")
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                total += size(child)
+                if total > limit:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > limit:
+                    break
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
+
+
+def distinct_nodes(root: yaml.Node) -> int:
+    """How many nodes the document has as written (each aliased node once)."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            todo.extend(n for pair in node.value for n in pair)
+    return len(seen)
+
+
+def load_all_checked(text: str) -> Iterator[Any]:
+    """``yaml.load_all`` with the alias expansion limit checked on each composed document."""
+    loader = SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                yield None
+                continue
+            limit = max(ALIAS_EXPANSION_LIMIT, ALIAS_RATIO * distinct_nodes(node))
+            if expanded_size(node, limit) > limit:
+                raise AliasBomb(f"aliases expand the document beyond {limit:,} nodes (refused)")
+            yield loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 KUMA_API_GROUP = "kuma.io/"
@@ -108,15 +186,35 @@ def find_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            try:
-                files.update(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
-            except OSError as e:
-                problems.append(Problem(str(path), None, None, None, f"cannot read folder: {e.strerror or e}"))
+            found, unreadable = yaml_files_under(path)
+            problems += [Problem(d, None, None, None, f"cannot read folder: {why}") for d, why in unreadable]
+            if not found and not unreadable:
+                problems.append(Problem(str(path), None, None, None, "no .yaml or .yml files in this folder"))
+            files.update(found)
         elif path.is_file():
             files.add(path)
         else:
             problems.append(Problem(str(path), None, None, None, "no such file or directory"))
     return sorted(files, key=lambda p: p.as_posix()), problems
+
+
+def yaml_files_under(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Every YAML file under ``folder`` and every sub-folder that could not be listed.
+
+    An unreadable folder is an error, not an empty one: silently skipping it would drop its resources.
+    """
+    unreadable: list[tuple[str, str]] = []
+
+    def failed(e: OSError) -> None:
+        unreadable.append((str(e.filename or folder), e.strerror or str(e)))
+
+    found: list[Path] = []
+    for top, _dirs, names in os.walk(folder, onerror=failed, followlinks=True):
+        for name in names:
+            p = Path(top, name)
+            if p.suffix in YAML_SUFFIXES and p.is_file():
+                found.append(p)
+    return found, unreadable
 
 
 def read_documents(path: Path) -> tuple[list[tuple[int, Any]], list[Problem]]:
@@ -131,7 +229,7 @@ def read_documents(path: Path) -> tuple[list[tuple[int, Any]], list[Problem]]:
     docs: list[tuple[int, Any]] = []
     index = 0
     try:
-        for index, doc in enumerate(yaml.load_all(text, Loader=SafeLoader), start=1):
+        for index, doc in enumerate(load_all_checked(text), start=1):
             if doc is not None:
                 docs.append((index, doc))
     except yaml.reader.ReaderError as e:
@@ -142,6 +240,8 @@ def read_documents(path: Path) -> tuple[list[tuple[int, Any]], list[Problem]]:
         mark = e.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         return docs, [Problem(name, index + 1, None, None, f"invalid YAML{where}: {e.problem or e}")]
+    except AliasBomb as e:
+        return docs, [Problem(name, index + 1, None, None, f"invalid YAML: {e}")]
     except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as e:
         reason = (str(e).splitlines() or [type(e).__name__])[0].split(":")[0]
         return docs, [Problem(name, index + 1, None, None, f"invalid YAML: {reason}")]

@@ -61,7 +61,11 @@ class Builder:
         meshes: dict[str, MeshBuild] = {}
         out: dict[str, Snapshot] = {}
         for name in sorted(catalog.meshes):
-            inputs = MeshInputs(catalog.meshes[name], catalog.zone, catalog.zone_ingresses)
+            view = catalog.meshes[name]
+            ports = tuple(
+                (dp.node_id, catalog.dns_ports[dp.node_id]) for dp in view.dataplanes if dp.node_id in catalog.dns_ports
+            )
+            inputs = MeshInputs(view, catalog.zone, catalog.zone_ingresses, ports)
             previous = self._meshes.get(name)
             if previous is None or previous.inputs != inputs:
                 previous = MeshBuild.of(inputs, catalog, previous)
@@ -78,6 +82,7 @@ class MeshInputs:
     view: MeshView
     zone: str
     zone_ingresses: tuple[ZoneIngress, ...]
+    dns_ports: tuple[tuple[str, int], ...] = ()  # (node id, reported DNS port) of this mesh's proxies
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,15 @@ def test_previous_catalog_keeps_vips_and_never_reuses_freed_ones(tmp_path: Path)
     )
     second = ok(tmp_path, second_text, previous=first)
     assert vips(second) == {"c": ["241.0.0.3"], "d": ["241.0.0.4"], "a": ["241.0.0.1"]}
-    # b comes back later: it had .2 two loads ago; that address was handed out, so it is not reused either.
+    # b comes back later: it gets .2 back (a file briefly missing must not move a VIP). Kuma keeps a
+    # vanished generated MeshService for its deletion grace period (meshservice/generate/generator.go,
+    # deletionGracePeriod / DeletionGracePeriodStartedLabel), so its VIP survives the same way.
     third = ok(tmp_path, TWO, previous=second)
-    assert vips(third) == {"a": ["241.0.0.1"], "b": ["241.0.0.5"]}
-    assert {"241.0.0.1", "241.0.0.2", "241.0.0.3", "241.0.0.4", "241.0.0.5"} <= third.allocated_vips
+    assert vips(third) == {"a": ["241.0.0.1"], "b": ["241.0.0.2"]}
+    assert {"241.0.0.1", "241.0.0.2", "241.0.0.3", "241.0.0.4"} <= third.allocated_vips
+    # A new service still never takes a freed address: .5 is next.
+    fourth = ok(tmp_path, TWO + "---\n" + meshservice("e", "e"), previous=third)
+    assert vips(fourth)["e"] == ["241.0.0.5"]
     # Without `previous` the same input gives the fresh, deterministic answer.
     assert vips(ok(tmp_path, second_text)) == {"c": ["241.0.0.1"], "d": ["241.0.0.2"], "a": ["241.0.0.3"]}
 

@@ -159,7 +159,7 @@ def debug_get(mesh: Mesh, path: str) -> tuple[int, str]:
 
 
 def test_debug_endpoint_reports_every_node_and_dumps_snapshots(mesh: Mesh, capsys: pytest.CaptureFixture[str]) -> None:
-    assert debug_get(mesh, "/healthz") == (200, "ok\n")
+    assert debug_get(mesh, "/healthz") == (200, json.dumps({"status": "alive"}, indent=2) + "\n")
     status, body = debug_get(mesh, "/snapshots")
     assert status == 200
     nodes = {n["node"]: n for n in json.loads(body)["nodes"]}

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshxds.resources.catalog import Catalog, MeshView
-from meshxds.resources.model import Dataplane
+from meshxds.resources.model import Dataplane, MeshMultiZoneService, MeshService
 from meshxds.translators import protos as pb
 from meshxds.translators.clusters import local_cluster, outbound_cluster
 from meshxds.translators.dataplanes import InboundInterface, exposed_inbounds, inbound_protocol, interface
+from meshxds.translators.dns import dns_listener, ipv6_enabled, mesh_vip_domains, tp_enabled
 from meshxds.translators.endpoints import ClaBuilder, Endpoint, build_endpoint_map, subset
 from meshxds.translators.listeners import inbound_chain, inbound_listener, outbound_listener
 from meshxds.translators.memo import Memo, same_items
@@ -58,11 +59,12 @@ class ProxyResources:
     own: ResourceSet
     shared: ResourceSet
     legacy: ResourceSet = EMPTY
+    dns: ResourceSet = EMPTY  # the ``kuma:dns`` listener (translators/dns.py), shared by equal tables
 
     @property
     def shared_sets(self) -> tuple[ResourceSet, ...]:
-        """The non-empty outbound sets (at least one), legacy first as Kuma orders outbounds."""
-        sets = tuple(rs for rs in (self.legacy, self.shared) if rs.size)
+        """The non-empty outbound sets (at least one), legacy first as Kuma orders outbounds, then DNS."""
+        sets = tuple(rs for rs in (self.legacy, self.shared, self.dns) if rs.size)
         return sets or (self.shared,)
 
     @property
@@ -75,7 +77,7 @@ class ProxyResources:
 
     @property
     def listeners(self) -> tuple[pb.Listener, ...]:
-        return self.own.listeners + self.legacy.listeners + self.shared.listeners
+        return self.own.listeners + self.legacy.listeners + self.shared.listeners + self.dns.listeners
 
     @property
     def routes(self) -> tuple[pb.RouteConfiguration, ...]:
@@ -125,6 +127,14 @@ class MeshTranslator:
         # node id → (its Dataplane, selection key, own resources); reused while the Dataplane is equal
         self._own: dict[str, tuple[Dataplane, str, ResourceSet]] = {}
         self._old_own = old._own if old else {}
+        # DNS: the mesh's names once; a ResourceSet per listener message (equal tables share one message)
+        legacy_vips = {ob.destination.service: ob.address for ob in self.outbounds.legacy_outbounds}
+        services: list[MeshService | MeshMultiZoneService] = [*view.mesh_services, *view.multizone_services]
+        self.vip_domains = mesh_vip_domains(view.mesh.spec.mode, legacy_vips, services)
+        self._dns_ports = catalog.dns_ports
+        self._dns: dict[tuple[BundleKey, BundleKey, int, bool], ResourceSet] = {}
+        self._dns_sets: dict[int, tuple[pb.Listener, ResourceSet]] = {}
+        self._old_dns_sets = old._dns_sets if old else {}
 
     def release(self) -> None:
         """Every proxy is translated: drop what is left of the previous build, so at most one lives on."""
@@ -133,8 +143,10 @@ class MeshTranslator:
         self._cla.release()
         self._old_bundles = {}
         self._old_own = {}
+        self._old_dns_sets = {}
 
-    def _endpoints(self, dest: Destination) -> list[Endpoint]:
+    def endpoints(self, dest: Destination) -> list[Endpoint]:
+        """The endpoints of ``dest``'s CLA (a legacy outbound's tag subset of its service)."""
         endpoints = self.endpoint_map.get(dest.service, [])
         return subset(endpoints, dest.tags) if dest.kind == LEGACY else endpoints
 
@@ -146,8 +158,8 @@ class MeshTranslator:
         )
         cla = self._clas.get(
             id(dest),
-            lambda: self._cla.build(dest.cluster, self._endpoints(dest)),
-            lambda: (dest.cluster, self._cla.contents(self._endpoints(dest))),
+            lambda: self._cla.build(dest.cluster, self.endpoints(dest)),
+            lambda: (dest.cluster, self._cla.contents(self.endpoints(dest))),
         )
         return cluster, cla
 
@@ -242,7 +254,29 @@ class MeshTranslator:
         shared = self._bundle(
             shared_key, dp, self.outbounds.select_resources, frozenset(c.name for c in legacy.clusters)
         )
-        return ProxyResources(node_id, own, shared, legacy)
+        return ProxyResources(node_id, own, shared, legacy, self._dns_set(dp, legacy_key, shared_key, collisions))
+
+    def _dns_set(self, dp: Dataplane, legacy_key: BundleKey, shared_key: BundleKey, collisions: Any) -> ResourceSet:
+        """The proxy's DNS listener. Its names are those of its VIP outbounds (Kuma's ``proxy.Outbounds`` from
+        ``resolveVIPOutbounds``: reachable, minus overlaps with its own inbounds), so the table depends on the
+        outbound selection, the port and the IP family only."""
+        port = self._dns_ports.get(dp.node_id, 0)
+        if not port or not tp_enabled(dp):
+            return EMPTY
+        key = (legacy_key, shared_key, port, ipv6_enabled(dp))
+        rs = self._dns.get(key)
+        if rs is None:
+            selected = self.outbounds.select_legacy(dp) + self.outbounds.select_resources(dp)
+            addresses = {ob.address for ob in selected if (ob.address, ob.port) not in collisions}
+            listener = dns_listener(dp, port, self.vip_domains, addresses)
+            if listener is None:
+                return EMPTY
+            hit = self._dns_sets.get(id(listener)) or self._old_dns_sets.get(id(listener))
+            if hit is None or hit[0] is not listener:
+                hit = (listener, ResourceSet(listeners=(listener,)))
+            self._dns_sets[id(listener)] = hit
+            rs = self._dns[key] = hit[1]
+        return rs
 
 
 def _same_set(a: ResourceSet, b: ResourceSet) -> bool:
