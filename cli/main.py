@@ -8,6 +8,8 @@ import sys
 import warnings
 from typing import Any
 
+from meshxds.cli import serve_options
+
 COMMANDS = {
     "validate": "Check resource files; print one summary line per mesh, or every error.",
     "generate": "Print every MeshService (given and generated) with its status, as YAML.",
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug-port", type=int, help="serve /snapshots and /healthz over HTTP on this port")
     p.add_argument("--poll-interval", type=float, default=0.2, help="seconds between input checks")
     add_store_serve_options(p)
+    serve_options.add_options(p)
 
     p = sub.add_parser("bootstrap", help=COMMANDS["bootstrap"])
     p.add_argument("--node", required=True, help="node id, <mesh>.<dataplane name>")

@@ -18,7 +18,6 @@ from aiohttp import web
 
 from meshxds.api.app import start_api, start_folder_api
 from meshxds.control.folder_service import FolderService, FolderView
-from meshxds.control.logs import setup_logging
 from meshxds.control.metrics import Metrics
 from meshxds.control.store_service import StoreService
 from meshxds.store.folder import FolderStore
@@ -70,7 +69,7 @@ async def serve_folder(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    setup_logging()
+    """Called by ``cli/serve.py`` once logging is set up and the ADS port is known to be free."""
     if args.store:
         if not is_postgres_url(args.store):
             print(f"error: --store must be a postgres://USER@HOST:PORT/DB URL, not {args.store!r}", file=sys.stderr)

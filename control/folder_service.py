@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshxds.control.service import Built, Service
+from meshxds.control.watcher import Fingerprint
 from meshxds.resources.catalog import Catalog
 from meshxds.snapshots.dump import to_json_dict
 from meshxds.store.folder import FolderStore
@@ -23,8 +24,8 @@ class FolderService(Service):
         self.store = store
         self.catalog = previous_catalog(store.state.get(STATE_NAME), zone)
 
-    def apply(self, built: Built) -> bool:
-        ok = super().apply(built)
+    def apply(self, built: Built, key: Fingerprint | None = None) -> bool:
+        ok = super().apply(built, key)
         if ok and self.catalog is not None:
             self.store.state.put(STATE_NAME, remembered(self.catalog))
         return ok
