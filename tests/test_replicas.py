@@ -161,8 +161,10 @@ def test_apply_through_a_reaches_an_envoy_on_b_within_a_second(world: World) -> 
 def test_a_provoked_nack_shows_in_metrics(world: World) -> None:
     web = world.b.get("/meshes/default/dataplanes/web-1")
     bad = {k: v for k, v in web.items() if k in ("type", "name", "mesh", "networking")}
-    bad["networking"] = {**bad["networking"], "inbound": [{**bad["networking"]["inbound"][0], "address": "300.1.1.1"}]}
-    world.apply(world.a, bad)  # valid for the control plane, an unparseable listener address for Envoy
+    inbound_port = bad["networking"]["inbound"][0]["port"]
+    outbound = {**bad["networking"]["outbound"][0], "port": inbound_port}
+    bad["networking"] = {**bad["networking"], "outbound": [outbound]}
+    world.apply(world.a, bad)  # valid for the control plane; Envoy refuses two listeners on one address
 
     def nacks() -> float:
         total = 0.0
