@@ -161,10 +161,10 @@ def test_apply_through_a_reaches_an_envoy_on_b_within_a_second(world: World) -> 
 def test_a_provoked_nack_shows_in_metrics(world: World) -> None:
     web = world.b.get("/meshes/default/dataplanes/web-1")
     bad = {k: v for k, v in web.items() if k in ("type", "name", "mesh", "networking")}
-    inbound_port = bad["networking"]["inbound"][0]["port"]
-    outbound = {**bad["networking"]["outbound"][0], "port": inbound_port}
-    bad["networking"] = {**bad["networking"], "outbound": [outbound]}
-    world.apply(world.a, bad)  # valid for the control plane; Envoy refuses two listeners on one address
+    inbound = {k: v for k, v in bad["networking"]["inbound"][0].items() if k != "address"}
+    # Kuma accepts a domain name as a Dataplane address (validateAddress); Envoy cannot listen on one.
+    bad["networking"] = {**bad["networking"], "address": "web-1.invalid", "inbound": [inbound]}
+    world.apply(world.a, bad)  # valid for the control plane, an unparseable listener address for Envoy
 
     def nacks() -> float:
         total = 0.0
