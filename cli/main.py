@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 import warnings
+from typing import Any
 
 from meshxds.cli import serve_options
 
@@ -47,23 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dns-port", type=int, default=0, help="as if each sidecar asked for DNS on this port")
 
     p = sub.add_parser("serve", help=COMMANDS["serve"])
-    p.add_argument("paths", nargs="+", help="YAML files or folders, watched for changes")
+    p.add_argument("paths", nargs="*", help="YAML files or folders, watched for changes")
     p.add_argument("--zone", default="default", help=zone_help)
     p.add_argument("--address", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=18000, help="ADS gRPC port (default 18000)")
     p.add_argument("--debug-port", type=int, help="serve /snapshots and /healthz over HTTP on this port")
     p.add_argument("--poll-interval", type=float, default=0.2, help="seconds between input checks")
+    add_store_serve_options(p)
     serve_options.add_options(p)
 
     p = sub.add_parser("bootstrap", help=COMMANDS["bootstrap"])
     p.add_argument("--node", required=True, help="node id, <mesh>.<dataplane name>")
-    p.add_argument("--ads", default="127.0.0.1:18000", help="ADS server HOST:PORT")
+    p.add_argument("--ads", default="127.0.0.1:18000", help="ADS server HOST:PORT (replicas: HOST:PORT,HOST:PORT)")
     p.add_argument("--delta", action="store_true", help="use incremental (delta) ADS")
     p.add_argument("--admin-port", type=int, default=9901, help="Envoy admin port")
     p.add_argument("--admin-address", default="127.0.0.1", help="Envoy admin address")
     p.add_argument("--dns-port", type=int, default=0, help="DNS listener port on 127.0.0.1 (0: none)")
     flush_help = "seconds between cluster counter reports to meshxds (migrate plan's live traffic); 0: off"
     p.add_argument("--stats-flush-interval", type=float, default=5.0, help=flush_help)  # cli/bootstrap.py's default
+
+    add_store_commands(sub)
 
     p = sub.add_parser("demo", help=COMMANDS["demo"])
     p.add_argument("paths", nargs="*", default=["examples/universal-demo"], help="example mesh")
@@ -79,6 +83,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub, COMMANDS, zone_help)
     return parser
+
+
+# -- the control plane you can run: store, API and kumactl-like commands (one block) ---------------
+STORE_COMMANDS = {
+    "apply": "Create or update resources through the API (kumactl apply).",
+    "get": "List or show resources through the API (kumactl get).",
+    "delete": "Delete a resource through the API (kumactl delete).",
+    "inspect": "Show what the control plane gives a proxy (kumactl inspect dataplane).",
+    "token": "Print the admin token that API writes need.",
+}
+
+
+def add_store_serve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="keep resources in PostgreSQL: postgres://USER@HOST:PORT/DB (replicas welcome)")
+    p.add_argument("--api-port", type=int, help="serve Kuma's HTTP API and /metrics on this port")
+    p.add_argument("--state-dir", help="folder mode: keep VIPs, generated MeshServices and the admin token here")
+
+
+def add_store_commands(sub: Any) -> None:
+    from meshxds.cli.client import add_client_options
+
+    p = sub.add_parser("apply", help=STORE_COMMANDS["apply"])
+    p.add_argument("-f", "--file", required=True, help="YAML/JSON file with one or more resources, or - for stdin")
+    p.add_argument("--zone", default="default", help="this control plane's zone (default: default)")
+    add_client_options(p)
+    p = sub.add_parser("get", help=STORE_COMMANDS["get"])
+    p.add_argument("type", help="resource type, e.g. meshservices, dataplanes, meshes")
+    p.add_argument("name", nargs="?", help="one resource's name")
+    p.add_argument("-m", "--mesh", default="default", help="mesh (default: default)")
+    p.add_argument("-o", "--output", choices=("table", "yaml", "json"), default="table")
+    p.add_argument("--size", type=int, default=100, help="page size")
+    p.add_argument("--offset", default="", help="page offset (from the previous page)")
+    add_client_options(p)
+    p = sub.add_parser("delete", help=STORE_COMMANDS["delete"])
+    p.add_argument("type", help="resource type")
+    p.add_argument("name", help="resource name")
+    p.add_argument("-m", "--mesh", default="default", help="mesh (default: default)")
+    add_client_options(p)
+    p = sub.add_parser("inspect", help=STORE_COMMANDS["inspect"])
+    p.add_argument("what", choices=("dataplane",))
+    p.add_argument("name", help="Dataplane name")
+    p.add_argument("-m", "--mesh", default="default", help="mesh (default: default)")
+    p.add_argument("--type", choices=("config", "rules"), default="config")
+    add_client_options(p)
+    p = sub.add_parser("token", help=STORE_COMMANDS["token"])
+    p.add_argument("--admin", action="store_true", help="the admin token (writes through the API)")
+    p.add_argument("--store", help="postgres://USER@HOST:PORT/DB the server uses")
+    p.add_argument("--state-dir", help="the --state-dir the folder-mode server uses")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -103,13 +103,20 @@ async def serve(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(fmt=getattr(args, "log_format", "text"))
-    missing = [p for p in args.paths if not Path(p).exists()]
-    if missing:
-        print(f"error: no such file or directory: {', '.join(missing)}", file=sys.stderr)
-        return 1
     problem = port_in_use(args.address, args.port)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
+        return 1
+    if getattr(args, "store", None) or getattr(args, "api_port", None) is not None or getattr(args, "state_dir", None):
+        from meshxds.cli import serve_store  # the store/API/state mode lives in its own module
+
+        return serve_store.run(args)
+    if not args.paths:
+        print("error: give resource files or folders, or --store postgres://...", file=sys.stderr)
+        return 1
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(f"error: no such file or directory: {', '.join(missing)}", file=sys.stderr)
         return 1
     log.info("open files limit: %d", raise_fd_limit())
     return asyncio.run(serve(args))

@@ -3,11 +3,11 @@
 The glue between the pipeline and the server: load → validate → translate → ``cache.replace_all``.
 Input is polled off the loop (``control.watcher``) and read once it held still for ``settle``
 seconds; if it changed while being read, it is read again, so a half-written file is never served.
-Invalid input (a parse error, an empty or missing folder) is reported with the same lines as
-``meshxds validate`` and the last good snapshots stay served; a change that would remove most
-proxies at once waits for ``control.guard``. The watcher runs supervised (``control.supervise``)
-and ``readiness()`` says what /readyz reports. ``meshxds serve``, the demo and the tests all run
-this one class.
+Only the files that changed are parsed again (``store.folder.FileCache``). Invalid input (a parse
+error, an empty or missing folder) is reported with the same lines as ``meshxds validate`` and the
+last good snapshots stay served; a change that would remove most proxies at once waits for
+``control.guard``. The watcher runs supervised (``control.supervise``) and ``readiness()`` says what
+/readyz reports. ``meshxds serve``, the demo and the tests all run this one class.
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from meshxds.control.logs import say, short
 from meshxds.control.reports import ProxyReports
 from meshxds.control.supervise import Supervised
 from meshxds.control.watcher import Fingerprint, InputWatcher, fingerprint
-from meshxds.resources import Catalog, load_catalog, with_connected
+from meshxds.resources import Catalog, catalog_from_documents, with_connected
 from meshxds.resources.dump import to_yaml
 from meshxds.resources.health import HealthReport
 from meshxds.resources.model import Dataplane, MeshMultiZoneService, MeshService
 from meshxds.snapshots.builder import Builder, SnapshotError
 from meshxds.snapshots.snapshot import Snapshot
+from meshxds.store.folder import FileCache
 from meshxds.translators.health import HdsSettings
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.debug import DebugServer
@@ -74,6 +75,7 @@ class Service:
         self.poll_interval = poll_interval
         self.cache = SnapshotCache()
         self.builder = Builder()  # keeps the previous build: a reload redoes only what changed
+        self.files = FileCache(zone)  # keeps each file's documents: a reload parses only changed files
         self.traffic = TrafficStore()  # live per-cluster traffic from Envoy's stats sink (for `migrate plan`)
         self.ads = AdsServer(self.cache, [MetricsSink(self.traffic).handler()])
         self.debug = DebugServer(
@@ -110,9 +112,8 @@ class Service:
     ) -> Built:
         """Load, validate and translate (blocking: runs in a worker thread). Reports nothing itself."""
         start = time.perf_counter()
-        result = load_catalog(
-            self.paths, zone=self.zone, previous=previous, connected=connected, health=health, dns_ports=dns_ports
-        )
+        docs = self.files.load(self.paths)  # only files that changed since the last load are parsed again
+        result = catalog_from_documents(docs, self.zone, previous, connected, health=health, dns_ports=dns_ports)
         errors = tuple(str(p) for p in result.errors)
         warnings = tuple(str(p) for p in result.warnings)
         if result.catalog is None:

@@ -13,18 +13,29 @@ from pathlib import Path
 from meshxds.resources import model as m
 from meshxds.resources.catalog import Catalog, MeshView
 from meshxds.resources.errors import Problem, Severity
-from meshxds.resources.generate import generate
+from meshxds.resources.generate import generate, managed_given
 from meshxds.resources.health import HealthReport, apply_health
 from meshxds.resources.hostnames import assign_hostnames
 from meshxds.resources.k8s import Options, convert
 from meshxds.resources.loader import Documents, Loaded, load_documents, resource_id
 from meshxds.resources.match import DataplaneIndex
 from meshxds.resources.policies import POLICY_KINDS, AnyPolicy
+from meshxds.resources.references import reference_warnings
 from meshxds.resources.status import assign_vips, update_multizone, update_status
 from meshxds.resources.targeting import default_policies, reference_problems
 from meshxds.resources.validate import validate
+from meshxds.resources.zone_tags import stamp_zone
 
-__all__ = ["Catalog", "LoadResult", "MeshView", "Problem", "Severity", "load_catalog", "with_connected"]
+__all__ = [
+    "Catalog",
+    "LoadResult",
+    "MeshView",
+    "Problem",
+    "Severity",
+    "catalog_from_documents",
+    "load_catalog",
+    "with_connected",
+]
 
 
 @dataclass(frozen=True)
@@ -110,12 +121,14 @@ def build_catalog(
     connected: frozenset[str],
 ) -> tuple[Catalog, list[Problem]]:
     warnings: list[Problem] = []
+    items = [stamped(i, meshes, zone) for i in items]
     services: list[Loaded] = []
     for mesh in meshes.values():
         dp_items = [i for i in items if isinstance(i.resource, m.Dataplane) and i.resource.mesh == mesh.name]
         given = [i for i in items if isinstance(i.resource, m.MeshService) and i.resource.mesh == mesh.name]
         made, found = generate(mesh, dp_items, given, zone, previous_ports(previous, mesh.name))
-        warnings += found
+        given, dropped = managed_given(mesh, given, made)
+        warnings += found + dropped
         services += given + made
     services += [i for i in items if isinstance(i.resource, m.MeshMultiZoneService)]
     ordered: list[m.MeshService | m.MeshMultiZoneService] = [
@@ -143,6 +156,7 @@ def build_catalog(
         views[mesh.name] = MeshView(
             mesh=mesh, dataplanes=dps, mesh_services=tuple(mss), multizone_services=tuple(mzss), policies=policies
         )
+        warnings += reference_warnings(views[mesh.name], items)
     catalog = Catalog(
         zone=zone,
         meshes=views,
@@ -152,6 +166,15 @@ def build_catalog(
         vip_memory={key: tuple(ips) for key, ips in memory.items()},
     )
     return catalog, warnings
+
+
+def stamped(item: Loaded, meshes: dict[str, m.Mesh], zone: str) -> Loaded:
+    """A Dataplane as the zone control plane stores it: with ``kuma.io/zone`` on its inbounds."""
+    res = item.resource
+    if not isinstance(res, m.Dataplane) or res.mesh not in meshes:
+        return item
+    dp = stamp_zone(res, zone, meshes[res.mesh].spec.mode)
+    return item if dp is res else Loaded(dp, item.origin)
 
 
 def mesh_policies(

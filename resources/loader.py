@@ -9,6 +9,7 @@ Namespaces are kept raw for ``resources.k8s`` to convert once every Mesh is know
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from meshxds.resources import model as m
-from meshxds.resources.errors import Origin, Problem
+from meshxds.resources.errors import Origin, Problem, Severity
 from meshxds.resources.names import check_name
 from meshxds.resources.policies import POLICY_KINDS, AnyPolicy
+from meshxds.resources.rules import PORT_RANGE, check_resource
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # libyaml's parser when present: ~10x faster on big inputs, same safe constructors.
@@ -355,12 +357,24 @@ def parse_kubernetes(doc: dict[Any, Any], origin: Origin, zone: str) -> tuple[Lo
 def build(
     kind: str, body: dict[Any, Any], what: str, origin: Origin, zone: str, env: str
 ) -> tuple[Loaded | None, list[Problem]]:
-    """Validate with the pydantic model; every pydantic error becomes one Problem."""
+    """Validate with the pydantic model; every pydantic error becomes one Problem.
+
+    A schema error must not hide the resource's other problems: the values pydantic rejected are
+    replaced or dropped (``repair``) and, when that makes a resource, ``rules.check_resource`` runs
+    on it too (findings under a repaired field are left out: they would only echo the schema error).
+    """
     cls = KINDS[kind]
     try:
         res = cls.model_validate(body)
     except ValidationError as e:
         problems = [origin.problem(what, error_path(err["loc"]), error_message(err)) for err in e.errors()]
+        repaired, touched = repair(cls, body, e)
+        if repaired is not None:
+            for found in check_resource(repaired):  # type: ignore[arg-type]
+                if not any(found.field == d or found.field.startswith((d + ".", d + "[")) for d in touched):
+                    severity = Severity.WARNING if found.warning else Severity.ERROR
+                    problems.append(origin.problem(what, found.field, found.message, severity))
+            return None, sorted(problems, key=lambda p: p.severity != Severity.ERROR)
         labels = body.get("labels")
         name = labels.get(m.DISPLAY_NAME_LABEL) if isinstance(labels, dict) else None
         name = name if isinstance(name, str) else body.get("name")
@@ -371,6 +385,72 @@ def build(
         return None, [origin.problem(what, None, f"cannot be read: {type(e).__name__}")]
     resource: AnyResource = res  # type: ignore[assignment]
     return Loaded(with_computed_labels(resource, zone, env), origin), []
+
+
+# A value of the right type for a field whose own value had the wrong one (rules then skip that field).
+PLACEHOLDERS: dict[str, Any] = {
+    "string_type": "",
+    "int_type": 0,
+    "int_parsing": 0,
+    "int_from_float": 0,
+    "bool_type": False,
+    "bool_parsing": False,
+    "dict_type": {},
+    "model_type": {},
+    "model_attributes_type": {},
+    "list_type": [],
+}
+
+
+def repair(cls: type[BaseModel], body: dict[Any, Any], error: ValidationError) -> tuple[BaseModel | None, list[str]]:
+    """``body`` with every rejected value replaced (wrong type) or dropped (unknown field, bad choice).
+
+    Returns the model built from what is left and the paths touched; None when that still fails
+    (a required field is missing, say).
+    """
+    data = copy.deepcopy(body)
+    touched: list[str] = []
+    for _ in range(4):
+        for err in error.errors():
+            path = None if err["type"] == "missing" else patch(data, err["loc"], err["type"])
+            if path is None:
+                return None, []
+            touched.append(path)
+        try:
+            return cls.model_validate(data), touched
+        except ValidationError as e:
+            error = e
+        except (RecursionError, ValueError, TypeError, OverflowError):
+            return None, []
+    return None, []
+
+
+def patch(data: Any, loc: Iterable[int | str], kind: str) -> str | None:
+    """Fix the deepest existing node on ``loc`` (pydantic adds union member names, which are not keys)."""
+    parent: Any = None
+    key: int | str | None = None
+    node: Any = data
+    walked: list[int | str] = []
+    for part in loc:
+        if not has_child(node, part):
+            break
+        parent, key, node = node, part, node[part]
+        walked.append(part)
+    if parent is None or key is None:
+        return None
+    if kind in PLACEHOLDERS:
+        parent[key] = copy.copy(PLACEHOLDERS[kind])
+    elif isinstance(parent, dict):
+        del parent[key]
+    else:
+        return None
+    return error_path(walked)
+
+
+def has_child(node: Any, part: int | str) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
 def with_computed_labels(res: AnyResource, zone: str, env: str) -> AnyResource:
@@ -418,7 +498,6 @@ def error_path(loc: Iterable[int | str]) -> str:
     return out
 
 
-PORT_RANGE = "must be between 1 and 65535"
 TYPE_MESSAGES = {
     "extra_forbidden": "unknown field",
     "missing": "is required",

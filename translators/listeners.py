@@ -111,13 +111,17 @@ def outbound_listener(outbound: Outbound, transparent: bool, tcp: Mapping[str, A
     )
 
 
-def inbound_chain(service: str, protocol: str, cluster: str) -> pb.FilterChain:
-    """The inbound filter chain: independent of the address, so proxies of one service share it."""
+def inbound_chain(service: str, protocol: str, cluster: str, named: bool = True) -> pb.FilterChain:
+    """The inbound filter chain: independent of the address, so proxies of one service share it.
+
+    ``named`` is False for an inbound without ``kuma.io/service``: ``service`` is then the listener's
+    name, which names the route configuration and virtual host (``FilterChainBuilder``, testdata 10).
+    """
     if not is_http(protocol):
         return pb.FilterChain(filters=[_tcp_proxy(stat_name(cluster), cluster)])
     host = pb.VirtualHost(name=service, domains=["*"], routes=[_route(cluster)])
     route_config = pb.RouteConfiguration(
-        name=f"inbound:{service}",
+        name=f"inbound:{service}" if named else service,
         virtual_hosts=[host],
         request_headers_to_remove=["x-kuma-tags"],
         validate_clusters=False,
@@ -134,6 +138,11 @@ def inbound_chain(service: str, protocol: str, cluster: str) -> pb.FilterChain:
     return pb.FilterChain(filters=[pb.Filter(name=HCM, typed_config=pb.pack(hcm))])
 
 
+def inbound_unified_name(inbound: Inbound) -> str:
+    """``naming.ContextualInboundName``: ``self_inbound_dp_<section>``, the tags of an inbound that has none."""
+    return f"self_inbound_dp_{inbound.name or inbound.port}"
+
+
 def inbound_listener(
     inbound: Inbound, iface: InboundInterface, chain: pb.FilterChain, transparent: bool
 ) -> pb.Listener:
@@ -142,7 +151,7 @@ def inbound_listener(
         name=inbound_listener_name(iface.dataplane_ip, iface.dataplane_port),
         address=pb.socket_address(iface.dataplane_ip, iface.dataplane_port),
         filter_chains=[chain],
-        metadata=_tags_metadata(inbound.tags),
+        metadata=_tags_metadata(inbound.tags or {UNIFIED_NAME_TAG: inbound_unified_name(inbound)}),
         traffic_direction=pb.TrafficDirection.INBOUND,
         enable_reuse_port=True,
         bind_to_port=False if transparent else None,

@@ -18,12 +18,18 @@ from meshxds.resources.catalog import Catalog, MeshView
 from meshxds.resources.model import Dataplane, MeshMultiZoneService, MeshService
 from meshxds.translators import protos as pb
 from meshxds.translators.clusters import local_cluster, outbound_cluster
-from meshxds.translators.dataplanes import InboundInterface, exposed_inbounds, inbound_protocol, interface
+from meshxds.translators.dataplanes import (
+    SERVICELESS_PORT,
+    InboundInterface,
+    exposed_inbounds,
+    inbound_protocol,
+    interface,
+)
 from meshxds.translators.dns import dns_listener, ipv6_enabled, mesh_vip_domains, tp_enabled
 from meshxds.translators.endpoints import ClaBuilder, Endpoint, build_endpoint_map, subset
 from meshxds.translators.listeners import inbound_chain, inbound_listener, outbound_listener
 from meshxds.translators.memo import Memo, same_items
-from meshxds.translators.names import local_cluster_name
+from meshxds.translators.names import inbound_listener_name, local_cluster_name
 from meshxds.translators.outbounds import LEGACY, Destination, MeshOutbounds, Outbound
 from meshxds.translators.targeting import MeshTargeting, OutboundPlan
 
@@ -121,7 +127,7 @@ class MeshTranslator:
         self._routes: Memo[tuple[int, str], pb.RouteConfiguration] = Memo(old._routes if old else None)
         self._listeners: Memo[tuple[str, int, bool, int, str], pb.Listener] = Memo(old._listeners if old else None)
         self._locals: Memo[tuple[str, str, int, str, bool], pb.Cluster] = Memo(old._locals if old else None)
-        self._chains: Memo[tuple[str, str, str], pb.FilterChain] = Memo(old._chains if old else None)
+        self._chains: Memo[tuple[str, str, str, bool], pb.FilterChain] = Memo(old._chains if old else None)
         self._bundles: dict[BundleKey, ResourceSet] = {}
         self._old_bundles = old._bundles if old else {}
         # node id → (its Dataplane, selection key, own resources); reused while the Dataplane is equal
@@ -215,8 +221,10 @@ class MeshTranslator:
         return self._locals.get((name, ip, port, protocol, transparent),
                                 lambda: local_cluster(name, ip, port, protocol, transparent))  # fmt: skip
 
-    def _inbound_chain(self, service: str, protocol: str, cluster: str) -> pb.FilterChain:
-        return self._chains.get((service, protocol, cluster), lambda: inbound_chain(service, protocol, cluster))
+    def _inbound_chain(self, service: str, protocol: str, cluster: str, named: bool) -> pb.FilterChain:
+        return self._chains.get(
+            (service, protocol, cluster, named), lambda: inbound_chain(service, protocol, cluster, named)
+        )
 
     def _own_resources(self, dp: Dataplane) -> ResourceSet:
         """The proxy's inbounds: its listeners and the app clusters behind them (read from ``dp`` only)."""
@@ -224,12 +232,16 @@ class MeshTranslator:
         clusters: dict[str, pb.Cluster] = {}
         listeners: list[pb.Listener] = []
         for inbound in exposed_inbounds(dp):
+            if inbound.port == SERVICELESS_PORT:
+                continue  # Kuma's IsServiceLess: no listener, no cluster
             iface = interface(dp, inbound)
             protocol = inbound_protocol(inbound)
             name = local_cluster_name(iface.workload_port)
-            if name not in clusters:  # inbounds sharing a servicePort share the app cluster: first wins
-                clusters[name] = self._local_cluster(name, iface, protocol, transparent)
-            chain = self._inbound_chain(inbound.service or "", protocol, name)
+            # Inbounds sharing a servicePort share the app cluster; Kuma's ResourceSet.Add keeps the last one.
+            clusters.pop(name, None)
+            clusters[name] = self._local_cluster(name, iface, protocol, transparent)
+            service = inbound.service or inbound_listener_name(iface.dataplane_ip, iface.dataplane_port)
+            chain = self._inbound_chain(service, protocol, name, bool(inbound.service))
             listeners.append(inbound_listener(inbound, iface, chain, transparent))
         return ResourceSet(clusters=tuple(clusters.values()), listeners=tuple(listeners))
 
@@ -245,7 +257,7 @@ class MeshTranslator:
         collisions = frozenset(self.outbounds.own_inbound_collisions(dp))
         policies = self.targeting.key(dp)
         tp = dp.networking.transparent_proxying
-        if tp is None:  # explicit outbounds only
+        if tp is None or not dp.transparent:  # explicit outbounds only (Kuma's resolveVIPOutbounds)
             explicit = self._bundle(("explicit", selection, collisions, policies), dp, self.outbounds.explicit)
             return ProxyResources(node_id, own, explicit)
         legacy_key = ("legacy", json.dumps(sorted(set(tp.reachable_services))), collisions, policies)
