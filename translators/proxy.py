@@ -160,7 +160,7 @@ class MeshTranslator:
         cluster = self._clusters.get(
             (id(dest), policies),
             lambda: outbound_cluster(dest, self.targeting.cluster(dest, policies)),
-            lambda: (dest.content(), self.targeting.content(policies)),
+            lambda: self.targeting.cluster_content(dest, policies),
         )
         cla = self._clas.get(
             id(dest),
