@@ -121,10 +121,11 @@ def test_apply_reports_bad_documents_locally_and_server_errors(
     err = capsys.readouterr().err
     assert f"{bad}: document 1: MeshService default/x: spec.ports[0].appProtocol: must be a string" in err
     assert err.endswith("error: failed to validate some resources\n")
-    bad.write_text("type: MeshService\nname: x\nspec:\n  selector: {dataplaneTags: {app: x}}\n  ports: [{port: 0}]\n")
-    assert main(["apply", "-f", str(bad)]) == 1  # Kuma's rules run on the server, as kumactl's do
+    two = "selector: {dataplaneTags: {app: x}, dataplaneRef: {name: x-1}}"
+    bad.write_text(f"type: MeshService\nname: x\nspec:\n  {two}\n  ports: [{{port: 80}}]\n")
+    assert main(["apply", "-f", str(bad)]) == 1  # Kuma's resource rules are checked before any call, too
     err = capsys.readouterr().err
-    assert 'name="x": failed server side:' in err and "spec.ports[0].port: must be between 1 and 65535" in err
+    assert f"{bad}: document 1: MeshService default/x: spec.selector: must specify only one of" in err
     elsewhere = tmp_path / "elsewhere.yaml"
     elsewhere.write_text(REDIS.split("---")[0].replace("mesh: default", "mesh: nope"))
     assert main(["apply", "-f", str(elsewhere)]) == 1
