@@ -41,6 +41,7 @@ from meshxds.store.model import (
     Store,
     is_global,
 )
+from meshxds.translators.explain import kuma_rules_view
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000  # pagination.go maxPageSize
@@ -317,13 +318,13 @@ class Api:
         return web.json_response({"xds": body})
 
     async def rules(self, request: web.Request) -> web.Response:
+        """inspect_endpoints.go ``_rules``: the merged policy values per outbound, as ``meshxds rules`` shows."""
         mesh, name = request.match_info["mesh"], request.match_info["name"]
-        if self.view.config(f"{mesh}.{name}") is None:
+        catalog = self.view.catalog()
+        body = kuma_rules_view(catalog, f"{mesh}.{name}") if catalog is not None else None
+        if body is None:
             return not_found("Could not retrieve a resource")
-        # Policies (and so rules) are not implemented yet: Kuma's shape with nothing in it.
-        return web.json_response(
-            {"rules": [], "toResourceRules": [], "fromRules": [], "toRules": [], "proxyRule": None}
-        )
+        return web.json_response(body)
 
     async def service_dataplanes(self, request: web.Request) -> web.Response:
         key = Key("MeshService", request.match_info["mesh"], request.match_info["name"])

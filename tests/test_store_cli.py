@@ -16,13 +16,16 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from meshxds.api.app import start_api
+from meshxds.api.app import start_api, start_folder_api
 from meshxds.cli.main import main
 from meshxds.control.background import Background
-from meshxds.control.folder_service import FolderService
+from meshxds.control.folder_service import FolderService, FolderView
+from meshxds.control.metrics import Metrics
 from meshxds.control.store_service import StoreService
 from meshxds.resources.loader import load_documents
 from meshxds.store.folder import FileCache, FolderStore
@@ -200,3 +203,116 @@ def test_folder_state_dir_keeps_vips_across_restarts(tmp_path: Path, capsys: pyt
     token = capsys.readouterr().out.strip()
     assert len(token) > 20
     assert (state / "catalog.json").exists()
+
+
+RULES_MESH = """\
+type: Mesh
+name: default
+meshServices: {mode: Exclusive}
+skipCreatingInitialPolicies: ["*"]
+---
+type: Dataplane
+name: client-1
+mesh: default
+networking:
+  address: 127.0.0.1
+  inbound: [{port: 13000, tags: {kuma.io/service: client, kuma.io/protocol: http}}]
+  transparentProxying: {redirectPortInbound: 15006, redirectPortOutbound: 15001}
+---
+type: Dataplane
+name: api-1
+mesh: default
+networking:
+  address: 127.0.0.2
+  inbound: [{port: 18080, name: http, tags: {kuma.io/service: api, kuma.io/protocol: http}}]
+---
+type: MeshTimeout
+name: mt-1
+mesh: default
+spec:
+  targetRef: {kind: Mesh}
+  to:
+    - targetRef: {kind: MeshService, name: api}
+      default: {connectionTimeout: 11s, http: {requestTimeout: 12s}}
+"""
+
+
+def cli_rules(folder: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    """What ``meshxds rules`` prints for client-1, without addresses (VIPs are allocated per store)."""
+    assert main(["rules", str(folder), "--node", "default.client-1"]) == 0
+    view = yaml.safe_load(capsys.readouterr().out)
+    return [{k: v for k, v in ob.items() if k != "address"} for ob in view["outbounds"]]
+
+
+def check_kuma_shape(body: dict[str, object]) -> None:
+    """Kuma v2.14.3 pkg/api-server/testdata/resources/inspect/dataplanes/_rules/resource_rule_meshtimeout.golden.json:
+    ``resource``, ``httpMatches``, and per policy type the ``toResourceRules`` with ``conf`` and ``origin``."""
+    resource: dict[str, Any] = body["resource"]  # type: ignore[assignment]
+    assert (resource["type"], resource["mesh"], resource["name"]) == ("Dataplane", "default", "client-1")
+    assert resource["labels"]["kuma.io/mesh"] == "default"  # the computed labels, as Kuma stores them
+    assert body["httpMatches"] == []
+    timeout = next(r for r in body["rules"] if r["type"] == "MeshTimeout")  # type: ignore[attr-defined]
+    item = next(i for i in timeout["toResourceRules"] if i["kri"] == "kri_msvc_default_default__api_http")
+    assert item["conf"] == [{"connectionTimeout": "11s", "http": {"requestTimeout": "12s"}}]
+    assert item["origin"] == [{"resourceMeta": {"type": "MeshTimeout", "mesh": "default", "name": "mt-1"}}]
+    assert item["origins"]["http.requestTimeout"] == "MeshTimeout default/mt-1"
+
+
+def api_outbounds(body: dict[str, object]) -> list[dict[str, object]]:
+    return [{k: v for k, v in ob.items() if k != "address"} for ob in body["outbounds"]]  # type: ignore[attr-defined]
+
+
+def test_inspect_dataplane_rules_is_the_rules_command(
+    api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kuma's ``_rules`` (inspect_endpoints.go) in store mode shows what ``meshxds rules`` computes."""
+    f = tmp_path / "mesh.yaml"
+    f.write_text(RULES_MESH)
+    assert main(["apply", "-f", str(f)]) == 0
+    capsys.readouterr()
+
+    def shown() -> dict[str, object]:
+        if main(["inspect", "dataplane", "client-1", "--mesh", "default", "--type", "rules"]) != 0:
+            capsys.readouterr()
+            return {}
+        body: dict[str, object] = json.loads(capsys.readouterr().out)
+        kinds = [r["type"] for r in body["rules"]]  # type: ignore[attr-defined]
+        return body if "MeshTimeout" in kinds else {}
+
+    body = wait_until(shown, what="client-1's rules with mt-1")
+    check_kuma_shape(body)
+    expected = cli_rules(tmp_path, capsys)
+    assert any("MeshTimeout" in ob for ob in expected)
+    assert api_outbounds(body) == expected
+    assert main(["inspect", "dataplane", "nope", "--type", "rules"]) == 1
+    assert "HTTP 404" in capsys.readouterr().err
+
+
+def test_folder_api_rules_is_the_rules_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "mesh"
+    folder.mkdir()
+    (folder / "mesh.yaml").write_text(RULES_MESH)
+    bg = Background("folder-rules")
+
+    async def up() -> tuple[FolderService, object, int]:
+        store = FolderStore([folder], state_dir=tmp_path / "state")
+        service = FolderService(store, "default", 0.2)
+        await service.start("127.0.0.1", free_port())
+        runner, port = await start_folder_api(store, FolderView(service), Metrics(service.cache), "127.0.0.1", 0)
+        return service, runner, port
+
+    service, runner, port = bg.run(up())
+    try:
+
+        def rules() -> dict[str, object]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/meshes/default/dataplanes/client-1/_rules") as r:
+                body: dict[str, object] = json.loads(r.read())
+                return body
+
+        body = wait_until(rules, what="client-1's rules")
+        check_kuma_shape(body)
+        assert api_outbounds(body) == cli_rules(folder, capsys)
+    finally:
+        bg.run(runner.cleanup())  # type: ignore[attr-defined]
+        bg.run(service.stop())
+        bg.close()

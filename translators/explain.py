@@ -63,3 +63,48 @@ def rules_view(catalog: Catalog, node_id: str) -> dict[str, Any] | None:
         "policies": [f"{p.kind} {p.mesh}/{p.name}" for p in policies],
         "outbounds": outbounds,
     }
+
+
+def kuma_rules_view(catalog: Catalog, node_id: str) -> dict[str, Any] | None:
+    """The HTTP API's ``_rules`` body: :func:`rules_view` regrouped as Kuma's ``InspectRules`` (per policy kind,
+    one ``toResourceRules`` item per outbound KRI with its merged ``conf`` and ``origin`` policies), plus the
+    CLI's per-outbound view unchanged under ``outbounds``/``policies`` so both show the same data."""
+    view = rules_view(catalog, node_id)
+    dp = catalog.dataplane(node_id)
+    if view is None or dp is None:
+        return None
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for ob in view["outbounds"]:
+        for kind, value in ob.items():
+            if kind in ("kri", "cluster", "address", "protocol"):
+                continue
+            if kind == "MeshHTTPRoute":
+                conf: dict[str, Any] = {"rules": [{k: r[k] for k in ("matches", "default")} for r in value]}
+                origins = [r["origin"] for r in value]
+                paths: dict[str, str] = {}
+            elif kind == "MeshTCPRoute":
+                conf, origins, paths = value["conf"], [value["origin"]], {}
+            else:
+                conf, paths = value["conf"], value["origins"]
+                origins = list(paths.values())
+            item = {
+                "kri": ob["kri"],
+                "conf": [conf],
+                "origin": [{"resourceMeta": _meta(o)} for o in dict.fromkeys(sorted(origins))],
+                "origins": paths,
+            }
+            by_kind.setdefault(kind, []).append(item)
+    rules = [
+        {"type": kind, "toResourceRules": items, "toRules": [], "fromRules": [], "inboundRules": [], "warnings": []}
+        for kind, items in sorted(by_kind.items())
+    ]
+    resource = {"type": "Dataplane", "mesh": dp.mesh, "name": dp.name, "labels": dict(dp.labels)}
+    return {"resource": resource, "rules": rules, "httpMatches": [], **view}
+
+
+def _meta(origin: str) -> dict[str, str]:
+    """``"MeshTimeout default/mt-1"`` (the origin text of :class:`~meshxds.translators.rules.Entry`) as Kuma's
+    ``resourceMeta``."""
+    kind, _, where = origin.partition(" ")
+    mesh, _, name = where.partition("/")
+    return {"type": kind, "mesh": mesh, "name": name}
