@@ -17,12 +17,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from meshxds.codec.wire import WireError
 from meshxds.control.metrics import Metrics
 from meshxds.control.reports import ProxyReports
 from meshxds.resources.catalog import Catalog
+from meshxds.resources.generate import Grace, grace_started
 from meshxds.resources.health import HealthReport
 from meshxds.resources.model import Dataplane
 from meshxds.snapshots.builder import Builder, SnapshotError
@@ -45,8 +47,16 @@ DEFAULTS_STATE = "defaults"
 class StoreService:
     """ADS + Mirror + rebuild loop (+ NOTIFY listener and leader election on PostgreSQL)."""
 
-    def __init__(self, store: Store, zone: str = "default", leader_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        zone: str = "default",
+        leader_interval: float = 1.0,
+        grace_period: timedelta = timedelta(hours=1),
+    ) -> None:
         self.store = store
+        self.grace_period = grace_period  # Kuma's meshService.deletionGracePeriod
+        self._grace_timer: asyncio.TimerHandle | None = None
         self.zone = zone
         self.cache = SnapshotCache()
         self.builder = Builder()
@@ -147,7 +157,8 @@ class StoreService:
         """Catalog and snapshots (runs in a worker thread; only the rebuild loop calls it)."""
         start = time.perf_counter()
         health, dns_ports = reports
-        result = self.mirror.catalog(self.previous, self.cache.connected(), records, health, dns_ports)
+        grace = Grace(datetime.now(UTC), self.grace_period)
+        result = self.mirror.catalog(self.previous, self.cache.connected(), records, health, dns_ports, grace)
         self.metrics.catalog_build.observe(time.perf_counter() - start)
         if result.catalog is None:
             for problem in result.errors[:20]:
@@ -181,12 +192,29 @@ class StoreService:
         self.reports.forget_others(set(self._dataplanes))
         self.builds += 1
         log.info("built %d nodes; changed: %s", len(snapshots), ", ".join(changed) or "nothing")
+        self.schedule_grace_end(catalog)
         if self.leader:
             state = remembered(catalog)
             if state != self._remembered:
                 await self.store.put_state(STATE_NAME, state)
                 self._remembered = state
         return True
+
+    def schedule_grace_end(self, catalog: Catalog) -> None:
+        """Rebuild when the first deletion grace period ends (Kuma's generator re-checks on its interval)."""
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+            self._grace_timer = None
+        starts = [
+            started
+            for view in catalog.meshes.values()
+            for ms in view.mesh_services
+            if (started := grace_started(ms)) is not None
+        ]
+        if starts:
+            ends = min(starts) + self.grace_period - datetime.now(UTC)
+            delay = max(ends.total_seconds(), 0.0) + 0.05  # "more than the period", as generator.go compares
+            self._grace_timer = asyncio.get_running_loop().call_later(delay, self._dirty.set)
 
     async def rebuild_loop(self) -> None:
         while True:
@@ -221,6 +249,8 @@ class StoreService:
             self._elector.start()
 
     async def stop(self) -> None:
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
         if self._elector is not None:
             await self._elector.stop()
         for task in self._tasks:

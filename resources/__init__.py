@@ -12,8 +12,8 @@ from pathlib import Path
 
 from meshxds.resources import model as m
 from meshxds.resources.catalog import Catalog, MeshView
-from meshxds.resources.errors import Problem, Severity
-from meshxds.resources.generate import generate, managed_given
+from meshxds.resources.errors import Origin, Problem, Severity
+from meshxds.resources.generate import Grace, generate, lingering, managed_given
 from meshxds.resources.health import HealthReport, apply_health
 from meshxds.resources.hostnames import assign_hostnames
 from meshxds.resources.k8s import Options, convert
@@ -51,6 +51,9 @@ class LoadResult:
         return self.errors + self.warnings
 
 
+GRACE_ORIGIN = "(kept for its deletion grace period)"  # where a lingering generated MeshService "comes from"
+
+
 def load_catalog(
     paths: Sequence[str | Path],
     zone: str = "default",
@@ -78,6 +81,7 @@ def catalog_from_documents(
     k8s: Options | None = None,
     health: Mapping[str, HealthReport] | None = None,
     dns_ports: Mapping[str, int] | None = None,
+    grace: Grace | None = None,
 ) -> LoadResult:
     """``load_catalog`` on documents already read, so a caller can edit them in memory first (``migrate plan``)."""
     problems = list(docs.problems)
@@ -100,7 +104,7 @@ def catalog_from_documents(
         else i
         for i in items
     ]
-    catalog, build_warnings = build_catalog(items + from_k8s, meshes, zone, previous, connected)
+    catalog, build_warnings = build_catalog(items + from_k8s, meshes, zone, previous, connected, grace)
     if dns_ports:
         known = set(catalog.node_ids())
         catalog = replace(catalog, dns_ports={n: p for n, p in dns_ports.items() if n in known and p})
@@ -119,7 +123,9 @@ def build_catalog(
     zone: str,
     previous: Catalog | None,
     connected: frozenset[str],
+    grace: Grace | None = None,
 ) -> tuple[Catalog, list[Problem]]:
+    """``grace`` (store mode) keeps generated MeshServices past their last Dataplane, as Kuma's generator does."""
     warnings: list[Problem] = []
     items = [stamped(i, meshes, zone) for i in items]
     services: list[Loaded] = []
@@ -130,6 +136,10 @@ def build_catalog(
         given, dropped = managed_given(mesh, given, made)
         warnings += found + dropped
         services += given + made
+        if grace is not None and previous is not None and mesh.name in previous.meshes:
+            taken = {i.resource.name for i in given + made}
+            kept = lingering(mesh, previous.meshes[mesh.name].mesh_services, taken, grace)
+            services += [Loaded(ms, Origin(GRACE_ORIGIN, 0)) for ms in kept]
     services += [i for i in items if isinstance(i.resource, m.MeshMultiZoneService)]
     ordered: list[m.MeshService | m.MeshMultiZoneService] = [
         i.resource for i in in_load_order(services) if isinstance(i.resource, m.MeshService | m.MeshMultiZoneService)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from meshxds.resources import model as m
 from meshxds.resources.errors import Origin, Problem
@@ -176,3 +177,45 @@ def managed_given(
             warnings.append(item.origin.warning(what, f"labels.{m.MANAGED_BY_LABEL}", message))
             kept.append(item)
     return kept, warnings
+
+
+GRACE_LABEL = "kuma.io/deletion-grace-period-started-at"  # mesh_proto.DeletionGracePeriodStartedLabel
+
+
+@dataclass(frozen=True)
+class Grace:
+    """Kuma's ``meshService.deletionGracePeriod`` (1 h by default): how long a generated MeshService outlives
+    its last Dataplane. ``now`` is the generator's clock at this build (the store mode passes the real time)."""
+
+    now: datetime
+    period: timedelta = timedelta(hours=1)
+
+
+def grace_started(ms: m.MeshService) -> datetime | None:
+    """The grace label's time, or None when absent or unreadable (Kuma then starts the period anew)."""
+    text = ms.labels.get(GRACE_LABEL)
+    if not text:
+        return None
+    try:
+        started = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return started if started.tzinfo is not None else started.replace(tzinfo=UTC)
+
+
+def lingering(mesh: m.Mesh, previous: Sequence[m.MeshService], taken: set[str], grace: Grace) -> list[m.MeshService]:
+    """Generated MeshServices of the previous build that no Dataplane gives any more (generator.go ``generate``):
+    kept with the grace label (set to ``now`` when missing or unreadable) until the period has passed, then gone.
+    ``taken`` holds the names this build already has (generated again or written by hand)."""
+    if mesh.spec.mode == m.MeshServicesMode.DISABLED:
+        return []
+    out: list[m.MeshService] = []
+    for ms in previous:
+        if not is_generated(ms) or ms.name in taken:
+            continue
+        started = grace_started(ms)
+        if started is not None and grace.now - started > grace.period:
+            continue  # the period is over: Kuma deletes it
+        stamp = (started or grace.now).astimezone(UTC).isoformat().replace("+00:00", "Z")
+        out.append(ms.model_copy(update={"labels": {**ms.labels, GRACE_LABEL: stamp}}))
+    return out

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from meshxds.resources import Catalog, LoadResult, catalog_from_documents
 from meshxds.resources.errors import Origin, Problem
+from meshxds.resources.generate import Grace
 from meshxds.resources.health import HealthReport
 from meshxds.resources.loader import Documents, Loaded
 from meshxds.store.convert import STORE_FILE, oldest_first, parse_record
@@ -79,6 +80,7 @@ class Mirror:
         records: list[Record] | None = None,
         health: Mapping[str, HealthReport] | None = None,
         dns_ports: Mapping[str, int] | None = None,
+        grace: Grace | None = None,
     ) -> LoadResult:
         """The Catalog of ``records`` (default: the mirror's; a worker thread passes a copy taken on the loop)."""
         items: list[Loaded] = []
@@ -91,4 +93,6 @@ class Mirror:
                 items.append(replace(parsed.item, origin=origin))
             problems += [replace(p, index=index) for p in parsed.problems]
         docs = Documents(tuple(items), (), tuple(problems))
-        return catalog_from_documents(docs, self.zone, previous, connected, health=health, dns_ports=dns_ports)
+        return catalog_from_documents(
+            docs, self.zone, previous, connected, health=health, dns_ports=dns_ports, grace=grace
+        )
