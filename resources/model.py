@@ -11,7 +11,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from meshxds.resources.base import Strict
+from meshxds.resources.mtls import Mode, Mtls
 
 # Well-known labels and tags (Kuma's names).
 MESH_LABEL = "kuma.io/mesh"
@@ -28,12 +31,6 @@ PROXY_TYPE_LABEL = "kuma.io/proxy-type"
 MANAGED_BY_GENERATOR = "meshservice-generator"
 
 APP_PROTOCOLS = ("tcp", "http", "http2", "grpc", "kafka")
-
-
-class Strict(BaseModel):
-    """Base for every model: unknown fields are errors, aliases are Kuma's camelCase."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 # --------------------------------------------------------------------------- Mesh
@@ -66,8 +63,8 @@ class MeshRouting(Strict):
 
 class MeshSpec(Strict):
     mesh_services: MeshServices | None = Field(None, alias="meshServices")
-    # Kept as given for later issues (mTLS, metrics, ...): validated as mappings only.
-    mtls: dict[str, Any] | None = None
+    mtls: Mtls | None = None
+    # Kept as given for later issues (metrics, ...): validated as mappings only.
     networking: MeshNetworking | None = None
     routing: MeshRouting | None = None
     metrics: dict[str, Any] | None = None
@@ -87,7 +84,20 @@ class MeshSpec(Strict):
 
     @property
     def mtls_enabled(self) -> bool:
-        return bool(self.mtls and self.mtls.get("enabledBackend"))
+        """Kuma's ``MTLSEnabled()``: an enabled backend is named."""
+        return bool(self.mtls and self.mtls.enabled_backend)
+
+    @property
+    def mtls_mode(self) -> Mode:
+        """The enabled backend's mode; STRICT when there is none (Kuma's ``GetMode()`` on nil)."""
+        backend = self.mtls.enabled if self.mtls else None
+        return backend.mode if backend else Mode.STRICT
+
+    @property
+    def passthrough(self) -> bool:
+        """Kuma's ``IsPassthrough()``: unset means true."""
+        outbound = self.networking.outbound if self.networking else None
+        return outbound is None or outbound.passthrough
 
 
 class Mesh(Strict):

@@ -17,6 +17,7 @@ from meshxds.resources import model as m
 from meshxds.resources.errors import Problem
 from meshxds.resources.hostnames import template_problem
 from meshxds.resources.loader import Loaded, resource_id
+from meshxds.resources.mtls import check_mtls
 from meshxds.resources.names import check_name
 
 SELECTORS = "dataplaneTags, dataplaneRef, or dataplaneLabels"
@@ -141,6 +142,8 @@ def check_resource(res: m.Resource) -> list[tuple[str, str]]:
         return check_multizone(res)
     if isinstance(res, m.HostnameGenerator):
         return check_hostname_generator(res)
+    if isinstance(res, m.Mesh) and res.spec.mtls is not None:
+        return check_mtls(res.spec.mtls, res.name)
     return []
 
 
