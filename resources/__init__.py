@@ -107,7 +107,18 @@ def build_catalog(
             update_multizone(s, mss) for s in with_vips if isinstance(s, m.MeshMultiZoneService) and s.mesh == mesh.name
         ]
         mzss = assign_hostnames(mzss, generators, zone)
-        views[mesh.name] = MeshView(mesh=mesh, dataplanes=dps, mesh_services=tuple(mss), multizone_services=tuple(mzss))
+        mtps = tuple(
+            i.resource
+            for i in items
+            if isinstance(i.resource, m.MeshTrafficPermission) and i.resource.mesh == mesh.name
+        )
+        views[mesh.name] = MeshView(
+            mesh=mesh,
+            dataplanes=dps,
+            mesh_services=tuple(mss),
+            multizone_services=tuple(mzss),
+            traffic_permissions=mtps,
+        )
     catalog = Catalog(
         zone=zone,
         meshes=views,

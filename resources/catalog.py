@@ -15,6 +15,7 @@ from meshxds.resources.model import (
     Mesh,
     MeshMultiZoneService,
     MeshService,
+    MeshTrafficPermission,
     ZoneIngress,
 )
 
@@ -29,6 +30,7 @@ class MeshView:
     dataplanes: tuple[Dataplane, ...] = ()
     mesh_services: tuple[MeshService, ...] = ()
     multizone_services: tuple[MeshMultiZoneService, ...] = ()
+    traffic_permissions: tuple[MeshTrafficPermission, ...] = ()
 
     @property
     def name(self) -> str:

@@ -438,7 +438,52 @@ class ZoneIngress(Strict):
     spec: ZoneIngressSpec
 
 
-Resource = Mesh | Dataplane | MeshService | MeshMultiZoneService | HostnameGenerator | ZoneIngress
+# --------------------------------------------------------------------------- MeshTrafficPermission
+# pkg/plugins/policies/meshtrafficpermission/api/v1alpha1/meshtrafficpermission.go (the targetRef + from[] form);
+# rules and validation in mtp.py.
+
+
+class Action(StrEnum):
+    ALLOW = "Allow"
+    DENY = "Deny"
+    ALLOW_WITH_SHADOW_DENY = "AllowWithShadowDeny"
+
+
+class PolicyTargetRef(Strict):
+    kind: str
+    name: str | None = None
+    namespace: str | None = None
+    labels: dict[str, str] | None = None
+    tags: dict[str, str] | None = None
+    mesh: str | None = None
+    section_name: str | None = Field(None, alias="sectionName")
+
+
+class Conf(Strict):
+    action: Action | None = None
+
+
+class From(Strict):
+    target_ref: PolicyTargetRef = Field(alias="targetRef")
+    default: Conf = Field(default_factory=Conf)
+
+
+class MeshTrafficPermissionSpec(Strict):
+    target_ref: PolicyTargetRef | None = Field(None, alias="targetRef")
+    from_: list[From] | None = Field(None, alias="from")
+
+
+class MeshTrafficPermission(Strict):
+    kind: Literal["MeshTrafficPermission"] = "MeshTrafficPermission"
+    name: str
+    mesh: str = "default"
+    labels: dict[str, str] = Field(default_factory=dict)
+    spec: MeshTrafficPermissionSpec = Field(default_factory=MeshTrafficPermissionSpec)
+
+
+Resource = (
+    Mesh | Dataplane | MeshService | MeshMultiZoneService | HostnameGenerator | ZoneIngress | MeshTrafficPermission
+)
 
 KINDS: dict[str, type[BaseModel]] = {
     "Mesh": Mesh,
@@ -447,4 +492,5 @@ KINDS: dict[str, type[BaseModel]] = {
     "MeshMultiZoneService": MeshMultiZoneService,
     "HostnameGenerator": HostnameGenerator,
     "ZoneIngress": ZoneIngress,
+    "MeshTrafficPermission": MeshTrafficPermission,
 }

@@ -1,6 +1,6 @@
 """MeshTrafficPermission in Kuma 2.14's ``targetRef`` + ``from[]`` form, and the inbound rules it yields.
 
-Model: ``pkg/plugins/policies/meshtrafficpermission/api/v1alpha1/meshtrafficpermission.go``.
+Model (in ``model.py``): ``pkg/plugins/policies/meshtrafficpermission/api/v1alpha1/meshtrafficpermission.go``.
 Rules: Kuma sorts the ``from[]`` entries of the policies that select a proxy by specificity
 (Mesh < MeshSubset < MeshService < MeshServiceSubset, then by policy name), collects every tag they
 name, and for each combination of "tag = value" / "tag != value" keeps the action of the last entry
@@ -12,57 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from itertools import product
-from typing import Literal
 
-from pydantic import Field
+from meshxds.resources.model import (
+    SERVICE_TAG,
+    Action,
+    Dataplane,
+    Inbound,
+    MeshService,
+    MeshTrafficPermission,
+    PolicyTargetRef,
+)
 
-from meshxds.resources.base import Strict
-from meshxds.resources.model import SERVICE_TAG, Dataplane, Inbound, MeshService
-
-KIND = "MeshTrafficPermission"
 TOP_KINDS = ("Mesh", "MeshSubset", "MeshService", "Dataplane")
 FROM_KINDS = ("Mesh", "MeshSubset", "MeshService", "MeshServiceSubset")
 _SPECIFICITY = {"Mesh": 0, "MeshSubset": 1, "MeshService": 2, "MeshServiceSubset": 3}
-
-
-class Action(StrEnum):
-    ALLOW = "Allow"
-    DENY = "Deny"
-    ALLOW_WITH_SHADOW_DENY = "AllowWithShadowDeny"
-
-
-class PolicyTargetRef(Strict):
-    kind: str
-    name: str | None = None
-    namespace: str | None = None
-    labels: dict[str, str] | None = None
-    tags: dict[str, str] | None = None
-    mesh: str | None = None
-    section_name: str | None = Field(None, alias="sectionName")
-
-
-class Conf(Strict):
-    action: Action | None = None
-
-
-class From(Strict):
-    target_ref: PolicyTargetRef = Field(alias="targetRef")
-    default: Conf = Field(default_factory=Conf)
-
-
-class MeshTrafficPermissionSpec(Strict):
-    target_ref: PolicyTargetRef | None = Field(None, alias="targetRef")
-    from_: list[From] | None = Field(None, alias="from")
-
-
-class MeshTrafficPermission(Strict):
-    kind: Literal["MeshTrafficPermission"] = "MeshTrafficPermission"
-    name: str
-    mesh: str = "default"
-    labels: dict[str, str] = Field(default_factory=dict)
-    spec: MeshTrafficPermissionSpec = Field(default_factory=MeshTrafficPermissionSpec)
 
 
 def check_mtp(mtp: MeshTrafficPermission) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from meshxds.resources.errors import Problem
 from meshxds.resources.hostnames import template_problem
 from meshxds.resources.loader import Loaded, resource_id
 from meshxds.resources.mtls import check_mtls
+from meshxds.resources.mtp import check_mtp
 from meshxds.resources.names import check_name
 
 SELECTORS = "dataplaneTags, dataplaneRef, or dataplaneLabels"
@@ -142,6 +143,8 @@ def check_resource(res: m.Resource) -> list[tuple[str, str]]:
         return check_multizone(res)
     if isinstance(res, m.HostnameGenerator):
         return check_hostname_generator(res)
+    if isinstance(res, m.MeshTrafficPermission):
+        return check_mtp(res)
     if isinstance(res, m.Mesh) and res.spec.mtls is not None:
         return check_mtls(res.spec.mtls, res.name)
     return []

@@ -219,12 +219,12 @@ CASES: list[tuple[str, str | list[str]]] = [
     (
         "type: Foo\nname: x\n",
         "in.yaml: document 1: type: unknown kind 'Foo': must be one of Mesh, Dataplane, "
-        "MeshService, MeshMultiZoneService, HostnameGenerator, ZoneIngress",
+        "MeshService, MeshMultiZoneService, HostnameGenerator, ZoneIngress, MeshTrafficPermission",
     ),
     (
         "apiVersion: kuma.io/v1alpha1\nkind: MeshTimeout\nmetadata: {name: x}\n",
         "in.yaml: document 1: kind: unknown kind 'MeshTimeout': must be one of Mesh, Dataplane, "
-        "MeshService, MeshMultiZoneService, HostnameGenerator, ZoneIngress",
+        "MeshService, MeshMultiZoneService, HostnameGenerator, ZoneIngress, MeshTrafficPermission",
     ),
     (
         ms() + "---\n" + ms(),

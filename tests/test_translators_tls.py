@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from meshxds.resources.model import Mesh
+from meshxds.resources.model import Action, Mesh, MeshTrafficPermission
 from meshxds.resources.mtls import check_mtls, parse_mesh_duration
-from meshxds.resources.mtp import Action, MeshTrafficPermission, check_mtp, inbound_rules
+from meshxds.resources.mtp import check_mtp, inbound_rules
 from meshxds.translators.rbac import http_rbac, network_rbac
 from meshxds.translators.tls import (
     ca_secret,

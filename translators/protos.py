@@ -54,6 +54,7 @@ with warnings.catch_warnings():
     from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v3 import (
         HttpConnectionManager,
         HttpConnectionManagerInternalAddressConfig,
+        HttpConnectionManagerSetCurrentClientCertDetails,
         HttpFilter,
         Rds,
     )
@@ -89,6 +90,7 @@ __all__ = [
     "Http2ProtocolOptions",
     "HttpConnectionManager",
     "HttpConnectionManagerInternalAddressConfig",
+    "HttpConnectionManagerSetCurrentClientCertDetails",
     "HttpFilter",
     "HttpProtocolOptions",
     "HttpProtocolOptionsExplicitHttpConfig",

@@ -15,15 +15,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshxds.resources.catalog import Catalog, MeshView
-from meshxds.resources.model import Dataplane
+from meshxds.resources.model import Dataplane, Inbound
+from meshxds.resources.mtp import inbound_rules, selects
 from meshxds.translators import protos as pb
 from meshxds.translators.clusters import local_cluster, outbound_cluster
 from meshxds.translators.dataplanes import InboundInterface, exposed_inbounds, inbound_protocol, interface, is_http
 from meshxds.translators.endpoints import ClaBuilder, Endpoint, build_endpoint_map, subset
-from meshxds.translators.listeners import inbound_chain, inbound_listener, outbound_listener, route_configuration
+from meshxds.translators.listeners import (
+    InboundSecurity,
+    inbound_chain,
+    inbound_listener,
+    outbound_listener,
+    route_configuration,
+    secure_chains,
+)
 from meshxds.translators.memo import Memo, same_items
-from meshxds.translators.names import local_cluster_name
+from meshxds.translators.names import inbound_listener_name, local_cluster_name, stat_name
 from meshxds.translators.outbounds import LEGACY, Destination, MeshOutbounds, Outbound
+from meshxds.translators.tls import Secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +43,11 @@ class ResourceSet:
     endpoints: tuple[pb.ClusterLoadAssignment, ...] = ()
     listeners: tuple[pb.Listener, ...] = ()
     routes: tuple[pb.RouteConfiguration, ...] = ()
+    secrets: tuple[Secret, ...] = ()  # SDS: a proxy's identity and its mesh's CA (only in its own set)
 
     @property
     def size(self) -> int:
-        return len(self.clusters) + len(self.endpoints) + len(self.listeners) + len(self.routes)
+        return len(self.clusters) + len(self.endpoints) + len(self.listeners) + len(self.routes) + len(self.secrets)
 
 
 EMPTY = ResourceSet()
@@ -117,12 +127,20 @@ class MeshTranslator:
         self._routes: Memo[int, pb.RouteConfiguration] = Memo(old._routes if old else None)
         self._listeners: Memo[tuple[str, int, bool, int], pb.Listener] = Memo(old._listeners if old else None)
         self._locals: Memo[tuple[str, str, int, str, bool], pb.Cluster] = Memo(old._locals if old else None)
-        self._chains: Memo[tuple[str, str, str], pb.FilterChain] = Memo(old._chains if old else None)
+        self._chains: Memo[tuple[str, str, str, InboundSecurity | None], pb.FilterChain] = Memo(
+            old._chains if old else None
+        )
         self._bundles: dict[BundleKey, ResourceSet] = {}
         self._old_bundles = old._bundles if old else {}
         # node id → (its Dataplane, selection key, own resources); reused while the Dataplane is equal
         self._own: dict[str, tuple[Dataplane, str, ResourceSet]] = {}
         self._old_own = old._own if old else {}
+        # Mesh mTLS: the mesh name when on ("" when off), and what decides the inbounds' security.
+        spec = view.mesh.spec
+        self._mtls = view.name if spec.mtls_enabled else ""
+        self._security_inputs = (self._mtls, spec.mtls_mode, view.traffic_permissions)
+        if old is not None and old._security_inputs != self._security_inputs:
+            self._old_own = {}  # the same Dataplane gets different inbound listeners now
 
     def release(self) -> None:
         """Every proxy is translated: drop what is left of the previous build, so at most one lives on."""
@@ -137,7 +155,8 @@ class MeshTranslator:
         return subset(endpoints, dest.tags) if dest.kind == LEGACY else endpoints
 
     def _cluster(self, dest: Destination) -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:
-        cluster = self._clusters.get(id(dest), lambda: outbound_cluster(dest), dest.content)
+        mtls = self._mtls
+        cluster = self._clusters.get(id(dest), lambda: outbound_cluster(dest, mtls), lambda: (dest.content(), mtls))
         cla = self._clas.get(
             id(dest),
             lambda: self._cla.build(dest.cluster, self._endpoints(dest)),
@@ -181,8 +200,21 @@ class MeshTranslator:
         return self._locals.get((name, ip, port, protocol, transparent),
                                 lambda: local_cluster(name, ip, port, protocol, transparent))  # fmt: skip
 
-    def _inbound_chain(self, service: str, protocol: str, cluster: str) -> pb.FilterChain:
-        return self._chains.get((service, protocol, cluster), lambda: inbound_chain(service, protocol, cluster))
+    def _inbound_chain(
+        self, service: str, protocol: str, cluster: str, security: InboundSecurity | None = None
+    ) -> pb.FilterChain:
+        return self._chains.get(
+            (service, protocol, cluster, security), lambda: inbound_chain(service, protocol, cluster, security)
+        )
+
+    def _security(self, dp: Dataplane, inbound: Inbound, listener: str) -> InboundSecurity | None:
+        """Mesh mTLS for one inbound, with the MeshTrafficPermission rules that select it (none: deny all)."""
+        if not self._mtls:
+            return None
+        view = self.view
+        selected = [p for p in view.traffic_permissions if selects(p, dp, inbound, view.mesh_services)]
+        rules = tuple(inbound_rules(selected))
+        return InboundSecurity(self._mtls, view.mesh.spec.mtls_mode, rules, stat_name(listener))
 
     def _own_resources(self, dp: Dataplane) -> ResourceSet:
         """The proxy's inbounds: its listeners and the app clusters behind them (read from ``dp`` only)."""
@@ -196,7 +228,12 @@ class MeshTranslator:
             if name not in clusters:  # inbounds sharing a servicePort share the app cluster: first wins
                 clusters[name] = self._local_cluster(name, iface, protocol, transparent)
             chain = self._inbound_chain(inbound.service or "", protocol, name)
-            listeners.append(inbound_listener(inbound, iface, chain, transparent))
+            security = self._security(dp, inbound, inbound_listener_name(iface.dataplane_ip, iface.dataplane_port))
+            if security is None:
+                listeners.append(inbound_listener(inbound, iface, chain, transparent))
+            else:
+                secured = self._inbound_chain(inbound.service or "", protocol, name, security)
+                listeners.append(inbound_listener(inbound, iface, secure_chains(chain, secured, security), transparent))
         return ResourceSet(clusters=tuple(clusters.values()), listeners=tuple(listeners))
 
     def proxy(self, dp: Dataplane) -> ProxyResources:

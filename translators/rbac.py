@@ -31,8 +31,8 @@ with warnings.catch_warnings():
     from envoy_data_plane.envoy.extensions.filters.network.rbac.v3 import Rbac as NetworkRbac
     from envoy_data_plane.envoy.type.matcher.v3 import StringMatcher
 
-from meshxds.resources.model import SERVICE_TAG
-from meshxds.resources.mtp import Action, Rule, Tag
+from meshxds.resources.model import SERVICE_TAG, Action
+from meshxds.resources.mtp import Rule, Tag
 from meshxds.translators import protos as pb
 
 NETWORK_RBAC = "envoy.filters.network.rbac"
