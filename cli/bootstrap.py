@@ -1,12 +1,17 @@
-"""``meshxds bootstrap --node MESH.NAME --ads HOST:PORT``: an Envoy bootstrap for one sidecar, as YAML."""
+"""``meshxds bootstrap --node MESH.NAME --ads HOST:PORT``: an Envoy bootstrap for one sidecar, as YAML.
+
+With ``--token-file`` and ``--ca-cert`` (or ``--state-dir``, which supplies both) the sidecar talks TLS to
+the server and presents its dataplane token, as Kuma's bootstrap does."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import yaml
 
+from meshxds.cli.token import make_token, state_dir
 from meshxds.xds.bootstrap import bootstrap_config
 
 
@@ -19,21 +24,46 @@ def parse_host_port(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def render(node: str, ads: str, delta: bool = False, admin_port: int = 9901, admin_address: str = "127.0.0.1") -> str:
+def render(
+    node: str,
+    ads: str,
+    delta: bool = False,
+    admin_port: int = 9901,
+    admin_address: str = "127.0.0.1",
+    token: str | None = None,
+    ca_pem: bytes | None = None,
+) -> str:
     mesh, _, name = node.partition(".")
     if not mesh or not name:
         raise ValueError(f"--node {node!r}: expected MESH.NAME, e.g. default.web-1")
     host, port = parse_host_port(ads)
-    config = bootstrap_config(node, host, port, delta, admin_address, admin_port)
+    config = bootstrap_config(node, host, port, delta, admin_address, admin_port, token, ca_pem)
     kind = "delta (incremental)" if delta else "state-of-the-world"
     header = f"# Envoy bootstrap for Dataplane {name!r} in mesh {mesh!r}: {kind} ADS from meshxds at {host}:{port}.\n"
     return header + yaml.safe_dump(config, sort_keys=False)
 
 
+def credentials(args: argparse.Namespace) -> tuple[str | None, bytes | None]:
+    """(token, CA PEM) from ``--token-file``/``--ca-cert``, or both from ``--state-dir``; neither: plaintext."""
+    token = Path(args.token_file).read_text().strip() if args.token_file else None
+    ca_pem = Path(args.ca_cert).read_bytes() if args.ca_cert else None
+    if args.state_dir:
+        state = state_dir(args.state_dir)
+        ca_path = state.control_plane / "ca.crt"
+        if ca_pem is None:
+            if not ca_path.exists():
+                raise ValueError(f"{ca_path}: no control-plane CA yet; start `meshxds serve --state-dir` once first")
+            ca_pem = ca_path.read_bytes()
+        if token is None:
+            token = make_token(state, args.node, args.valid_for)
+    return token, ca_pem
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        text = render(args.node, args.ads, args.delta, args.admin_port, args.admin_address)
-    except ValueError as exc:
+        token, ca_pem = credentials(args)
+        text = render(args.node, args.ads, args.delta, args.admin_port, args.admin_address, token, ca_pem)
+    except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(text)

@@ -14,7 +14,11 @@ COMMANDS = {
     "serve": "Run the ADS server on the resources, reloading them when they change.",
     "bootstrap": "Print an Envoy bootstrap that points a sidecar at the ADS server.",
     "demo": "Run the server, real Envoy sidecars and upstream apps on the example mesh.",
+    "token": "Print a dataplane token (Kuma's format) for one proxy, or revoke one.",
 }
+
+
+STATE_HELP = "state directory for CAs, identities and token keys (default $MESHXDS_STATE_DIR or ~/.meshxds)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=18000, help="ADS gRPC port (default 18000)")
     p.add_argument("--debug-port", type=int, help="serve /snapshots and /healthz over HTTP on this port")
     p.add_argument("--poll-interval", type=float, default=0.2, help="seconds between input checks")
+    # Security (own block): TLS + dataplane tokens unless --insecure.
+    p.add_argument("--state-dir", help=STATE_HELP)
+    p.add_argument("--insecure", action="store_true", help="plaintext ADS without tokens (local experiments only)")
+    p.add_argument("--tls-host", action="append", default=[], help="extra host name/IP for the server certificate")
 
     p = sub.add_parser("bootstrap", help=COMMANDS["bootstrap"])
     p.add_argument("--node", required=True, help="node id, <mesh>.<dataplane name>")
@@ -52,6 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delta", action="store_true", help="use incremental (delta) ADS")
     p.add_argument("--admin-port", type=int, default=9901, help="Envoy admin port")
     p.add_argument("--admin-address", default="127.0.0.1", help="Envoy admin address")
+    p.add_argument("--token-file", help="dataplane token (from `meshxds token`) sent as authorization metadata")
+    p.add_argument("--ca-cert", help="the control plane's CA certificate (state dir: control-plane/ca.crt)")
+    p.add_argument("--state-dir", help="take the CA from here and sign a token for --node (" + STATE_HELP + ")")
+    p.add_argument("--valid-for", default="24h", help="with --state-dir: the token's lifetime (default 24h)")
+
+    p = sub.add_parser("token", help=COMMANDS["token"])
+    p.add_argument("--node", required=True, help="node id, <mesh>.<dataplane name>")
+    p.add_argument("--valid-for", default="24h", help="lifetime, e.g. 24h, 30d (default 24h)")
+    p.add_argument("--tag", action="append", default=[], help="KEY=VALUE[,VALUE...] the proxy must carry")
+    p.add_argument("--state-dir", help=STATE_HELP)
+    p.add_argument("--revoke", metavar="JTI", help="revoke the token with this id in the node's mesh instead")
 
     p = sub.add_parser("demo", help=COMMANDS["demo"])
     p.add_argument("paths", nargs="*", default=["examples/universal-demo"], help="example mesh")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
 import logging
 import os
 import signal
@@ -22,10 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from meshxds.cli.token import state_dir
 from meshxds.cli.validate import report
 from meshxds.resources import Catalog, load_catalog, with_connected
 from meshxds.resources.dump import to_yaml
-from meshxds.resources.model import MeshMultiZoneService, MeshService
+from meshxds.resources.model import Dataplane, MeshMultiZoneService, MeshService
+from meshxds.security.auth import DataplaneAuthenticator
+from meshxds.security.cptls import ServerTLS, control_plane_tls
+from meshxds.security.issuer import IdentityIssuer
+from meshxds.security.state import StateDir
 from meshxds.snapshots.builder import Builder, SnapshotError
 from meshxds.snapshots.snapshot import Snapshot
 from meshxds.xds.cache import SnapshotCache
@@ -68,13 +74,32 @@ class Built:
 class Service:
     """The ADS server, its debug endpoint and the input watcher, on one event loop."""
 
-    def __init__(self, paths: Sequence[str | Path], zone: str = "default", poll_interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        zone: str = "default",
+        poll_interval: float = 0.2,
+        state_dir: str | Path | None = None,
+        secure: bool = False,
+        tls_hosts: Sequence[str] = (),
+    ) -> None:
+        """``state_dir`` keeps mesh CAs and identities across restarts; ``secure`` serves ADS over TLS with the
+        control plane's own CA and requires dataplane tokens (both need ``state_dir``)."""
         self.paths = list(paths)
         self.zone = zone
         self.poll_interval = poll_interval
         self.cache = SnapshotCache()
-        self.builder = Builder()  # keeps the previous build: a reload redoes only what changed
-        self.ads = AdsServer(self.cache)
+        state = StateDir(state_dir) if state_dir is not None else None
+        # Keeps the previous build (a reload redoes only what changed) and issues mesh identities before translating.
+        self.builder = Builder(IdentityIssuer(state))
+        self.tls: ServerTLS | None = None
+        auth = None
+        if secure:
+            if state is None:
+                raise ValueError("a secure server needs a state directory")
+            self.tls = control_plane_tls(state, list(tls_hosts))
+            auth = DataplaneAuthenticator(state, self.dataplane)
+        self.ads = AdsServer(self.cache, auth, self.tls)
         self.debug = DebugServer(self.cache, self.meshservices_yaml)
         self.catalog: Catalog | None = None
         self.seen: Fingerprint | None = None
@@ -123,11 +148,23 @@ class Service:
         built = await asyncio.to_thread(self.build, self.catalog, self.cache.connected())
         return self.apply(built)
 
+    def dataplane(self, node_id: str) -> Dataplane | None:
+        """The Dataplane a token is checked against (None until the node is in the input)."""
+        return self.catalog.dataplane(node_id) if self.catalog is not None else None
+
+    def rotation_due(self) -> bool:
+        """An identity passed 4/5 of its lifetime: rebuild, so new secrets go out (streams stay open)."""
+        due = self.builder.credentials.next_rotation()
+        return due is not None and datetime.datetime.now(datetime.UTC) >= due
+
     async def watch(self) -> None:
         while True:
             await asyncio.sleep(self.poll_interval)
+            self.ads.recheck_tokens()
             current = fingerprint(self.paths)
             if current == self.seen:
+                if self.rotation_due():
+                    await self.reload()
                 continue
             # Let a burst of writes (an editor's save, a `cp -r`) finish before reading the files.
             for _ in range(SETTLE_CHECKS):
@@ -201,12 +238,16 @@ def setup_logging(default: str = "INFO") -> None:
 
 
 async def serve(args: argparse.Namespace) -> int:
-    service = Service(args.paths, zone=args.zone, poll_interval=args.poll_interval)
+    state = state_dir(args.state_dir).root
     try:
+        service = Service(
+            args.paths, args.zone, args.poll_interval, state, secure=not args.insecure, tls_hosts=args.tls_host
+        )
         await service.start(args.address, args.port, args.debug_port)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    announce_security(service, state)
     debug = f", debug http://{args.address}:{service.debug.port}/snapshots" if args.debug_port is not None else ""
     watching = ", ".join(args.paths)
     print(f"meshxds: ADS on {args.address}:{service.ads.port}{debug}; watching {watching}", file=sys.stderr)
@@ -217,6 +258,21 @@ async def serve(args: argparse.Namespace) -> int:
     await stop.wait()
     await service.stop()
     return 0
+
+
+def announce_security(service: Service, state: Path) -> None:
+    """Say how the ADS port is protected; loudly when it is not."""
+    if service.tls is None:
+        banner = "!" * 100
+        print(
+            f"{banner}\nWARNING: --insecure: ADS is PLAINTEXT and trusts any node id. Anyone who can reach this port"
+            f" gets any proxy's configuration.\nUse only for local experiments.\n{banner}",
+            file=sys.stderr,
+        )
+        return
+    ca = state / "control-plane" / "ca.crt"
+    log.info("ADS over TLS; dataplane tokens required; control-plane CA %s SHA-256 %s", ca, service.tls.ca_fingerprint)
+    log.info("server certificate for %s", ", ".join(service.tls.hosts))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,6 +18,8 @@ def bootstrap_config(
     delta: bool = False,
     admin_address: str = "127.0.0.1",
     admin_port: int = 9901,
+    token: str | None = None,
+    ca_pem: bytes | None = None,
 ) -> dict[str, Any]:
     """A complete bootstrap: node id ``<mesh>.<name>``, ADS over gRPC, CDS and LDS via ADS.
 
@@ -25,7 +27,7 @@ def bootstrap_config(
     HTTP/2 keepalive on the xds cluster notices a dead server within seconds.
     """
     mesh = node_id.split(".", 1)[0]
-    return {
+    config: dict[str, Any] = {
         "node": {"id": node_id, "cluster": mesh},
         "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
         "dynamic_resources": {
@@ -71,6 +73,33 @@ def bootstrap_config(
             ]
         },
     }
+    return secure_ads(config, ads_host, token, ca_pem)
+
+
+def secure_ads(config: dict[str, Any], ads_host: str, token: str | None, ca_pem: bytes | None) -> dict[str, Any]:
+    """Kuma's bootstrap security (``pkg/xds/bootstrap/template_v3.go``): the token as ``authorization`` initial
+    metadata on the ADS gRPC service (raw, no ``Bearer``), and TLS to the server trusting ``ca_pem`` with the
+    server's SAN checked against the host Envoy dials (DNS or IP, as Kuma's ``cp_validation_ctx``)."""
+    ads = config["dynamic_resources"]["ads_config"]["grpc_services"][0]
+    if token is not None:
+        ads["initial_metadata"] = [{"key": "authorization", "value": token}]
+    if ca_pem is not None:
+        san_type = "DNS" if _is_hostname(ads_host) else "IP_ADDRESS"
+        context = {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "sni": ads_host,
+            "common_tls_context": {
+                "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+                "alpn_protocols": ["h2"],
+                "validation_context": {
+                    "trusted_ca": {"inline_string": ca_pem.decode()},
+                    "match_typed_subject_alt_names": [{"san_type": san_type, "matcher": {"exact": ads_host}}],
+                },
+            },
+        }
+        cluster = config["static_resources"]["clusters"][0]
+        cluster["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": context}
+    return config
 
 
 def _is_hostname(host: str) -> bool:

@@ -13,6 +13,7 @@ NOT_FOUND the same way and keeps its last configuration. Never another proxy's s
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +21,9 @@ from typing import Any
 
 import grpc
 
+from meshxds.security.auth import DataplaneAuthenticator, Grant, credential
+from meshxds.security.cptls import ServerTLS
+from meshxds.security.tokens import AuthError
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.delta import DeltaStream
 from meshxds.xds.sotw import SotwStream
@@ -40,6 +44,21 @@ SERVER_OPTIONS = [
 ]
 _EOF = object()
 _WAKE = object()  # a snapshot change (see Wakeup)
+_AUTH_CODES = {
+    "UNAUTHENTICATED": grpc.StatusCode.UNAUTHENTICATED,
+    "PERMISSION_DENIED": grpc.StatusCode.PERMISSION_DENIED,
+}
+
+
+class _Revoked:
+    """Queued into a stream whose token no longer holds (expired, revoked, key removed): the stream ends."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class TokenRevoked(Exception):
+    pass
 
 
 def unknown_node_message(node_id: str) -> str:
@@ -54,11 +73,18 @@ def unknown_node_message(node_id: str) -> str:
 class AdsServer:
     """Serves the snapshots of ``cache`` to Envoy over SotW and Delta ADS."""
 
-    def __init__(self, cache: SnapshotCache) -> None:
+    def __init__(
+        self, cache: SnapshotCache, auth: DataplaneAuthenticator | None = None, tls: ServerTLS | None = None
+    ) -> None:
+        """Without ``auth`` and ``tls`` the server is plaintext and trusts every node id (``--insecure``)."""
         self.cache = cache
         self.streams: set[Stream] = set()
         self.port = 0
         self._server: Any = None
+        self.auth = auth
+        self.tls = tls
+        self._grants: dict[int, tuple[Grant, asyncio.Queue[Any]]] = {}
+        self._auth_seen: tuple[tuple[str, int], ...] = auth.fingerprint() if auth else ()
 
     async def start(self, address: str = "127.0.0.1", port: int = 0) -> int:
         """Bind and start; returns the port (useful with ``port=0``)."""
@@ -71,7 +97,11 @@ class AdsServer:
         )
         self._server = grpc.aio.server(options=SERVER_OPTIONS)
         self._server.add_generic_rpc_handlers((handler,))
-        self.port = self._server.add_insecure_port(f"{address}:{port}")
+        if self.tls is not None:
+            creds = grpc.ssl_server_credentials([(self.tls.key_pem, self.tls.cert_pem)])
+            self.port = self._server.add_secure_port(f"{address}:{port}", creds)
+        else:
+            self.port = self._server.add_insecure_port(f"{address}:{port}")
         if not self.port:
             raise OSError(f"cannot listen on {address}:{port}")
         await self._server.start()
@@ -102,27 +132,46 @@ class AdsServer:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}")
                 return
             node_id = parsed.node_id or ""
+            grant = None
+            if self.auth is not None:
+                try:
+                    grant = self.auth.authenticate(node_id, credential(context.invocation_metadata() or ()))
+                except AuthError as exc:
+                    log.warning("refusing %s stream for %r from %s: %s", kind.protocol, node_id, context.peer(), exc)
+                    await context.abort(_AUTH_CODES[exc.code], f"authentication failed: {exc}")
+                    return
             if self.cache.get(node_id) is None:
                 message = unknown_node_message(node_id)
                 log.warning("rejecting %s stream from %s: %s", kind.protocol, context.peer(), message)
                 code = grpc.StatusCode.NOT_FOUND if "." in node_id else grpc.StatusCode.INVALID_ARGUMENT
                 await context.abort(code, message)
                 return
-            await self._loop(kind(node_id, self.cache.node_status(node_id)), first, queue, context)
+            await self._loop(kind(node_id, self.cache.node_status(node_id)), first, queue, context, grant)
         finally:
             reader.cancel()
 
-    async def _loop(self, stream: Stream, first: bytes, queue: asyncio.Queue[Any], context: Any) -> None:
+    async def _loop(
+        self, stream: Stream, first: bytes, queue: asyncio.Queue[Any], context: Any, grant: Grant | None = None
+    ) -> None:
         node_id = stream.node_id
         wakeup = Wakeup(queue)
         self.cache.connect(node_id, stream.protocol, wakeup)
         self.streams.add(stream)
+        expiry = None
+        if grant is not None:  # the stream ends with its token (Kuma keeps it open: kumahq/kuma#3379)
+            self._grants[id(stream)] = (grant, queue)
+            seconds = (grant.expires - datetime.datetime.now(datetime.UTC)).total_seconds()
+            expiry = asyncio.get_running_loop().call_later(
+                max(0.0, seconds), queue.put_nowait, _Revoked("token expired")
+            )
         log.info("%s connected (%s, stream %d)", node_id, stream.protocol, stream.stream_id)
         try:
             request: Any = first
             while request is not _EOF:
                 # Apply every request already queued before answering: only the latest state matters.
                 while request is not None and request is not _EOF:
+                    if isinstance(request, _Revoked):
+                        raise TokenRevoked(request.reason)
                     if request is not _WAKE:
                         stream.handle(request, time.monotonic())
                     request = queue.get_nowait() if not queue.empty() else None
@@ -138,10 +187,34 @@ class AdsServer:
         except (ProtocolError, WireError) as exc:
             log.warning("%s: bad request: %s", node_id, exc)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except TokenRevoked as exc:
+            log.warning("%s: closing its stream: %s", node_id, exc)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"authentication failed: {exc}")
         finally:
+            if expiry is not None:
+                expiry.cancel()
+            self._grants.pop(id(stream), None)
             self.streams.discard(stream)
             self.cache.disconnect(node_id, wakeup)
             log.info("%s disconnected (stream %d)", node_id, stream.stream_id)
+
+    def recheck_tokens(self) -> int:
+        """Re-check every live stream's token if a signing key or revocation list changed; the streams whose
+        token no longer holds are closed with UNAUTHENTICATED. Returns how many were closed."""
+        if self.auth is None:
+            return 0
+        seen = self.auth.fingerprint()
+        if seen == self._auth_seen:
+            return 0
+        self._auth_seen = seen
+        closed = 0
+        for grant, queue in list(self._grants.values()):
+            try:
+                self.auth.recheck(grant)
+            except AuthError as exc:
+                queue.put_nowait(_Revoked(str(exc)))
+                closed += 1
+        return closed
 
 
 async def _read(requests: AsyncIterator[bytes], queue: asyncio.Queue[Any]) -> None:
