@@ -156,7 +156,7 @@ def secret_set(trust: MeshTrust, identity: Identity) -> ResourceSet:
     return ResourceSet(
         secrets=(
             identity_secret(trust.mesh, identity.cert_pem, identity.key_pem),
-            ca_secret(trust.mesh, [trust.ca_pem]),
+            ca_secret(trust.mesh, (trust.ca_pem,)),
         )
     )
 

@@ -56,7 +56,7 @@ def test_secrets_match_kuma_golden_06() -> None:
     """Golden 06 secrets (Kuma replaces the PEMs by CERT/KEY/CA)."""
     secrets = golden_06("envoy.extensions.transport_sockets.tls.v3.Secret")
     assert as_dict(identity_secret("envoyconfig", b"CERT", b"KEY")) == secrets["identity_cert:secret:envoyconfig"]
-    ca = as_dict(ca_secret("envoyconfig", [b"CA"]))
+    ca = as_dict(ca_secret("envoyconfig", (b"CA",)))
     assert ca["validationContext"]["trustedCa"]["inlineBytes"] == "Q0EK"  # "CA\n": Kuma joins PEMs with "\n"
     assert ca["name"] == "mesh_ca:secret:envoyconfig"
 

@@ -102,6 +102,9 @@ def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+# (service, protocol, app cluster, security): what decides an inbound's mTLS filter chains.
+SecureKey = tuple[str, str, str, InboundSecurity]
+
 # (kind, selection, own-inbound collisions): what decides one outbound ResourceSet of a proxy.
 BundleKey = tuple[str, str, frozenset[tuple[str, int]]]
 
@@ -130,6 +133,7 @@ class MeshTranslator:
         self._chains: Memo[tuple[str, str, str, InboundSecurity | None], pb.FilterChain] = Memo(
             old._chains if old else None
         )
+        self._secure: Memo[SecureKey, list[pb.FilterChain]] = Memo(old._secure if old else None)
         self._bundles: dict[BundleKey, ResourceSet] = {}
         self._old_bundles = old._bundles if old else {}
         # node id → (its Dataplane, selection key, own resources); reused while the Dataplane is equal
@@ -144,7 +148,15 @@ class MeshTranslator:
 
     def release(self) -> None:
         """Every proxy is translated: drop what is left of the previous build, so at most one lives on."""
-        for memo in (self._clusters, self._clas, self._routes, self._listeners, self._locals, self._chains):
+        for memo in (
+            self._clusters,
+            self._clas,
+            self._routes,
+            self._listeners,
+            self._locals,
+            self._chains,
+            self._secure,
+        ):
             memo.release()
         self._cla.release()
         self._old_bundles = {}
@@ -207,6 +219,10 @@ class MeshTranslator:
             (service, protocol, cluster, security), lambda: inbound_chain(service, protocol, cluster, security)
         )
 
+    def _secure_chains(self, key: SecureKey, plain: pb.FilterChain) -> list[pb.FilterChain]:
+        """The mTLS chains of an inbound, shared by every inbound with the same key (all HTTP ones of a service)."""
+        return self._secure.get(key, lambda: secure_chains(plain, self._inbound_chain(*key), key[3]))
+
     def _security(self, dp: Dataplane, inbound: Inbound, listener: str) -> InboundSecurity | None:
         """Mesh mTLS for one inbound, with the MeshTrafficPermission rules that select it (none: deny all)."""
         if not self._mtls:
@@ -214,7 +230,9 @@ class MeshTranslator:
         view = self.view
         selected = [p for p in view.traffic_permissions if selects(p, dp, inbound, view.mesh_services)]
         rules = tuple(inbound_rules(selected))
-        return InboundSecurity(self._mtls, view.mesh.spec.mtls_mode, rules, stat_name(listener))
+        # Only a network RBAC filter names the listener: HTTP chains stay shared by every proxy of the service.
+        prefix = "" if is_http(inbound_protocol(inbound)) else stat_name(listener)
+        return InboundSecurity(self._mtls, view.mesh.spec.mtls_mode, rules, prefix)
 
     def _own_resources(self, dp: Dataplane) -> ResourceSet:
         """The proxy's inbounds: its listeners and the app clusters behind them (read from ``dp`` only)."""
@@ -232,8 +250,8 @@ class MeshTranslator:
             if security is None:
                 listeners.append(inbound_listener(inbound, iface, chain, transparent))
             else:
-                secured = self._inbound_chain(inbound.service or "", protocol, name, security)
-                listeners.append(inbound_listener(inbound, iface, secure_chains(chain, secured, security), transparent))
+                chains = self._secure_chains((inbound.service or "", protocol, name, security), chain)
+                listeners.append(inbound_listener(inbound, iface, chains, transparent))
         return ResourceSet(clusters=tuple(clusters.values()), listeners=tuple(listeners))
 
     def proxy(self, dp: Dataplane) -> ProxyResources:

@@ -64,8 +64,9 @@ def identity_secret(mesh: str, cert_pem: bytes, key_pem: bytes) -> Secret:
     return Secret(name=identity_secret_name(mesh), tls_certificate=cert)
 
 
-def ca_secret(mesh: str, ca_pems: Sequence[bytes]) -> Secret:
-    """``mesh_ca:secret:<mesh>``: the trusted roots, PEMs joined with a newline as Kuma does."""
+@lru_cache(maxsize=1024)
+def ca_secret(mesh: str, ca_pems: tuple[bytes, ...]) -> Secret:
+    """``mesh_ca:secret:<mesh>``: the trusted roots, PEMs joined with a newline as Kuma does (one per mesh)."""
     trusted = b"\n".join(pem.rstrip(b"\n") for pem in ca_pems) + b"\n"
     context = CertificateValidationContext(trusted_ca=DataSource(inline_bytes=trusted))
     return Secret(name=ca_secret_name(mesh), validation_context=context)
