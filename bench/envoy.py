@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import samples
+from meshxds.demo.sidecar import Envoy
 from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, Entry, Snapshot
 from meshxds.xds.bootstrap import bootstrap_config
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.server import AdsServer
-from meshxds.xds.sidecar import Envoy
 from meshxds.xds.sotw import SotwStream
 
 NODE = "default.bench-envoy"

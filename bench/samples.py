@@ -68,8 +68,7 @@ from envoy_data_plane.google.protobuf import Struct
 
 from meshxds.codec.encode import encode_message, pack
 from meshxds.snapshots.snapshot import CLUSTER
-
-HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+from meshxds.translators.clusters import HTTP_OPTIONS_KEY
 
 
 def _ads() -> ConfigSource:
@@ -80,7 +79,7 @@ def cluster(name: str, *, http2: bool = False, max_connections: int = 1024) -> C
     """An EDS cluster over ADS, as Kuma emits for a MeshService port."""
     options: dict[str, AnyMessage] = {}
     if http2:
-        options[HTTP_PROTOCOL_OPTIONS] = pack(
+        options[HTTP_OPTIONS_KEY] = pack(
             HttpProtocolOptions(
                 explicit_http_config=HttpProtocolOptionsExplicitHttpConfig(
                     http2_protocol_options=Http2ProtocolOptions()

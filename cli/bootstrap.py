@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from meshxds.cli.token import make_token, state_dir
+from meshxds.security.state import state_dir
 from meshxds.xds.bootstrap import bootstrap_config
 
 
@@ -55,7 +55,7 @@ def credentials(args: argparse.Namespace) -> tuple[str | None, bytes | None]:
                 raise ValueError(f"{ca_path}: no control-plane CA yet; start `meshxds serve --state-dir` once first")
             ca_pem = ca_path.read_bytes()
         if token is None:
-            token = make_token(state, args.node, args.valid_for)
+            token = state.token_for(args.node, args.valid_for)
     return token, ca_pem
 
 

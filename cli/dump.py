@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from meshxds.cli.validate import report
+from meshxds.control.report import report
 from meshxds.resources import load_catalog
 from meshxds.snapshots.builder import SnapshotError, snapshots_for
 from meshxds.snapshots.dump import to_json

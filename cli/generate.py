@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from meshxds.cli.validate import report
+from meshxds.control.report import report
 from meshxds.resources import load_catalog
 from meshxds.resources.dump import to_yaml
 from meshxds.resources.model import MeshMultiZoneService, MeshService

@@ -8,22 +8,11 @@ in the state directory on first use. Revoke with ``--revoke JTI`` (Kuma's revoca
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
 import jwt
 
-from meshxds.resources.mtls import parse_mesh_duration
-from meshxds.security.state import StateDir
-from meshxds.security.tokens import issue_token
-
-DEFAULT_STATE_DIR = "~/.meshxds"
-
-
-def state_dir(value: str | None) -> StateDir:
-    """``--state-dir``, else ``$MESHXDS_STATE_DIR``, else ``~/.meshxds``."""
-    return StateDir(Path(value or os.environ.get("MESHXDS_STATE_DIR") or DEFAULT_STATE_DIR).expanduser())
+from meshxds.security.state import state_dir
 
 
 def parse_tags(values: list[str]) -> dict[str, list[str]]:
@@ -37,20 +26,6 @@ def parse_tags(values: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def make_token(state: StateDir, node: str, valid_for: str, tags: dict[str, list[str]] | None = None) -> str:
-    mesh, _, name = node.partition(".")
-    if not mesh or not name:
-        raise ValueError(f"--node {node!r}: expected MESH.NAME, e.g. default.web-1")
-    try:
-        duration = parse_mesh_duration(valid_for)
-    except ValueError:
-        raise ValueError(f"--valid-for {valid_for!r}: expected a duration such as 24h, 30d or 10m") from None
-    found = state.signing_key(mesh)
-    assert found is not None
-    kid, key = found
-    return issue_token(key, kid, name, mesh, duration, tags)
-
-
 def run(args: argparse.Namespace) -> int:
     state = state_dir(args.state_dir)
     try:
@@ -59,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
             state.revoke(mesh, args.revoke)
             print(f"revoked token {args.revoke} in mesh {mesh!r} ({state.revocations_path(mesh)})", file=sys.stderr)
             return 0
-        token = make_token(state, args.node, args.valid_for, parse_tags(args.tag))
+        token = state.token_for(args.node, args.valid_for, parse_tags(args.tag))
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

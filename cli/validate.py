@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from meshxds.resources import LoadResult, load_catalog
+from meshxds.control.report import report
+from meshxds.resources import load_catalog
 from meshxds.resources.catalog import MeshView
 from meshxds.resources.model import MANAGED_BY_GENERATOR, MANAGED_BY_LABEL
 
@@ -17,14 +18,6 @@ def summary(view: MeshView) -> str:
         f"{len(view.mesh_services)} meshservices ({generated} generated), "
         f"{len(view.multizone_services)} multizone services"
     )
-
-
-def report(result: LoadResult) -> None:
-    """Errors then warnings on stderr, one line each."""
-    for problem in result.errors:
-        print(f"error: {problem}", file=sys.stderr)
-    for problem in result.warnings:
-        print(f"warning: {problem}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 ``encode_message`` is the one place a message becomes bytes; everything else
 reuses those bytes. betterproto2's own ``bytes()`` re-validates every nested
-message with a freshly built pydantic validator (~1 ms per Cluster), so we
+message with a freshly built pydantic validator (costly per resource), so we
 encode from a per-class *plan* computed once from betterproto2's field metadata
 and read values straight from ``msg.__dict__``.
 

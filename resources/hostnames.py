@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from meshxds.resources import model as m
+from meshxds.resources.match import labels_match
 
 DEFAULT_GENERATOR = m.HostnameGenerator(
     name="local-universal-mesh-service",
@@ -125,7 +126,7 @@ def assign_hostnames(services: Sequence[Svc], generators: Sequence[m.HostnameGen
         ref = m.HostnameGeneratorRef(core_name=gen.name)
         for n, svc in enumerate(services):
             sel = selector_of(gen, svc)
-            if sel is None or not all(svc.labels.get(k) == v for k, v in sel.match_labels.items()):
+            if sel is None or not labels_match(sel.match_labels, svc.labels):
                 continue
             address: m.Address | None = None
             try:

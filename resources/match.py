@@ -1,37 +1,30 @@
 """Which Dataplanes a MeshService selects, and which inbound serves which port (Kuma's match.go).
 
-Shared by the status updater (all inbounds) and the translators (healthy inbounds only).
+One index and one set of match rules serve the status updater (every inbound counts) and the
+translators (healthy inbounds only), as Kuma's ``MatchDataplanesWithMeshServices`` does with its
+``matchOnlyHealthy`` flag.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 
 from meshxds.resources import model as m
 
 
-def tags_match(selector: dict[str, str], tags: dict[str, str]) -> bool:
+def tags_match(selector: Mapping[str, str], tags: Mapping[str, str]) -> bool:
     """Kuma's TagSelector.Matches: every pair present, value ``*`` matches any value."""
     return all(k in tags and (v == "*" or tags[k] == v) for k, v in selector.items())
 
 
-def selects(ms: m.MeshService, dp: m.Dataplane, only_healthy: bool = False) -> bool:
-    """Does ``ms``'s selector pick ``dp``? An empty or missing selector picks nothing."""
-    if dp.mesh != ms.mesh:
-        return False
-    sel = ms.spec.selector
-    inbounds = [i for i in dp.networking.inbound if i.healthy or not only_healthy]
-    if sel.dataplane_ref is not None:
-        return sel.dataplane_ref.name == dp.name
-    if sel.dataplane_tags is not None:
-        return bool(sel.dataplane_tags) and any(tags_match(sel.dataplane_tags, i.tags) for i in inbounds)
-    if sel.dataplane_labels is not None:
-        return bool(inbounds) and tags_match(sel.dataplane_labels.match_labels, dp.labels)
-    return False
+def labels_match(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    """Kuma's LabelSelector.Matches: every pair present with the very same value (no wildcard)."""
+    return all(labels.get(k) == v for k, v in selector.items())
 
 
-def selected(ms: m.MeshService, dataplanes: Iterable[m.Dataplane], only_healthy: bool = False) -> list[m.Dataplane]:
-    return [dp for dp in dataplanes if selects(ms, dp, only_healthy)]
+def healthy_inbounds(dp: m.Dataplane) -> list[m.Inbound]:
+    return [i for i in dp.networking.inbound if i.healthy]
 
 
 def serves(inbound: m.Inbound, port: m.Port) -> bool:
@@ -44,41 +37,55 @@ def serves(inbound: m.Inbound, port: m.Port) -> bool:
     return False  # a missing targetPort behaves as 0 and matches nothing
 
 
-def serving_inbounds(ms: m.MeshService, port: m.Port, dp: m.Dataplane) -> list[m.Inbound]:
-    """Healthy inbounds of a selected Dataplane that serve ``port`` (endpoint candidates)."""
-    return [i for i in dp.networking.inbound if i.healthy and serves(i, port)]
-
-
 class DataplaneIndex:
-    """Dataplanes of one mesh indexed by inbound tag and label pairs, so matching N services is not N x M."""
+    """Dataplanes of one mesh that have inbounds (healthy ones, with ``only_healthy``), indexed so
+    selector matching costs per match, not per Dataplane (Kuma's ``indexDpsForMatching``)."""
 
-    def __init__(self, dataplanes: Iterable[m.Dataplane]) -> None:
-        self.dataplanes = list(dataplanes)
-        self.by_tag: dict[tuple[str, str], list[int]] = {}
-        self.by_label: dict[tuple[str, str], list[int]] = {}
-        self.by_name: dict[str, list[int]] = {}
-        for n, dp in enumerate(self.dataplanes):
-            self.by_name.setdefault(dp.name, []).append(n)
-            for pair in {(k, v) for i in dp.networking.inbound for k, v in i.tags.items()}:
-                self.by_tag.setdefault(pair, []).append(n)
+    def __init__(self, dataplanes: Iterable[m.Dataplane], only_healthy: bool = False) -> None:
+        self.entries: list[tuple[m.Dataplane, list[m.Inbound]]] = []
+        self._by_tag: dict[tuple[str, str], list[tuple[int, m.Inbound]]] = defaultdict(list)
+        self._by_label: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self._by_name: dict[str, int] = {}
+        for dp in dataplanes:
+            inbounds = healthy_inbounds(dp) if only_healthy else list(dp.networking.inbound)
+            if not inbounds:
+                continue  # Kuma matches only Dataplanes with (healthy) inbounds
+            n = len(self.entries)
+            self.entries.append((dp, inbounds))
+            self._by_name[dp.name] = n
             for pair in dp.labels.items():
-                self.by_label.setdefault(pair, []).append(n)
+                self._by_label[pair].append(n)
+            for inbound in inbounds:
+                for pair in inbound.tags.items():
+                    self._by_tag[pair].append((n, inbound))
 
-    def candidates(self, ms: m.MeshService) -> list[m.Dataplane]:
-        """A superset of what ``ms`` selects, in load order."""
-        sel = ms.spec.selector
-        hits: list[int] | None = None
-        if sel.dataplane_ref is not None:
-            hits = self.by_name.get(sel.dataplane_ref.name, [])
-        elif sel.dataplane_tags:
-            pairs = [p for p in sel.dataplane_tags.items() if p[1] != "*"]
-            if pairs:
-                hits = min((self.by_tag.get(p, []) for p in pairs), key=len)
-        elif sel.dataplane_labels is not None and sel.dataplane_labels.match_labels:
-            hits = min((self.by_label.get(p, []) for p in sel.dataplane_labels.match_labels.items()), key=len)
-        if hits is None:
-            return self.dataplanes
-        return [self.dataplanes[n] for n in hits]
+    def select(self, selector: m.Selector) -> list[tuple[m.Dataplane, list[m.Inbound]]]:
+        """The matched Dataplanes, each with its indexed inbounds, in load order. An empty tag
+        selector or no selector picks nothing; an empty label selector picks every Dataplane."""
+        picked: set[int] = set()
+        if selector.dataplane_ref is not None:
+            n = self._by_name.get(selector.dataplane_ref.name)
+            if n is not None:
+                picked.add(n)
+        elif selector.dataplane_tags is not None:
+            tags = selector.dataplane_tags
+            exact = [(k, v) for k, v in tags.items() if v != "*"]
+            if exact:
+                picked.update(n for n, inbound in self._by_tag.get(exact[0], []) if tags_match(tags, inbound.tags))
+            elif tags:
+                picked.update(
+                    n for n, (_, inbounds) in enumerate(self.entries) if any(tags_match(tags, i.tags) for i in inbounds)
+                )
+        elif selector.dataplane_labels is not None:
+            wanted = selector.dataplane_labels.match_labels
+            if not wanted:
+                picked.update(range(len(self.entries)))
+            else:
+                first = next(iter(wanted.items()))
+                picked.update(
+                    n for n in self._by_label.get(first, []) if labels_match(wanted, self.entries[n][0].labels)
+                )
+        return [self.entries[n] for n in sorted(picked)]
 
-    def selected(self, ms: m.MeshService, only_healthy: bool = False) -> list[m.Dataplane]:
-        return [dp for dp in self.candidates(ms) if selects(ms, dp, only_healthy)]
+    def selected(self, ms: m.MeshService) -> list[m.Dataplane]:
+        return [dp for dp, _ in self.select(ms.spec.selector)]

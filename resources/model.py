@@ -143,6 +143,8 @@ class Inbound(Strict):
 
 
 class BackendRef(Strict):
+    """A destination reference: an outbound's ``backendRef`` and each of ``reachableBackends.refs``."""
+
     kind: str = "MeshService"
     name: str | None = None
     namespace: str | None = None
@@ -157,16 +159,8 @@ class Outbound(Strict):
     backend_ref: BackendRef | None = Field(None, alias="backendRef")
 
 
-class ReachableBackendRef(Strict):
-    kind: str = "MeshService"
-    name: str | None = None
-    namespace: str | None = None
-    port: int | None = Field(None, ge=1, le=65535)
-    labels: dict[str, str] | None = None
-
-
 class ReachableBackends(Strict):
-    refs: list[ReachableBackendRef] = Field(default_factory=list)
+    refs: list[BackendRef] = Field(default_factory=list)
 
 
 class TransparentProxying(Strict):
@@ -329,13 +323,6 @@ class MeshService(Strict):
     def is_local(self) -> bool:
         """Kuma's ``IsLocalMeshService``: no origin label, or origin zone."""
         return self.labels.get(ORIGIN_LABEL, "zone") == "zone"
-
-    def find_port(self, name: str) -> Port | None:
-        """Kuma's ``FindPortByName``: by name or by the port number as a string."""
-        for p in self.spec.ports:
-            if p.name == name or str(p.port) == name:
-                return p
-        return None
 
 
 # --------------------------------------------------------------------------- MeshMultiZoneService

@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 
 from meshxds.resources import model as m
-from meshxds.resources.match import DataplaneIndex, selected, serves
+from meshxds.resources.match import DataplaneIndex, labels_match, serves
 
 MESH_SERVICE_CIDR = ipaddress.IPv4Network("241.0.0.0/8")
 MULTIZONE_CIDR = ipaddress.IPv4Network("243.0.0.0/8")
@@ -68,13 +68,14 @@ def assign_vips(
     return out, frozenset(history)
 
 
-def update_status(
-    ms: m.MeshService, dataplanes: Sequence[m.Dataplane] | DataplaneIndex, mesh: m.Mesh, connected: frozenset[str]
-) -> m.MeshService:
-    """Kuma's status updater: identities, state, tls and dataplaneProxies of a local MeshService."""
+def update_status(ms: m.MeshService, index: DataplaneIndex, mesh: m.Mesh, connected: frozenset[str]) -> m.MeshService:
+    """Kuma's status updater: identities, state, tls and dataplaneProxies of a local MeshService.
+
+    ``index`` holds the mesh's Dataplanes with every inbound (Kuma matches all, not only healthy ones).
+    """
     if not ms.is_local:
         return ms
-    dps = dataplanes.selected(ms) if isinstance(dataplanes, DataplaneIndex) else selected(ms, dataplanes)
+    dps = index.selected(ms)
     healthy = sum(1 for dp in dps if all_ports_ready(ms, dp))
     identities = sorted({i.service for dp in dps for i in dp.networking.inbound if i.service})
     spec = ms.spec.model_copy(
@@ -107,7 +108,7 @@ def update_multizone(mzs: m.MeshMultiZoneService, services: Sequence[m.MeshServi
     matched = [
         m.MatchedMeshService(name=ms.display_name, namespace=ms.namespace, zone=ms.zone, mesh=ms.mesh)
         for ms in services
-        if ms.mesh == mzs.mesh and want and all(ms.labels.get(k) == v for k, v in want.items())
+        if ms.mesh == mzs.mesh and want and labels_match(want, ms.labels)
     ]
     matched.sort(key=lambda s: (s.name, s.namespace, s.zone, s.mesh))
     reason, status = ("MatchesFound", "True") if matched else ("NoMatchesFound", "False")

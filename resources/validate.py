@@ -16,14 +16,13 @@ from collections.abc import Sequence
 from meshxds.resources import model as m
 from meshxds.resources.errors import Problem
 from meshxds.resources.hostnames import template_problem
-from meshxds.resources.loader import Loaded, resource_id
+from meshxds.resources.loader import PORT_RANGE, Loaded, resource_id
 from meshxds.resources.mtls import check_mtls
 from meshxds.resources.mtp import check_mtp
 from meshxds.resources.names import check_name
 
 SELECTORS = "dataplaneTags, dataplaneRef, or dataplaneLabels"
 BACKEND_KINDS = ("MeshService", "MeshExternalService", "MeshMultiZoneService")
-PORT_RANGE = "must be between 1 and 65535"
 APP_PROTOCOL = "must be one of " + ", ".join(m.APP_PROTOCOLS)
 
 
@@ -95,7 +94,7 @@ def check_dataplane(dp: m.Dataplane) -> list[tuple[str, str]]:
     return out
 
 
-def check_ref(ref: m.BackendRef | m.ReachableBackendRef, where: str) -> list[tuple[str, str]]:
+def check_ref(ref: m.BackendRef, where: str) -> list[tuple[str, str]]:
     """A reference to a destination: a known kind, and a name or labels (not both)."""
     out: list[tuple[str, str]] = []
     if ref.kind not in BACKEND_KINDS:

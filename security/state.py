@@ -22,19 +22,27 @@ import datetime
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from meshxds.resources.mtls import parse_mesh_duration
 from meshxds.security.ca import CertificateAuthority, new_root_ca
 from meshxds.security.identity import Identity
 from meshxds.security.keys import EC_P256, KeySpec, load_key
-from meshxds.security.tokens import parse_revocations
+from meshxds.security.tokens import issue_token, parse_revocations
 
+DEFAULT_STATE_DIR = "~/.meshxds"
 SIGNING_KEY_PREFIX = "dataplane-token-signing-key-"
 REVOCATIONS_PREFIX = "dataplane-token-revocations-"
 TOKEN_KEY_BITS = 2048  # Kuma's util_rsa.DefaultKeySize
+
+
+def state_dir(value: str | Path | None) -> StateDir:
+    """``--state-dir``, else ``$MESHXDS_STATE_DIR``, else ``~/.meshxds``."""
+    return StateDir(Path(value or os.environ.get("MESHXDS_STATE_DIR") or DEFAULT_STATE_DIR).expanduser())
 
 
 def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -144,6 +152,20 @@ class StateDir:
     def revoke(self, mesh: str, jti: str) -> None:
         ids = sorted(self.revoked(mesh) | {jti})
         write_private(self.revocations_path(mesh), ",".join(ids).encode(), 0o644)
+
+    def token_for(self, node: str, valid_for: str, tags: Mapping[str, list[str]] | None = None) -> str:
+        """A dataplane token for ``<mesh>.<name>`` signed with the mesh's latest key (created on first use)."""
+        mesh, _, name = node.partition(".")
+        if not mesh or not name:
+            raise ValueError(f"--node {node!r}: expected MESH.NAME, e.g. default.web-1")
+        try:
+            duration = parse_mesh_duration(valid_for)
+        except ValueError:
+            raise ValueError(f"--valid-for {valid_for!r}: expected a duration such as 24h, 30d or 10m") from None
+        found = self.signing_key(mesh)
+        assert found is not None
+        kid, key = found
+        return issue_token(key, kid, name, mesh, duration, tags)
 
     # ---------------------------------------------------------------- control plane
 

@@ -10,9 +10,8 @@ cluster without its CLA) or route into nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
 from meshxds.resources.catalog import Catalog, MeshView
@@ -28,17 +27,16 @@ from meshxds.snapshots.snapshot import (
     SHORT_NAMES,
     TYPE_ORDER,
     Entry,
+    Layered,
     Snapshot,
     digest,
     type_version,
 )
 from meshxds.snapshots.wire import filter_references, route_config_clusters
-from meshxds.translators import ProxyResources, ResourceSet
+from meshxds.translators import ResourceSet
 from meshxds.translators.memo import same_items
 from meshxds.translators.proxy import MeshTranslator
 from meshxds.translators.tls import ca_secret, identity_secret
-
-EDS = 3  # Cluster.DiscoveryType.EDS
 
 
 class SnapshotError(ValueError):
@@ -49,16 +47,6 @@ def snapshots_for(catalog: Catalog, issuer: IdentityIssuer | None = None) -> dic
     """Translate and encode every proxy of ``catalog``; raises ``SnapshotError`` on an inconsistent one.
     Meshes with mTLS get identities from ``issuer`` (default: a throwaway in-memory one)."""
     return Builder(issuer).build(catalog)
-
-
-def build(resources: Mapping[str, ProxyResources]) -> dict[str, Snapshot]:
-    """Per proxy: its own small layer over the shared layer of its outbound selection (built once)."""
-    cache = BuildCache()
-    out: dict[str, Snapshot] = {}
-    for node_id, res in resources.items():
-        shared = tuple(cache.layer(node_id, rs) for rs in res.shared_sets)
-        out[node_id] = cache.layer(node_id, res.own).snapshot(node_id, shared)
-    return out
 
 
 class Builder:
@@ -230,10 +218,7 @@ class BuildCache:
     def _scan(self, entry: Entry) -> list[Need]:
         msg = entry.message
         if entry.type_url == CLUSTER:
-            if msg.type is not None and int(msg.type) == EDS:
-                service = msg.eds_cluster_config.service_name if msg.eds_cluster_config else ""
-                return [Need(CLUSTER, entry.name, ENDPOINT, service or msg.name)]
-            return []
+            return [] if entry.eds_service is None else [Need(CLUSTER, entry.name, ENDPOINT, entry.eds_service)]
         if entry.type_url == LISTENER:
             out: list[Need] = []
             for chain in msg.filter_chains:
@@ -312,28 +297,3 @@ class Layer:
                     raise need.error(node_id)
         versions = {t: digest("".join(layer.versions[t] for layer in layers).encode()) for t in TYPE_ORDER}
         return Snapshot(node_id, merged, versions)
-
-
-class Layered(Mapping[str, Entry]):
-    """A proxy's own entries over shared mappings, without copying the shared ones (names never overlap)."""
-
-    __slots__ = ("_maps",)
-
-    def __init__(self, *maps: Mapping[str, Entry]) -> None:
-        self._maps = maps
-
-    def __getitem__(self, name: str) -> Entry:
-        for entries in self._maps:
-            entry = entries.get(name)
-            if entry is not None:
-                return entry
-        raise KeyError(name)
-
-    def __contains__(self, name: object) -> bool:
-        return any(name in entries for entries in self._maps)
-
-    def __iter__(self) -> Iterator[str]:
-        return chain(*self._maps)
-
-    def __len__(self) -> int:
-        return sum(len(entries) for entries in self._maps)

@@ -44,59 +44,10 @@ def redacted(secret: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _static_sds(value: Any, secrets: dict[str, Any]) -> Any:
-    """SDS references over ADS → references to static secrets (the same name, no ``sdsConfig``)."""
-    if isinstance(value, dict):
-        if "sdsConfig" in value and value.get("name") in secrets:
-            return {"name": value["name"]}
-        return {k: _static_sds(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_static_sds(v, secrets) for v in value]
-    return value
-
-
 def canonical(message: Any, type_url: str) -> dict[str, Any]:
     """Canonical JSON of one resource with ``@type`` first, as Envoy's /config_dump shows it."""
     body: dict[str, Any] = message.to_dict()
     return {"@type": type_url, **body}
-
-
-def static_bootstrap(snapshot: Snapshot) -> dict[str, Any]:
-    """The snapshot as a static Envoy bootstrap: EDS clusters get their CLA inline, RDS routes are inlined.
-
-    Lets tests (and ``envoy --mode validate``) check a snapshot without an ADS server.
-    """
-    dump = to_json_dict(snapshot)
-    bare = [{k: v for k, v in r.items() if k != "@type"} for kind in ("endpoints", "routes") for r in dump[kind]]
-    clas = {r["clusterName"]: r for r in bare if "clusterName" in r}
-    routes = {r["name"]: r for r in bare if "clusterName" not in r}
-    clusters = []
-    for cluster in dump["clusters"]:
-        c = {k: v for k, v in cluster.items() if k != "@type"}
-        if c.get("type") == "EDS":
-            del c["edsClusterConfig"]
-            c["type"] = "STATIC"
-            c["loadAssignment"] = clas[c["name"]]
-        clusters.append(c)
-    listeners = []
-    for listener in dump["listeners"]:
-        lis = {k: v for k, v in listener.items() if k != "@type"}
-        for chain in lis["filterChains"]:
-            for flt in chain["filters"]:
-                rds = flt["typedConfig"].pop("rds", None)
-                if rds is not None:
-                    flt["typedConfig"]["routeConfig"] = copy.deepcopy(routes[rds["routeConfigName"]])  # no YAML aliases
-        listeners.append(lis)
-    node = {"id": snapshot.node_id, "cluster": snapshot.node_id.split(".")[0]}
-    static: dict[str, Any] = {"clusters": clusters, "listeners": listeners}
-    entries = snapshot.get(SECRET)
-    if entries:  # real key material here: Envoy must load it
-        secrets = {
-            n: {k: v for k, v in canonical(e.message, SECRET).items() if k != "@type"} for n, e in entries.items()
-        }
-        static = _static_sds(static, secrets)
-        static["secrets"] = [secrets[n] for n in sorted(secrets)]
-    return {"node": node, "static_resources": static}
 
 
 def to_json(snapshot: Snapshot) -> str:

@@ -8,8 +8,9 @@ sees resource models or translators.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from meshxds.codec.encode import encode_any, encode_message
@@ -24,6 +25,7 @@ SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret" 
 # cluster or listener refers to them, like EDS and RDS.
 TYPE_ORDER: tuple[str, ...] = (CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET)
 SHORT_NAMES = {CLUSTER: "clusters", ENDPOINT: "endpoints", LISTENER: "listeners", ROUTE: "routes", SECRET: "secrets"}
+EDS = 3  # envoy.config.cluster.v3.Cluster.DiscoveryType.EDS
 
 
 def digest(data: bytes) -> str:
@@ -40,11 +42,25 @@ class Entry:
     value: bytes = field(repr=False)
     version: str
     any: bytes = field(repr=False)
+    # For an EDS cluster: the ClusterLoadAssignment name Envoy will request (its eds_cluster_config
+    # service_name, else the cluster name); None for every other resource. The server reads this,
+    # never the message.
+    eds_service: str | None = None
 
     @classmethod
     def of(cls, type_url: str, name: str, message: Any) -> Entry:
         value = encode_message(message)
-        return cls(name, type_url, message, value, digest(value), encode_any(type_url, value))
+        eds = eds_service_name(name, message) if type_url == CLUSTER else None
+        return cls(name, type_url, message, value, digest(value), encode_any(type_url, value), eds)
+
+
+def eds_service_name(name: str, cluster: Any) -> str | None:
+    """The CLA name an EDS cluster asks for; None when the cluster is not EDS."""
+    kind = getattr(cluster, "type", None)
+    if kind is None or int(kind) != EDS:
+        return None
+    cfg = getattr(cluster, "eds_cluster_config", None)
+    return str(getattr(cfg, "service_name", "") or "") or name
 
 
 def type_version(entries: Mapping[str, Entry]) -> str:
@@ -79,3 +95,32 @@ class Snapshot:
 
     def get(self, type_url: str) -> Mapping[str, Entry]:
         return self.resources.get(type_url, {})
+
+
+class Layered(Mapping[str, Entry]):
+    """A proxy's own entries over shared mappings, without copying the shared ones (names never overlap).
+
+    ``layers`` is public so the server can diff two such maps layer by layer (a shared layer is
+    one object for every proxy that uses it).
+    """
+
+    __slots__ = ("layers",)
+
+    def __init__(self, *maps: Mapping[str, Entry]) -> None:
+        self.layers: tuple[Mapping[str, Entry], ...] = maps
+
+    def __getitem__(self, name: str) -> Entry:
+        for entries in self.layers:
+            entry = entries.get(name)
+            if entry is not None:
+                return entry
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return any(name in entries for entries in self.layers)
+
+    def __iter__(self) -> Iterator[str]:
+        return chain(*self.layers)
+
+    def __len__(self) -> int:
+        return sum(len(entries) for entries in self.layers)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from meshxds.resources import Catalog, load_catalog
+from tests.support import reference
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -16,6 +17,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite golden files under tests/ from the current output (review the diff before committing)",
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that takes ``update_golden`` is a golden test: ``make golden`` selects it with ``-m golden``."""
+    for item in items:
+        if "update_golden" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.golden)
 
 
 @pytest.fixture
@@ -35,3 +43,16 @@ def catalog_from(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Cata
         return result.catalog
 
     return load
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip (or, in CI, fail) a ``kuma_reference`` test when Kuma's reference files are absent, before any fixture
+    reads them."""
+    if item.get_closest_marker("kuma_reference") is None:
+        return
+    reason = reference.missing_reason()
+    if reason is None:
+        return
+    if reference.REQUIRED:
+        pytest.fail(f"{reason}; MESHXDS_REQUIRE_REFERENCE is set, so this is an error")
+    pytest.skip(reason)

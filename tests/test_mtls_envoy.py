@@ -55,6 +55,8 @@ spec:
       default: {action: Deny}
 """
 
+pytestmark = pytest.mark.real
+
 
 def tls_client(ca: CertificateAuthority, spiffe: str, folder: Path) -> ssl.SSLContext:
     """A TLS client holding a workload identity signed by ``ca`` (what a sidecar of that mesh presents)."""

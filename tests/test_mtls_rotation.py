@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from meshxds.cli.serve import Background, Service
-from meshxds.cli.token import make_token
+from meshxds.control.background import Background
+from meshxds.control.service import Service
 from meshxds.security.state import StateDir
 from meshxds.xds.bootstrap import bootstrap_config
 from tests.support.envoy import Envoy
@@ -48,6 +48,8 @@ spec:
       default: {action: Allow}
 """
 
+pytestmark = pytest.mark.real
+
 
 def identity_serial(envoy: Envoy) -> str:
     """The serial of the proxy's own certificate, from Envoy's /certs."""
@@ -77,7 +79,7 @@ def test_rotation_under_a_request_loop_loses_nothing(tmp_path: Path, delta: bool
         envoys = []
         try:
             for node in ("default.backend-1", "default.client-1"):
-                token = make_token(state, node, "1h")
+                token = state.token_for(node, "1h")
                 config = bootstrap_config(
                     node, "127.0.0.1", service.ads.port, delta, token=token, ca_pem=service.tls.ca_pem
                 )

@@ -23,6 +23,7 @@ STORE_LABELS = {
 }
 
 
+@pytest.mark.kuma_reference
 @pytest.mark.parametrize(("case", "inbound_tags"), [("01", True), ("skip-inbound-tags", False)])
 def test_service_conversion_matches_kuma_golden(case: str, inbound_tags: bool) -> None:
     result = load_catalog([GOLDEN / f"{case}.resources.yaml"], k8s=Options(inbound_tags=inbound_tags))
@@ -37,6 +38,7 @@ def test_service_conversion_matches_kuma_golden(case: str, inbound_tags: bool) -
     assert [v.model_dump() for v in ms.status.vips] == expected["status"]["vips"]
 
 
+@pytest.mark.kuma_reference
 def test_udp_ports_are_dropped_with_a_warning() -> None:
     result = load_catalog([GOLDEN / "01.resources.yaml"])
     assert [(w.resource, w.field, w.message) for w in result.warnings] == [

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
-from meshxds.cli.demo import Demo
 from meshxds.cli.main import main
+from meshxds.demo.loopback import EchoServer, http_get, proxied_get
+from meshxds.demo.runner import Demo
+from meshxds.demo.sidecar import Envoy
 from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot
-from meshxds.xds.loopback import EchoServer, http_get, proxied_get
-from meshxds.xds.sidecar import Envoy
 from tests.support.example import private_copy
 from tests.support.poll import wait_until
 from tests.support.steady import SteadyClient

@@ -15,9 +15,10 @@ import yaml
 
 from meshxds.resources import load_catalog
 from meshxds.snapshots.builder import snapshots_for
-from meshxds.snapshots.dump import static_bootstrap, to_json
+from meshxds.snapshots.dump import to_json
 from meshxds.snapshots.snapshot import Snapshot
 from tests.support.envoy import envoy_binary
+from tests.support.snapshots import static_bootstrap
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p for p in GOLDEN.iterdir() if (p / "input").is_dir())

@@ -1,4 +1,4 @@
-"""Agreement with Kuma 2.14's own golden files (read from /work/shared at test time, never copied).
+"""Agreement with Kuma 2.14's own golden files (read from ../shared at test time, never copied).
 
 Golden 05 (meshtcproute unit test) and 06 (full xDS of two real universal sidecars, Exclusive)
 are compared field by field after applying our documented differences (``DIFFERENCES``), so
@@ -21,6 +21,8 @@ from meshxds.resources.model import Dataplane, Mesh, MeshService
 from meshxds.snapshots.builder import snapshots_for
 from meshxds.snapshots.dump import to_json_dict
 from tests.support.reference import KUMA_GOLDEN
+
+pytestmark = pytest.mark.kuma_reference
 
 GOLDEN = KUMA_GOLDEN
 GOLDEN_05 = GOLDEN / "05-meshtcproute-basic-real-meshservice"

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from meshxds.resources import load_catalog
 from meshxds.snapshots.builder import snapshots_for
-from meshxds.snapshots.dump import static_bootstrap
 from meshxds.snapshots.snapshot import Snapshot
 from meshxds.xds.bootstrap import bootstrap_config
 from meshxds.xds.cache import SnapshotCache
@@ -26,6 +25,7 @@ from meshxds.xds.server import AdsServer
 from tests.support.envoy import Envoy
 from tests.support.net import echo_server, free_port, http_get
 from tests.support.poll import wait_until
+from tests.support.snapshots import static_bootstrap
 
 CLIENT_IP = "127.0.0.4"
 BACKEND_IP = "127.0.0.2"

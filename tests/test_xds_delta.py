@@ -155,7 +155,7 @@ def test_explicit_subscribe_is_answered_even_if_unchanged_and_unsubscribe_stops_
             await c.delta_ack(again)
             await c.delta_request(ENDPOINT, unsubscribe=["a"])
             stream = next(iter(s.server.streams))
-            await until(lambda: not stream.types[ENDPOINT].names)
+            await until(lambda: not stream.types[ENDPOINT].sub.names)
             s.set(r.replace(base(), r.cla("a", ("127.0.0.6", 6))))
             await c.expect_nothing()
 

@@ -18,7 +18,7 @@ import os
 from collections import deque
 from dataclasses import dataclass, field
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, TYPE_ORDER, Snapshot
@@ -239,6 +239,25 @@ def _value(any_bytes: bytes) -> bytes:
 
 @settings(max_examples=int(os.environ.get("MODEL_EXAMPLES", "150")), deadline=None)
 @given(plan=steps, final=specs)
+# A NACK of a superseded CDS response once rolled the client state back so that the next push
+# re-sent the rejected clusters state though the snapshot had not changed since the NACK.
+@example(
+    plan=[
+        "to-server",
+        ("set", {}, True),
+        "to-envoy",
+        "to-envoy",
+        "to-server",
+        ("set", {"a": (1, 1)}, False),
+        ("set", {}, True),
+        "to-envoy",
+        "to-server",
+        "to-server",
+        "to-server",
+        "to-server",
+    ],
+    final={},
+)
 def test_sotw_converges_without_loops_or_warming_stalls(plan: list[object], final: dict[str, tuple[int, int]]) -> None:
     simulate(False, plan, final)
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 
-from meshxds.snapshots.builder import Layered
-from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, Snapshot
+from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, Layered, Snapshot
 from meshxds.xds.cache import NodeStatus
 from meshxds.xds.diff import changed_names
 from meshxds.xds.sotw import SotwStream
@@ -54,7 +53,7 @@ def test_an_endpoint_change_sends_only_that_cla_and_a_repeated_ack_changes_nothi
     out = sent(stream.responses(changed, time.monotonic()))
     assert [(t, names) for t, names, _ in out] == [(ENDPOINT, ["b"])]
     ask(stream, ENDPOINT, ["a", "b", "c"], out[0][2])  # the ACK repeats the subscription byte for byte
-    assert stream.types[ENDPOINT].names == {"a", "b", "c"}
+    assert stream.types[ENDPOINT].sub.names == {"a", "b", "c"}
     assert stream.responses(changed, time.monotonic()) == []
 
 
@@ -63,7 +62,9 @@ def test_a_change_outside_the_subscription_sends_nothing_and_a_new_name_is_still
     stream = synced(snap, ["a", "b", "c"])
     changed = r.replace(snap, r.cla("d", ("127.0.0.9", 9)))
     assert stream.responses(changed, time.monotonic()) == []
-    ask(stream, ENDPOINT, ["a", "b", "c", "d"], stream.types[ENDPOINT].nonce)  # subscribes to d: must be answered
+    ask(
+        stream, ENDPOINT, ["a", "b", "c", "d"], stream.types[ENDPOINT].ledger.nonce
+    )  # subscribes to d: must be answered
     out = sent(stream.responses(changed, time.monotonic()))
     assert [(t, names) for t, names, _ in out] == [(ENDPOINT, ["d"])]
     again = r.replace(changed, r.cla("a", ("127.0.0.7", 7)), r.cla("d", ("127.0.0.8", 8)))

@@ -1,15 +1,14 @@
-"""What the translators need to know about a Dataplane: its inbound interfaces, protocols, zone,
-and which Dataplanes a MeshService selector picks (Kuma's ``MatchDataplanesWithMeshServices``).
+"""What the translators need to know about a Dataplane: its inbound interfaces, protocols and zone.
+
+Which Dataplanes a MeshService selector picks is ``resources.match`` (shared with the status updater).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from meshxds.resources.match import tags_match
 from meshxds.resources.model import (
     PROTOCOL_TAG,
     ZONE_LABEL,
@@ -17,7 +16,6 @@ from meshxds.resources.model import (
     Dataplane,
     Inbound,
     InboundState,
-    Selector,
 )
 
 # Kuma's ``ParseProtocol`` accepts these; anything else is "unknown" and treated as tcp.
@@ -101,62 +99,6 @@ def overlap(a: str, b: str) -> bool:
     return ia.is_unspecified or ib.is_unspecified or ia == ib
 
 
-def healthy_inbounds(dp: Dataplane) -> list[Inbound]:
-    return [i for i in dp.networking.inbound if i.healthy]
-
-
 def exposed_inbounds(dp: Dataplane) -> list[Inbound]:
     """Inbounds that get a listener: every one but ``Ignored``."""
     return [i for i in dp.networking.inbound if i.state != InboundState.IGNORED]
-
-
-class DataplaneIndex:
-    """Healthy Dataplanes of one mesh, indexed so selector matching costs per match, not per Dataplane."""
-
-    def __init__(self, dataplanes: Iterable[Dataplane]) -> None:
-        self.healthy: list[tuple[Dataplane, list[Inbound]]] = []
-        self._by_tag: dict[tuple[str, str], list[tuple[int, Dataplane, Inbound]]] = defaultdict(list)
-        self._by_label: dict[tuple[str, str], list[int]] = defaultdict(list)
-        self._by_name: dict[str, int] = {}
-        for dp in dataplanes:
-            inbounds = healthy_inbounds(dp)
-            if not inbounds:
-                continue  # Kuma indexes Dataplanes by healthy inbounds only
-            n = len(self.healthy)
-            self.healthy.append((dp, inbounds))
-            self._by_name[dp.name] = n
-            for k, v in dp.labels.items():
-                self._by_label[(k, v)].append(n)
-            for inbound in inbounds:
-                for k, v in inbound.tags.items():
-                    self._by_tag[(k, v)].append((n, dp, inbound))
-
-    def select(self, selector: Selector) -> list[tuple[Dataplane, list[Inbound]]]:
-        """The matched Dataplanes, each with its healthy inbounds, in load order."""
-        picked: set[int] = set()
-        if selector.dataplane_ref is not None:
-            n = self._by_name.get(selector.dataplane_ref.name)
-            if n is not None:
-                picked.add(n)
-        elif selector.dataplane_labels is not None:
-            wanted = selector.dataplane_labels.match_labels
-            if not wanted:
-                picked.update(range(len(self.healthy)))
-            else:
-                first, *rest = wanted.items()
-                for n in self._by_label.get(first, []):
-                    labels = self.healthy[n][0].labels
-                    if all(labels.get(k) == v for k, v in rest):
-                        picked.add(n)
-        elif selector.dataplane_tags:  # an empty tag selector matches nothing
-            tags = selector.dataplane_tags
-            exact = [(k, v) for k, v in tags.items() if v != "*"]
-            if exact:
-                for n, _dp, inbound in self._by_tag.get(exact[0], []):
-                    if n not in picked and tags_match(tags, inbound.tags):
-                        picked.add(n)
-            else:
-                for n, (_dp, inbounds) in enumerate(self.healthy):
-                    if any(tags_match(tags, i.tags) for i in inbounds):
-                        picked.add(n)
-        return [self.healthy[n] for n in sorted(picked)]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from meshxds.resources.catalog import Catalog, MeshView
-from meshxds.resources.match import serves
+from meshxds.resources.match import DataplaneIndex, healthy_inbounds, labels_match, serves
 from meshxds.resources.model import (
     SERVICE_TAG,
     ZONE_TAG,
@@ -23,7 +23,7 @@ from meshxds.resources.model import (
     MeshServiceState,
 )
 from meshxds.translators import protos as pb
-from meshxds.translators.dataplanes import DataplaneIndex, healthy_inbounds, inbound_zone, interface
+from meshxds.translators.dataplanes import inbound_zone, interface
 from meshxds.translators.memo import Memo
 from meshxds.translators.names import ms_cluster_name, mzms_cluster_name
 
@@ -78,7 +78,7 @@ def build_endpoint_map(view: MeshView, catalog: Catalog) -> EndpointMap:
         return ep
 
     # Local MeshServices: every healthy inbound of a matched Dataplane whose port matches a targetPort.
-    index = DataplaneIndex(view.dataplanes)
+    index = DataplaneIndex(view.dataplanes, only_healthy=True)
     for ms in view.mesh_services:
         if not ms.is_local:
             continue
@@ -213,4 +213,4 @@ def _lb_endpoint(ep: Endpoint) -> pb.LbEndpoint:
 def subset(endpoints: Iterable[Endpoint], tags: Mapping[str, str]) -> list[Endpoint]:
     """Endpoints carrying every non-service tag of a legacy outbound (Kuma filters CLAs this way)."""
     extra = {k: v for k, v in tags.items() if k != SERVICE_TAG}
-    return [e for e in endpoints if all(e.tags.get(k) == v for k, v in extra.items())]
+    return [e for e in endpoints if labels_match(extra, e.tags)]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from meshxds.resources.catalog import MeshView
+from meshxds.resources.match import labels_match
 from meshxds.resources.model import (
     NAMESPACE_LABEL,
     PROTOCOL_TAG,
@@ -26,7 +27,6 @@ from meshxds.resources.model import (
     MeshServicesMode,
     MultiZonePort,
     Port,
-    ReachableBackendRef,
 )
 from meshxds.translators.dataplanes import common_protocol, exposed_inbounds, interface, overlap, parse_protocol
 from meshxds.translators.endpoints import EndpointMap
@@ -168,7 +168,7 @@ class MeshOutbounds:
         else:
             return []  # MeshExternalService etc. are not modelled
         if labels:
-            return [r for r in pool if all(r.labels.get(k) == v for k, v in labels.items())]
+            return [r for r in pool if labels_match(labels, r.labels)]
         out: list[MeshService | MeshMultiZoneService] = []
         for r in self._named.get((kind, name), ()) if name is not None else ():  # by display name, in pool order
             if isinstance(r, MeshService) and (not r.is_local or r.namespace != namespace):
@@ -187,7 +187,7 @@ class MeshOutbounds:
         """Kuma's ``GetReachableBackends``: KRIs (with or without section) a proxy selected, or None for all."""
         namespace = dp.labels.get(NAMESPACE_LABEL, "")
         explicit = [o.backend_ref for o in dp.networking.outbound if o.backend_ref is not None]
-        refs: list[BackendRef | ReachableBackendRef]
+        refs: list[BackendRef]
         if explicit:
             refs = list(explicit)
         else:

@@ -119,7 +119,7 @@ def struct(values: Mapping[str, str]) -> Struct:
     """A Struct with keys sorted: map fields encode in insertion order, and versions hash the bytes.
 
     Equal tag sets (every endpoint of a service, every Dataplane's computed labels) share one object:
-    ``Struct.from_dict`` costs ~60 µs, and shared objects are encoded once.
+    ``Struct.from_dict`` is slow, and shared objects are encoded once.
     """
     return _struct(tuple(sorted(values.items())))
 
@@ -134,7 +134,7 @@ def seconds(n: float) -> timedelta:
 
 
 # Constructors below are cached: messages are never mutated once built, and each construction is a
-# pydantic validation (~20 µs), so sub-messages repeated across resources are built once and shared.
+# pydantic validation, so sub-messages repeated across resources are built once and shared.
 
 
 @cache

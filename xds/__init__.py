@@ -2,10 +2,10 @@
 
 Modules: ``server`` (grpc.aio wiring, bytes in/out), ``wire`` (field-skipping request parser,
 hand-framed responses), ``stream`` (state and push sequencing shared by both flavours),
+``subscription`` (what a client asked for), ``ledger`` (what it holds: sent, ACKed, NACKed),
 ``sotw`` / ``delta`` (the two protocols), ``diff`` (changed names between two snapshot maps,
-shared by streams), ``cache`` (snapshots by node id, wakeups, ACK/NACK
-status), ``debug`` (HTTP debug endpoint), ``bootstrap`` (Envoy bootstrap), and for the demo
-and tests ``sidecar`` (run Envoy from the wheel) and ``loopback`` (apps, redirect stand-ins).
+shared by streams), ``cache`` (snapshots by node id, wakeups, ACK/NACK status), ``debug`` (HTTP
+debug endpoint) and ``bootstrap`` (Envoy bootstrap). Nothing here runs Envoy or translates.
 
 Protocol decisions (see xds-protocol-notes §6):
 - Unknown node id: the stream ends with NOT_FOUND (INVALID_ARGUMENT without a node id) and a

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+from meshxds.translators.clusters import HTTP_OPTIONS_KEY
 
 
 def bootstrap_config(
@@ -23,7 +23,7 @@ def bootstrap_config(
 ) -> dict[str, Any]:
     """A complete bootstrap: node id ``<mesh>.<name>``, ADS over gRPC, CDS and LDS via ADS.
 
-    ``set_node_on_first_message_only`` keeps Envoy's ~60 KB Node out of every later request;
+    ``set_node_on_first_message_only`` keeps Envoy's large Node out of every later request;
     HTTP/2 keepalive on the xds cluster notices a dead server within seconds.
     """
     mesh = node_id.split(".", 1)[0]
@@ -47,8 +47,8 @@ def bootstrap_config(
                     "type": "STRICT_DNS" if _is_hostname(ads_host) else "STATIC",
                     "connect_timeout": "1s",
                     "typed_extension_protocol_options": {
-                        HTTP_PROTOCOL_OPTIONS: {
-                            "@type": f"type.googleapis.com/{HTTP_PROTOCOL_OPTIONS}",
+                        HTTP_OPTIONS_KEY: {
+                            "@type": f"type.googleapis.com/{HTTP_OPTIONS_KEY}",
                             "explicit_http_config": {
                                 "http2_protocol_options": {"connection_keepalive": {"interval": "30s", "timeout": "5s"}}
                             },
@@ -104,44 +104,3 @@ def secure_ads(config: dict[str, Any], ads_host: str, token: str | None, ca_pem:
 
 def _is_hostname(host: str) -> bool:
     return not all(part.isdigit() for part in host.split(".")) and ":" not in host
-
-
-def with_redirect_listener(config: dict[str, Any], address: str, port: int) -> dict[str, Any]:
-    """Add a static listener standing in for the transparent proxy's iptables redirect.
-
-    Without iptables nothing reaches the ``bind_to_port: false`` outbound listeners of a
-    transparent-proxy Dataplane. A client connects to ``address:port`` instead and sends a PROXY
-    protocol header naming the original destination (e.g. a MeshService VIP); the listener
-    restores that destination and hands the connection to the outbound listener for it.
-    """
-    listener = {
-        "name": f"redirect-emulation:{port}",
-        "address": {"socket_address": {"address": address, "port_value": port}},
-        "use_original_dst": True,
-        "listener_filters": [
-            {
-                "name": "envoy.filters.listener.proxy_protocol",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"
-                },
-            }
-        ],
-        "filter_chains": [
-            {
-                "filters": [
-                    {
-                        "name": "envoy.filters.network.direct_response",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.network.direct_response.v3.Config",
-                            "response": {"inline_string": "no outbound listener for that destination\n"},
-                        },
-                    }
-                ]
-            }
-        ],
-    }
-    out = dict(config)
-    static = dict(out.get("static_resources", {}))
-    static["listeners"] = [*static.get("listeners", []), listener]
-    out["static_resources"] = static
-    return out

@@ -9,7 +9,7 @@ Everything here runs on the server's event loop; no locks.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -105,8 +105,6 @@ class SnapshotCache:
         self._snapshots: dict[str, Snapshot] = {}
         self._wakeups: dict[str, set[Waker]] = {}
         self.status: dict[str, NodeStatus] = {}
-        self.on_connection_change: list[Callable[[str, bool], None]] = []
-        self.updated_at: dict[str, float] = {}
 
     # -- snapshots -------------------------------------------------------------------------------
     def get(self, node_id: str) -> Snapshot | None:
@@ -121,7 +119,6 @@ class SnapshotCache:
         if old is not None and dict(old.versions) == dict(snapshot.versions):
             return False
         self._snapshots[node_id] = snapshot
-        self.updated_at[node_id] = time.monotonic()
         self._wake(node_id)
         return True
 
@@ -150,9 +147,6 @@ class SnapshotCache:
         st.streams += 1
         st.protocol = protocol
         st.connected_at = time.time()
-        if st.streams == 1:
-            for cb in self.on_connection_change:
-                cb(node_id, True)
 
     def disconnect(self, node_id: str, waker: Waker) -> None:
         events = self._wakeups.get(node_id)
@@ -166,8 +160,6 @@ class SnapshotCache:
         st.streams = max(0, st.streams - 1)
         if st.streams == 0:
             st.disconnected_at = time.time()
-            for cb in self.on_connection_change:
-                cb(node_id, False)
 
     def connected(self) -> frozenset[str]:
         return frozenset(n for n, st in self.status.items() if st.streams > 0)

@@ -12,7 +12,8 @@ different content is sent as usual.
 from __future__ import annotations
 
 from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, Snapshot
-from meshxds.xds.stream import REMOVED, WILDCARD_TYPES, ProtocolError, Stream, TypeState, log
+from meshxds.xds.ledger import REMOVED
+from meshxds.xds.stream import WILDCARD_TYPES, ProtocolError, Stream, TypeState, log
 from meshxds.xds.wire import delta_response, parse_delta_request
 
 
@@ -24,31 +25,26 @@ class DeltaStream(Stream):
         if not req.type_url:
             raise ProtocolError("type_url is required for ADS")
         st = self.state(req.type_url)
-        if not st.requested or req.subscribe or req.unsubscribe:
-            st.touch()
-        first = not st.requested
-        st.requested = True
+        sub, ledger = st.sub, st.ledger
+        first = sub.request()
         if first:
-            st.client = dict(req.initial_versions)
-            st.confirmed = dict(req.initial_versions)
-            st.must_respond = True
-            st.wildcard = st.type_url in WILDCARD_TYPES and not req.subscribe
+            ledger.seed(req.initial_versions)
+            sub.respond_anyway()
+            sub.set_wildcard(st.type_url in WILDCARD_TYPES and not req.subscribe)
         for name in req.subscribe:
             if name == "*":
-                st.wildcard = True
+                sub.set_wildcard(True)
                 continue
-            st.names.add(name)
+            sub.add(name)
             if not first or name not in req.initial_versions:
-                st.force.add(name)  # an explicit subscribe is always answered
+                sub.force((name,))  # an explicit subscribe is always answered
         for name in req.unsubscribe:
             if name == "*":
-                st.wildcard = False
+                sub.set_wildcard(False)
                 continue
-            st.names.discard(name)
-            st.force.discard(name)
-            if not st.wildcard:
-                st.client.pop(name, None)
-                st.confirmed.pop(name, None)
+            sub.discard(name)
+            if not sub.wildcard:
+                ledger.forget(name)
         nonce = req.response_nonce
         if not nonce:
             return
@@ -57,28 +53,32 @@ class DeltaStream(Stream):
         else:
             self.record_ack(st, nonce)
 
-    def build(self, st: TypeState, snap: Snapshot, now: float, hold_removals: bool) -> bytes | None:
+    def build(
+        self, st: TypeState, snap: Snapshot, now: float, hold_removals: bool, changed: frozenset[str] | None
+    ) -> bytes | None:
         t = st.type_url
+        sub, ledger = st.sub, st.ledger
         present = snap.get(t)
         # After a snapshot change alone only the changed names can need sending (see Stream.responses).
-        candidates = [n for n in (present if st.changed is None else st.changed) if n in present and st.wants(n)]
+        candidates = [n for n in (present if changed is None else changed) if n in present and sub.wants(n)]
         updates = sorted(
-            n for n in candidates if n in st.force or present[n].version not in (st.client.get(n), st.nacked.get(n))
+            n
+            for n in candidates
+            if sub.forced(n) or (present[n].version != ledger.holds(n) and not ledger.rejected(n, present[n].version))
         )
         removed: list[str] = []
         if t in WILDCARD_TYPES and not (hold_removals and t == CLUSTER):
             removed = sorted(
-                n for n in st.client if (n not in present or not st.wants(n)) and st.nacked.get(n) != REMOVED
+                n for n in ledger.held() if (n not in present or not sub.wants(n)) and not ledger.rejected(n, REMOVED)
             )
-        initial = st.must_respond and t in WILDCARD_TYPES
-        st.must_respond = False
+        initial = sub.take_must_respond() and t in WILDCARD_TYPES
         if not updates and not removed and not initial:
             return None
         for n in updates:
-            st.client[n] = present[n].version
+            ledger.set(n, present[n].version)
         for n in removed:
-            st.client.pop(n, None)
-        st.force.difference_update(updates)
+            ledger.remove(n)
+        sub.answered(updates)
         version = snap.versions.get(t, "")
         nonce = self.record_sent(st, version, [*updates, *removed])
         if t == CLUSTER:
@@ -91,4 +91,4 @@ class DeltaStream(Stream):
 
     def has_held_removals(self, st: TypeState, snap: Snapshot) -> bool:
         present = snap.get(st.type_url)
-        return any(n not in present and st.nacked.get(n) != REMOVED for n in st.client)
+        return any(n not in present and not st.ledger.rejected(n, REMOVED) for n in st.ledger.held())

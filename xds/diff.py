@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from meshxds.snapshots.snapshot import Entry
+from meshxds.snapshots.snapshot import Entry, Layered
 
 CACHE_SIZE = 512
 _cache: OrderedDict[tuple[int, int], tuple[Mapping[str, Entry], Mapping[str, Entry], frozenset[str]]] = OrderedDict()
@@ -26,12 +26,10 @@ def changed_names(old: Mapping[str, Entry], new: Mapping[str, Entry]) -> frozens
     if hit is not None and hit[0] is old and hit[1] is new:  # the maps are kept alive, so ids are not reused
         _cache.move_to_end(key)
         return hit[2]
-    old_layers = getattr(old, "_maps", None)
-    new_layers = getattr(new, "_maps", None)
-    if isinstance(old_layers, tuple) and isinstance(new_layers, tuple) and len(old_layers) == len(new_layers):
+    if isinstance(old, Layered) and isinstance(new, Layered) and len(old.layers) == len(new.layers):
         # Names never overlap between the layers of one map, so a name whose entry is new in the
         # merged map is new or changed in its own layer (a name moving layers is listed: harmless).
-        result = _NONE.union(*(changed_names(a, b) for a, b in zip(old_layers, new_layers, strict=True)))
+        result = _NONE.union(*(changed_names(a, b) for a, b in zip(old.layers, new.layers, strict=True)))
     else:
         result = frozenset(n for n, e in new.items() if (o := old.get(n)) is None or o.version != e.version)
     _cache[key] = (old, new, result)

@@ -14,6 +14,10 @@ moves bytes. Sequencing rules, per push (xds_protocol "eventual consistency"):
 4. Cluster removals are held back until EDS, LDS and RDS are settled (nothing left to send,
    every response answered), so listeners stop using a cluster before it disappears.
 Gates 3 and 4 give up after ``GATE_TIMEOUT`` seconds so one stuck type never blocks the rest.
+
+Per type a stream keeps what the client asked for (``subscription.Subscription``), what it holds
+(``ledger.Ledger``: record-sent, ACK and NACK) and a push memo private to this module; the
+flavours change the first two only through their methods.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, SHORT_NAMES, TYPE_ORDER, Entry, Snapshot
 from meshxds.xds.cache import Nack, NodeStatus
 from meshxds.xds.diff import changed_names
+from meshxds.xds.ledger import Ledger
+from meshxds.xds.subscription import Subscription
 
 log = logging.getLogger("meshxds.xds")
 
@@ -38,18 +43,6 @@ _STREAM_IDS = itertools.count(1)
 
 WILDCARD_TYPES = frozenset({CLUSTER, LISTENER})
 GATE_TIMEOUT = 1.0
-REMOVED = ""  # in TypeState.nacked: Envoy rejected a response that removed this name
-EDS_TYPE = 3  # envoy.config.cluster.v3.Cluster.DiscoveryType.EDS
-
-
-def eds_name(entry: Entry) -> str | None:
-    """The CLA name Envoy will request for an EDS cluster (service_name, else the cluster name)."""
-    msg = entry.message
-    if msg is None or int(getattr(msg, "type", 0) or 0) != EDS_TYPE:
-        return None
-    cfg = getattr(msg, "eds_cluster_config", None)
-    service = getattr(cfg, "service_name", "") if cfg is not None else ""
-    return str(service or entry.name)
 
 
 def one_line(message: str, limit: int = 400) -> str:
@@ -67,52 +60,44 @@ class NodeGone(Exception):
 
 
 @dataclass
-class TypeState:
-    """One type URL on one stream: subscription and what the client is believed to hold."""
+class PushMemo:
+    """Work skipped while nothing changed (see ``Stream.responses``), valid for one ``generations``
+    of the subscription and ledger: the (type version, hold_removals) at which the last build left
+    the type up to date and the map it was built from, plus ``_dirty``/``has_held_removals`` per
+    type version."""
 
-    type_url: str
-    wildcard: bool = False
-    names: set[str] = field(default_factory=set)
-    requested: bool = False
-    must_respond: bool = False
-    # What Envoy holds: ``confirmed`` by its ACKs, plus the ``pending`` responses (nonce -> name ->
-    # version, None = removed) it has not answered yet; ``client`` is confirmed + pending, in order.
-    # Envoy applies and answers responses in order, so an ACK moves a response into ``confirmed``
-    # and a NACK drops it: exact, even with several responses in flight.
-    client: dict[str, str] = field(default_factory=dict)
-    confirmed: dict[str, str] = field(default_factory=dict)
-    pending: dict[str, dict[str, str | None]] = field(default_factory=dict)
-    full_state: bool = False  # SotW CDS/LDS: a response replaces everything (pending holds whole states)
-    force: set[str] = field(default_factory=set)  # names to send even if unchanged
-    rejected: list[dict[str, str | None]] = field(default_factory=list)  # NACKed responses' changes
-    nacked: dict[str, str] = field(default_factory=dict)  # name -> version not to send again (see responses)
-    sent_versions: dict[str, str] = field(default_factory=dict)  # nonce -> version, for NACK reports
-    nonce: str = ""
-    # Work skipped while nothing changed (see ``Stream.responses``): the (type version, hold_removals)
-    # at which the last build left this type up to date and the map it was built from, plus memos of
-    # ``_dirty``/``has_held_removals`` per type version. ``touch`` drops them when the state changes.
+    generations: tuple[int, int] = (-1, -1)
     clean: tuple[str, bool] | None = None
     clean_map: Mapping[str, Entry] | None = None
-    changed: frozenset[str] | None = None  # for this build: the only names that may need sending
     dirty_at: tuple[str, bool] | None = None
     held_at: tuple[str, bool] | None = None
 
-    def touch(self) -> None:
-        """The client state or subscription changed: the next push evaluates this type in full."""
-        self.clean = self.clean_map = self.dirty_at = self.held_at = None
 
-    @property
-    def watched(self) -> bool:
-        return self.requested and (self.wildcard or bool(self.names))
+class TypeState:
+    """One type URL on one stream: what the client asked for (``sub``), what it holds (``ledger``),
+    and the push memo, which only this module reads and writes."""
 
-    def wants(self, name: str) -> bool:
-        return self.wildcard or name in self.names
+    __slots__ = ("_memo", "ledger", "sub", "type_url")
+
+    def __init__(self, type_url: str, full_state: bool) -> None:
+        self.type_url = type_url
+        self.sub = Subscription()
+        self.ledger = Ledger(full_state)
+        self._memo = PushMemo()
+
+    def memo(self) -> PushMemo:
+        """The memo, emptied first if the subscription or the ledger changed since it was filled."""
+        now = (self.sub.generation, self.ledger.generation)
+        if self._memo.generations != now:
+            self._memo = PushMemo(now)
+        return self._memo
 
 
 class Stream:
     """Base for SotW and Delta streams of one node."""
 
     protocol = ""
+    full_state_types: frozenset[str] = frozenset()  # types whose every response is the whole state
 
     def __init__(self, node_id: str, status: NodeStatus) -> None:
         self.node_id = node_id
@@ -134,19 +119,13 @@ class Stream:
     def state(self, type_url: str) -> TypeState:
         st = self.types.get(type_url)
         if st is None:
-            st = self.types[type_url] = TypeState(type_url)
+            st = self.types[type_url] = TypeState(type_url, type_url in self.full_state_types)
         return st
 
     def record_sent(self, st: TypeState, version: str, changed: list[str]) -> str:
-        """Register a response that set ``changed`` names to their ``st.client`` versions; returns its nonce."""
+        """Register a response that set ``changed`` names to their held versions; returns its nonce."""
         nonce = self.next_nonce()
-        st.nonce = nonce
-        st.touch()
-        # Full state: share the (never mutated, only replaced) client map instead of copying it.
-        st.pending[nonce] = st.client if st.full_state else {name: st.client.get(name) for name in changed}  # type: ignore[assignment]
-        st.sent_versions[nonce] = version
-        if len(st.sent_versions) > 64:
-            st.sent_versions.pop(next(iter(st.sent_versions)))
+        st.ledger.sent(nonce, version, changed)
         ts = self.status.type(st.type_url)
         ts.sent_version, ts.sent_nonce, ts.sent_at = version, nonce, time.time()
         ts.responses += 1
@@ -155,40 +134,17 @@ class Stream:
 
     def record_ack(self, st: TypeState, nonce: str) -> bool:
         """Envoy applied response ``nonce``; False if it is not one we are waiting for."""
-        changes = st.pending.pop(nonce, None)
-        if changes is None:
+        if not st.ledger.ack(nonce):
             return False
-        if st.full_state:
-            st.confirmed = changes  # type: ignore[assignment]  # a whole state, shared, never mutated
-            changes = {}
-        for name, version in changes.items():
-            if version is None:
-                st.confirmed.pop(name, None)
-            else:
-                st.confirmed[name] = version
         ts = self.status.type(st.type_url)
-        ts.acked_version, ts.acked_at, ts.answered_nonce = st.sent_versions.get(nonce, ""), time.time(), nonce
+        ts.acked_version, ts.acked_at, ts.answered_nonce = st.ledger.sent_version(nonce), time.time(), nonce
         ts.acks += 1
         return True
 
     def record_nack(self, st: TypeState, nonce: str, message: str) -> None:
-        """Envoy rejected response ``nonce`` (applied none of it): forget it, remember what was rejected, log."""
-        changes = st.pending.pop(nonce, None) or {}
-        st.touch()
-        if st.full_state and changes:
-            st.client = list(st.pending.values())[-1] if st.pending else st.confirmed  # type: ignore[assignment]
-        for name in changes if not st.full_state else ():
-            now_held = next((c[name] for c in reversed(st.pending.values()) if name in c), st.confirmed.get(name))
-            if now_held is None or not st.wants(name):
-                st.client.pop(name, None)
-            else:
-                st.client[name] = now_held
-        # Envoy accepted the confirmed versions before, so the culprit is among the others.
-        suspects = {n: v for n, v in changes.items() if v is None or st.confirmed.get(n) != v}
-        if suspects:
-            st.rejected.append(suspects)
-            st.nacked.update((name, version or REMOVED) for name, version in suspects.items())
-        version = st.sent_versions.get(nonce, "")
+        """Envoy rejected response ``nonce`` (applied none of it): the ledger rolls back and remembers; log."""
+        changes = st.ledger.nack(nonce, st.sub.wants)
+        version = st.ledger.sent_version(nonce)
         ts = self.status.type(st.type_url)
         ts.answered_nonce = nonce
         ts.nacks += 1
@@ -197,7 +153,7 @@ class Stream:
         if st.type_url == CLUSTER:
             # A cluster change a later response still carries will warm only once that one is applied;
             # the fresh CLA sent after the rejected response came too early for it.
-            self.rewarm.update(n for n in changes if st.client.get(n) not in (None, st.confirmed.get(n)))
+            self.rewarm.update(n for n in changes if st.ledger.unconfirmed(n))
         log.warning(
             "%s NACKed %s version %s (nonce %s): %s",
             self.node_id,
@@ -215,13 +171,12 @@ class Stream:
         clusters = snap.get(CLUSTER)
         for name in changed:
             entry = clusters.get(name)
-            target = eds_name(entry) if entry is not None else None
+            target = entry.eds_service if entry is not None else None
             if target is None or target not in claims:
                 continue
             self.eds_wait[target] = (name, now + GATE_TIMEOUT)
-            if eds is not None and target in eds.names:
-                eds.force.add(target)
-                eds.touch()
+            if eds is not None and target in eds.sub.names:
+                eds.sub.force((target,))
 
     def after_endpoints_sent(self, names: list[str]) -> None:
         for name in names:
@@ -237,9 +192,8 @@ class Stream:
         if not self.eds_wait:
             return False
         cds = self.types.get(CLUSTER)
-        held = cds.client if cds is not None else {}
         for name, (cluster, deadline) in list(self.eds_wait.items()):
-            if cluster not in held:
+            if cds is None or cds.ledger.holds(cluster) is None:
                 del self.eds_wait[name]
             elif deadline <= now:
                 log.info("%s: gave up waiting for Envoy to request CLA %r", self.node_id, name)
@@ -252,9 +206,9 @@ class Stream:
         (it might be rejected), every new cluster's CLA sent, and no rejected cluster still in the
         snapshot (Envoy keeps its last consistent config until the snapshot changes those)."""
         cds = self.types.get(CLUSTER)
-        if cds is not None and cds.rejected:
+        if cds is not None and cds.ledger.has_rejections:
             return True
-        if cds is not None and cds.pending and now - self.cds_sent_at < GATE_TIMEOUT:
+        if cds is not None and cds.ledger.in_flight and now - self.cds_sent_at < GATE_TIMEOUT:
             return True
         return self._eds_blocked(snap, now)
 
@@ -265,7 +219,7 @@ class Stream:
     def _settled(self, snap: Snapshot, now: float) -> bool:
         if self._eds_blocked(snap, now):
             return False
-        return all(not self.types[t].pending for t in (ENDPOINT, LISTENER, ROUTE) if t in self.types)
+        return all(not self.types[t].ledger.in_flight for t in (ENDPOINT, LISTENER, ROUTE) if t in self.types)
 
     def responses(self, snap: Snapshot | None, now: float) -> list[bytes]:
         """Everything to send now, in order (see the module docstring)."""
@@ -278,17 +232,16 @@ class Stream:
         hold = not self._may_remove_clusters(snap, now)
         for t in TYPE_ORDER:
             st = self.types.get(t)
-            if st is None or not st.requested:
+            if st is None or not st.sub.requested:
                 continue
-            if st.rejected:
-                self._forget_fixed_rejections(st, snap)
+            st.ledger.forget_fixed(snap.get(t))
             if t in (LISTENER, ROUTE) and self._listeners_wait(snap, now):
                 continue
             msg = self._build_if_changed(st, snap, now, hold and t == CLUSTER)
             if msg is not None:
                 out.append(msg)
         cds = self.types.get(CLUSTER)
-        if cds is not None and cds.requested and self._held(cds, snap):
+        if cds is not None and cds.sub.requested and self._held(cds, snap):
             if self.held_since is None:
                 self.held_since = now
             if self._may_remove_clusters(snap, now) or now - self.held_since >= GATE_TIMEOUT:
@@ -302,63 +255,48 @@ class Stream:
 
     def _build_if_changed(self, st: TypeState, snap: Snapshot, now: float, hold: bool) -> bytes | None:
         """``build``, skipped in O(1) when neither the type's snapshot content nor the stream's state
-        for it changed since a build left it up to date; after a snapshot change only, ``st.changed``
+        for it changed since a build left it up to date; after a snapshot change only, ``changed``
         tells the build which names can differ (diffed once per pair of maps, shared by all streams)."""
         version = snap.versions.get(st.type_url, "")
         key = (version, hold)
-        if st.clean == key:
+        memo = st.memo()
+        if memo.clean == key:
             return None
         present = snap.get(st.type_url)
-        if st.clean is not None and st.clean_map is not None and st.clean[1] == hold and not st.must_respond:
-            st.changed = changed_names(st.clean_map, present)
-        msg = self.build(st, snap, now, hold_removals=hold)
-        st.changed = None
+        changed = None
+        if memo.clean is not None and memo.clean_map is not None and memo.clean[1] == hold and not st.sub.must_respond:
+            changed = changed_names(memo.clean_map, present)
+        msg = self.build(st, snap, now, hold, changed)
         # Every build leaves the type up to date with the snapshot (or with what it may send now).
-        st.clean, st.clean_map = key, present
+        memo = st.memo()
+        memo.clean, memo.clean_map = key, present
         return msg
-
-    @staticmethod
-    def _forget_fixed_rejections(st: TypeState, snap: Snapshot) -> None:
-        """Keep blocking a rejected response's content only while the snapshot still holds all of it.
-
-        Envoy does not say which resource was bad. While every resource of a rejected response is
-        unchanged, sending any of it again would be rejected again; once one changed or went away
-        (the culprit may be fixed), the others, good ones that came with it included, may go again.
-        """
-        present = snap.get(st.type_url)
-
-        def intact(changes: dict[str, str | None]) -> bool:
-            return all(
-                (name not in present) if version is None else (name in present and present[name].version == version)
-                for name, version in changes.items()
-            )
-
-        kept = [changes for changes in st.rejected if intact(changes)]
-        if len(kept) != len(st.rejected):
-            st.rejected = kept
-            st.nacked = {n: v or REMOVED for changes in st.rejected for n, v in changes.items()}
-            st.touch()
 
     def _held(self, cds: TypeState, snap: Snapshot) -> bool:
         """``has_held_removals``, remembered per CDS version until the client state changes."""
         version = snap.versions.get(CLUSTER, "")
-        if cds.held_at is None or cds.held_at[0] != version:
-            cds.held_at = (version, self.has_held_removals(cds, snap))
-        return cds.held_at[1]
+        memo = cds.memo()
+        if memo.held_at is None or memo.held_at[0] != version:
+            memo.held_at = (version, self.has_held_removals(cds, snap))
+        return memo.held_at[1]
 
     def _dirty(self, type_url: str, snap: Snapshot) -> bool:
         """Whether a push of a watched type is coming (Envoy holds something else; rejected versions excluded)."""
         st = self.types.get(type_url)
-        if st is None or not st.watched:
+        if st is None or not st.sub.watched:
             return False
         version = snap.versions.get(type_url, "")
-        if st.dirty_at is not None and st.dirty_at[0] == version:
-            return st.dirty_at[1]
+        memo = st.memo()
+        if memo.dirty_at is not None and memo.dirty_at[0] == version:
+            return memo.dirty_at[1]
         present = snap.get(type_url)
-        dirty = (type_url in WILDCARD_TYPES and any(n not in present for n in st.client)) or any(
-            e.version not in (st.client.get(n), st.nacked.get(n)) for n, e in present.items() if st.wants(n)
+        held = st.ledger.held()
+        dirty = (type_url in WILDCARD_TYPES and any(n not in present for n in held)) or any(
+            e.version != held.get(n) and not st.ledger.rejected(n, e.version)
+            for n, e in present.items()
+            if st.sub.wants(n)
         )
-        st.dirty_at = (version, dirty)
+        memo.dirty_at = (version, dirty)
         return dirty
 
     def deadline(self) -> float | None:
@@ -369,7 +307,7 @@ class Stream:
         """
         times = [deadline for _, deadline in self.eds_wait.values()]
         cds = self.types.get(CLUSTER)
-        if cds is not None and cds.pending:
+        if cds is not None and cds.ledger.in_flight:
             times.append(self.cds_sent_at + GATE_TIMEOUT)
         if self.held_since is not None:
             times.append(self.held_since + GATE_TIMEOUT)
@@ -381,24 +319,12 @@ class Stream:
     def handle(self, data: bytes, now: float) -> None:
         raise NotImplementedError
 
-    def build(self, st: TypeState, snap: Snapshot, now: float, hold_removals: bool) -> bytes | None:
+    def build(
+        self, st: TypeState, snap: Snapshot, now: float, hold_removals: bool, changed: frozenset[str] | None
+    ) -> bytes | None:
+        """The response for ``st`` now, if any; ``changed``: None, or the only names that may need sending."""
         raise NotImplementedError
 
     def has_held_removals(self, st: TypeState, snap: Snapshot) -> bool:
         present = snap.get(st.type_url)
-        return any(name not in present for name in st.client)
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "stream": self.stream_id,
-            "protocol": self.protocol,
-            "types": {
-                SHORT_NAMES.get(t, t): {
-                    "wildcard": st.wildcard,
-                    "names": sorted(st.names),
-                    "client": dict(sorted(st.client.items())),
-                    "nonce": st.nonce,
-                }
-                for t, st in self.types.items()
-            },
-        }
+        return any(name not in present for name in st.ledger.held())

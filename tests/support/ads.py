@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from meshxds.cli.serve import Background, Service
+from meshxds.control.background import Background
+from meshxds.control.service import Service
 from meshxds.snapshots.snapshot import Snapshot
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.server import AdsServer

@@ -222,4 +222,4 @@ def answered(s: Serving, resp: Response, node_id: str) -> Callable[[], bool]:
 
 def all_answered(s: Serving) -> Callable[[], bool]:
     """True once the server has processed an ACK/NACK for every response it sent."""
-    return lambda: all(not st.pending for stream in s.server.streams for st in stream.types.values())
+    return lambda: all(not st.ledger.in_flight for stream in s.server.streams for st in stream.types.values())

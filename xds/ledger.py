@@ -1,0 +1,199 @@
+"""What the client holds on one type of one stream, kept exact through ACKs and NACKs.
+
+``confirmed`` is what Envoy ACKed; each response it has not answered yet is ``pending`` (nonce ->
+name -> version, None = removed); ``client`` is confirmed + pending, in order. Envoy applies and
+answers responses in order, so an ACK moves a response into ``confirmed`` and a NACK drops it
+(Envoy applied none of it): exact, even with several responses in flight. What a NACK rejected is
+remembered so it is not sent again while the snapshot still holds it.
+
+Full state (SotW CDS/LDS): every response replaces everything, so ``pending`` holds whole states
+and ``client`` is replaced, never mutated, which lets it be shared instead of copied.
+All state is behind methods; ``generation`` counts the changes a build could see (an ACK is not
+one: it moves a response from pending to confirmed, and builds read ``client``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import cast
+
+from meshxds.snapshots.snapshot import Entry
+
+REMOVED = ""  # in the rejected versions: Envoy rejected a response that removed this name
+KEEP_SENT = 64  # sent versions remembered for ACK/NACK reports
+KEEP_REJECTED_STATES = 16  # whole rejected states remembered (full state only)
+
+
+class Ledger:
+    """The client's resources of one type as the server believes them to be."""
+
+    __slots__ = (
+        "_client",
+        "_confirmed",
+        "_nacked",
+        "_nonce",
+        "_pending",
+        "_rejected",
+        "_rejected_states",
+        "_sent_versions",
+        "full_state",
+        "generation",
+    )
+
+    def __init__(self, full_state: bool = False) -> None:
+        self.full_state = full_state
+        self._client: dict[str, str] = {}
+        self._confirmed: dict[str, str] = {}
+        self._pending: dict[str, dict[str, str | None]] = {}
+        self._rejected: list[dict[str, str | None]] = []  # NACKed responses' suspect changes
+        self._nacked: dict[str, str] = {}  # name -> version not to send again (REMOVED: its removal)
+        self._rejected_states: dict[str, None] = {}  # full state: versions of rejected whole states
+        self._sent_versions: dict[str, str] = {}  # nonce -> version, for ACK/NACK reports
+        self._nonce = ""
+        self.generation = 0
+
+    # -- reading ---------------------------------------------------------------------------------
+    @property
+    def nonce(self) -> str:
+        """The latest response's nonce ("" before the first)."""
+        return self._nonce
+
+    @property
+    def in_flight(self) -> bool:
+        """Some response is not answered yet."""
+        return bool(self._pending)
+
+    @property
+    def has_rejections(self) -> bool:
+        """A rejected response's content is still blocked (see ``forget_fixed``)."""
+        return bool(self._rejected)
+
+    def held(self) -> Mapping[str, str]:
+        """name -> version the client holds or is about to (read-only)."""
+        return self._client
+
+    def holds(self, name: str) -> str | None:
+        return self._client.get(name)
+
+    def unconfirmed(self, name: str) -> bool:
+        """The client is about to hold a version of ``name`` it has not ACKed."""
+        return self._client.get(name) not in (None, self._confirmed.get(name))
+
+    def rejected(self, name: str, version: str) -> bool:
+        """Envoy rejected ``version`` of ``name`` (REMOVED: its removal) and nothing changed since."""
+        return self._nacked.get(name) == version
+
+    def rejected_state(self, version: str) -> bool:
+        """Full state: Envoy rejected a whole state of this version."""
+        return version in self._rejected_states
+
+    def sent_version(self, nonce: str) -> str:
+        return self._sent_versions.get(nonce, "")
+
+    def maybe_held(self) -> set[tuple[str, str]]:
+        """Every (name, version) the client may hold: confirmed, in flight or just sent."""
+        keep = set(self._client.items()) | set(self._confirmed.items())
+        for changes in self._pending.values():
+            keep.update((n, v) for n, v in changes.items() if v is not None)
+        return keep
+
+    # -- the client's side -----------------------------------------------------------------------
+    def seed(self, versions: Mapping[str, str]) -> None:
+        """Delta reconnect: the client says what it holds (``initial_resource_versions``)."""
+        self._client = dict(versions)
+        self._confirmed = dict(versions)
+        self.generation += 1
+
+    def forget(self, name: str) -> None:
+        """The client unsubscribed ``name`` and dropped it."""
+        if name in self._client or name in self._confirmed:
+            self._client.pop(name, None)
+            self._confirmed.pop(name, None)
+            self.generation += 1
+
+    # -- what a build sends ----------------------------------------------------------------------
+    def replace(self, versions: dict[str, str]) -> None:
+        """Full state: the next response sets exactly ``versions`` (the map is kept, not copied)."""
+        self._client = versions
+        self.generation += 1
+
+    def set(self, name: str, version: str) -> None:
+        self._client[name] = version
+        self.generation += 1
+
+    def remove(self, name: str) -> None:
+        self._client.pop(name, None)
+        self.generation += 1
+
+    def sent(self, nonce: str, version: str, changed: Iterable[str]) -> None:
+        """A response with ``nonce`` set ``changed`` names to their ``held`` versions."""
+        self._nonce = nonce
+        # Full state: share the (never mutated, only replaced) client map instead of copying it.
+        shared = cast(dict[str, str | None], self._client)
+        self._pending[nonce] = shared if self.full_state else {name: self._client.get(name) for name in changed}
+        self._sent_versions[nonce] = version
+        if len(self._sent_versions) > KEEP_SENT:
+            self._sent_versions.pop(next(iter(self._sent_versions)))
+        self.generation += 1
+
+    # -- the client's answers --------------------------------------------------------------------
+    def ack(self, nonce: str) -> bool:
+        """Envoy applied response ``nonce``; False if it is not one we are waiting for."""
+        changes = self._pending.pop(nonce, None)
+        if changes is None:
+            return False
+        if self.full_state:
+            self._confirmed = changes  # type: ignore[assignment]  # a whole state, shared, never mutated
+            return True
+        for name, version in changes.items():
+            if version is None:
+                self._confirmed.pop(name, None)
+            else:
+                self._confirmed[name] = version
+        return True
+
+    def nack(self, nonce: str, wants: Callable[[str], bool]) -> dict[str, str | None]:
+        """Envoy rejected response ``nonce`` (applied none of it): roll the client back and remember
+        what was rejected. Returns the rejected response's changes (empty if it is unknown)."""
+        changes = self._pending.pop(nonce, None) or {}
+        self.generation += 1
+        if self.full_state and changes:
+            self._client = list(self._pending.values())[-1] if self._pending else self._confirmed  # type: ignore[assignment]
+            if nonce in self._sent_versions:
+                self._rejected_states[self._sent_versions[nonce]] = None
+                if len(self._rejected_states) > KEEP_REJECTED_STATES:
+                    self._rejected_states.pop(next(iter(self._rejected_states)))
+        for name in changes if not self.full_state else ():
+            now_held = next((c[name] for c in reversed(self._pending.values()) if name in c), self._confirmed.get(name))
+            if now_held is None or not wants(name):
+                self._client.pop(name, None)
+            else:
+                self._client[name] = now_held
+        # Envoy accepted the confirmed versions before, so the culprit is among the others.
+        suspects = {n: v for n, v in changes.items() if v is None or self._confirmed.get(n) != v}
+        if suspects:
+            self._rejected.append(suspects)
+            self._nacked.update((name, version or REMOVED) for name, version in suspects.items())
+        return changes
+
+    def forget_fixed(self, present: Mapping[str, Entry]) -> None:
+        """Keep blocking a rejected response's content only while the snapshot still holds all of it.
+
+        Envoy does not say which resource was bad. While every resource of a rejected response is
+        unchanged, sending any of it again would be rejected again; once one changed or went away
+        (the culprit may be fixed), the others, good ones that came with it included, may go again.
+        """
+        if not self._rejected:
+            return
+
+        def intact(changes: dict[str, str | None]) -> bool:
+            return all(
+                (name not in present) if version is None else (name in present and present[name].version == version)
+                for name, version in changes.items()
+            )
+
+        kept = [changes for changes in self._rejected if intact(changes)]
+        if len(kept) != len(self._rejected):
+            self._rejected = kept
+            self._nacked = {n: v or REMOVED for changes in kept for n, v in changes.items()}
+            self.generation += 1
