@@ -32,7 +32,8 @@ GOLDEN_06 = GOLDEN / "06-e2e-universal-exclusive-full-xds"
 DIFFERENCES = (
     "none for mTLS any more (transport sockets, RBAC, client-cert HCM settings match); golden 06's input has Kuma's"
     " allow-all MeshTrafficPermission (MeshTrafficPermissionAllowAllUniversal), so ours does too",
-    "no passthrough, admin, readiness or self_transparentproxy clusters/listeners (iptables/kuma-dp features)",
+    "no inbound passthrough, admin, readiness or self_transparentproxy clusters/listeners (iptables/kuma-dp"
+    " features); the outbound passthrough listeners and clusters match",
     "outbound HTTP routes come over RDS (a RouteConfiguration resource named by KRI) instead of inline routeConfig",
     "routes carry no Kuma route-name hash",
 )
@@ -207,6 +208,7 @@ def redact(value: Any, key: str = "") -> Any:
         and key == "name"
         and value.count(":") == 2
         and value.split(":")[0] in ("inbound", "outbound")
+        and value.split(":")[1] != "passthrough"
     ):
         direction, _, port = value.split(":")
         return f"{direction}:IP_REDACTED:{port}"
@@ -242,6 +244,15 @@ def test_golden_06_meshservice_clusters(node: str, dumps_06: dict[str, dict[str,
 
 
 @pytest.mark.parametrize("node", NODES)
+def test_golden_06_outbound_passthrough_clusters(node: str, dumps_06: dict[str, dict[str, Any]]) -> None:
+    """pkg/xds/generator/transparent_proxy_generator.go: ORIGINAL_DST clusters while the Mesh allows passthrough."""
+    golden = {n: c for n, c in golden_06(node)["Cluster"].items() if n.startswith("outbound:passthrough:")}
+    ours = {n: c for n, c in our(dumps_06[node], "clusters").items() if n.startswith("outbound:passthrough:")}
+    assert sorted(golden) == ["outbound:passthrough:ipv4", "outbound:passthrough:ipv6"]
+    assert ours == golden
+
+
+@pytest.mark.parametrize("node", NODES)
 def test_golden_06_local_clusters(node: str, dumps_06: dict[str, dict[str, Any]]) -> None:
     golden = {n: c for n, c in golden_06(node)["Cluster"].items() if n.startswith("localhost:")}
     ours = {n: c for n, c in our(dumps_06[node], "clusters").items() if n.startswith("localhost:")}
@@ -255,7 +266,11 @@ def test_golden_06_endpoints(node: str, dumps_06: dict[str, dict[str, Any]]) -> 
 
 @pytest.mark.parametrize("node", NODES)
 def test_golden_06_listeners(node: str, dumps_06: dict[str, dict[str, Any]]) -> None:
-    golden = {n: lis for n, lis in golden_06(node)["Listener"].items() if "passthrough" not in n and "kuma:" not in n}
+    golden = {
+        n: lis
+        for n, lis in golden_06(node)["Listener"].items()
+        if not n.startswith("inbound:passthrough") and "kuma:" not in n
+    }
     ours = our(dumps_06[node], "listeners")
     routes = our(dumps_06[node], "routes")
     assert sorted(ours) == sorted(golden)

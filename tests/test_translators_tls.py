@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from meshxds.resources.catalog import Catalog
 from meshxds.resources.model import Action, Mesh, MeshTrafficPermission
 from meshxds.resources.mtls import check_mtls, parse_mesh_duration
 from meshxds.resources.mtp import check_mtp, inbound_rules
+from meshxds.translators.proxy import translate
 from meshxds.translators.rbac import http_rbac, network_rbac
 from meshxds.translators.tls import (
     ca_secret,
@@ -187,3 +190,45 @@ def test_mesh_passthrough_and_mode_defaults() -> None:
         {"name": "m", "spec": {"networking": {"outbound": {"passthrough": False}}}}
     ).spec.passthrough
     assert Mesh(name="m").spec.mtls_mode == "STRICT"
+
+
+PASSTHROUGH = """
+type: Mesh
+name: default
+networking:
+  outbound:
+    passthrough: {passthrough}
+---
+type: Dataplane
+name: web-1
+mesh: default
+networking:
+  address: 10.0.0.1
+  inbound:
+    - port: 8080
+      tags: {{kuma.io/service: web}}
+  transparentProxying:
+    redirectPortInbound: 15006
+    redirectPortOutbound: 15099
+    ipFamilyMode: {family}
+"""
+
+
+@pytest.mark.parametrize("passthrough", [True, False])
+def test_passthrough_switch_removes_only_the_cluster(catalog_from: Callable[..., Catalog], passthrough: bool) -> None:
+    """transparent_proxy_generator.go: ``IsPassthrough()`` decides the ORIGINAL_DST cluster; the listener stays."""
+    catalog = catalog_from(PASSTHROUGH.format(passthrough=str(passthrough).lower(), family="DualStack"))
+    res = translate(catalog)["default.web-1"]
+    listeners = {lis.name: lis for lis in res.listeners}
+    assert listeners["outbound:passthrough:ipv4"].address.socket_address.port_value == 15099
+    assert listeners["outbound:passthrough:ipv4"].use_original_dst
+    assert "outbound:passthrough:ipv6" in listeners
+    clusters = {c.name for c in res.clusters}
+    expected = {"outbound:passthrough:ipv4", "outbound:passthrough:ipv6"} if passthrough else set()
+    assert clusters & {"outbound:passthrough:ipv4", "outbound:passthrough:ipv6"} == expected
+
+
+def test_passthrough_ipv4_only(catalog_from: Callable[..., Catalog]) -> None:
+    catalog = catalog_from(PASSTHROUGH.format(passthrough="true", family="IPv4"))
+    res = translate(catalog)["default.web-1"]
+    assert [lis.name for lis in res.listeners if "passthrough" in lis.name] == ["outbound:passthrough:ipv4"]

@@ -48,7 +48,7 @@ def _alt_stat_name(name: str) -> str:
 
 
 @cache
-def _circuit_breakers() -> pb.CircuitBreakers:
+def circuit_breakers() -> pb.CircuitBreakers:
     return pb.CircuitBreakers(thresholds=[pb.CircuitBreakersThresholds(track_remaining=True)])
 
 
@@ -61,7 +61,7 @@ def outbound_cluster(dest: Destination, mtls_mesh: str = "") -> pb.Cluster:
         type=pb.ClusterDiscoveryType.EDS,
         eds_cluster_config=pb.ClusterEdsClusterConfig(eds_config=pb.ads()),
         connect_timeout=pb.seconds(CONNECT_TIMEOUT_S),
-        circuit_breakers=_circuit_breakers(),
+        circuit_breakers=circuit_breakers(),
         typed_extension_protocol_options={HTTP_OPTIONS_KEY: protocol_options(True, is_http(dest.protocol))},
         transport_socket=upstream_tls(mtls_mesh, dest.sni, dest.identities) if mtls_mesh else None,
     )
@@ -84,7 +84,7 @@ def local_cluster(name: str, address: str, port: int, protocol: str, transparent
                 )
             ],
         ),
-        circuit_breakers=_circuit_breakers(),
+        circuit_breakers=circuit_breakers(),
         typed_extension_protocol_options=options,
         upstream_bind_config=bind if transparent else None,
     )

@@ -20,6 +20,7 @@ with warnings.catch_warnings():
         Cluster,
         ClusterDiscoveryType,
         ClusterEdsClusterConfig,
+        ClusterLbPolicy,
     )
     from envoy_data_plane.envoy.config.core.v3 import (
         Address,
@@ -81,6 +82,7 @@ __all__ = [
     "Cluster",
     "ClusterDiscoveryType",
     "ClusterEdsClusterConfig",
+    "ClusterLbPolicy",
     "ClusterLoadAssignment",
     "ConfigSource",
     "Endpoint",

@@ -32,6 +32,7 @@ from meshxds.translators.listeners import (
 from meshxds.translators.memo import Memo, same_items
 from meshxds.translators.names import inbound_listener_name, local_cluster_name, stat_name
 from meshxds.translators.outbounds import LEGACY, Destination, MeshOutbounds, Outbound
+from meshxds.translators.passthrough import passthrough
 from meshxds.translators.tls import Secret
 
 
@@ -139,10 +140,10 @@ class MeshTranslator:
         # node id → (its Dataplane, selection key, own resources); reused while the Dataplane is equal
         self._own: dict[str, tuple[Dataplane, str, ResourceSet]] = {}
         self._old_own = old._own if old else {}
-        # Mesh mTLS: the mesh name when on ("" when off), and what decides the inbounds' security.
+        # Mesh mTLS: the mesh name when on ("" when off); with the Mesh fields below, what decides own resources.
         spec = view.mesh.spec
         self._mtls = view.name if spec.mtls_enabled else ""
-        self._security_inputs = (self._mtls, spec.mtls_mode, view.traffic_permissions)
+        self._security_inputs = (self._mtls, spec.mtls_mode, view.traffic_permissions, spec.passthrough)
         if old is not None and old._security_inputs != self._security_inputs:
             self._old_own = {}  # the same Dataplane gets different inbound listeners now
 
@@ -252,6 +253,11 @@ class MeshTranslator:
             else:
                 chains = self._secure_chains((inbound.service or "", protocol, name, security), chain)
                 listeners.append(inbound_listener(inbound, iface, chains, transparent))
+        tp = dp.networking.transparent_proxying
+        if tp is not None:  # the transparent proxy's catch-all outbound (Mesh networking.outbound.passthrough)
+            more_listeners, more_clusters = passthrough(tp, self.view.mesh.spec.passthrough)
+            listeners += more_listeners
+            clusters.update((c.name, c) for c in more_clusters)
         return ResourceSet(clusters=tuple(clusters.values()), listeners=tuple(listeners))
 
     def proxy(self, dp: Dataplane) -> ProxyResources:
