@@ -111,7 +111,7 @@ class IdentityIssuer:
                     log.info("mesh %s: created builtin CA %r (SHA-256 %s)", mesh.name, backend.name, ca.fingerprint)
             else:
                 ca = new_root_ca(mesh.name, spec) if valid_for is None else new_root_ca(mesh.name, spec, valid_for)
-                log.warning("mesh %s: builtin CA kept in memory only (no --state-dir): a restart makes a new one",
+                log.info("mesh %s: builtin CA kept in memory only (no --state-dir): a restart makes a new one",
                             mesh.name)  # fmt: skip
         self._cas[key] = ca
         return ca

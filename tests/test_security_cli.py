@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import jwt
@@ -46,3 +47,29 @@ def test_bootstrap_with_state_dir_adds_tls_and_token(tmp_path: Path, capsys: pyt
     assert validation["match_typed_subject_alt_names"] == [
         {"san_type": "IP_ADDRESS", "matcher": {"exact": "127.0.0.1"}}
     ]
+
+
+MTLS_MESH = """
+type: Mesh
+name: default
+mtls: {enabledBackend: ca-1, backends: [{name: ca-1, type: builtin}]}
+---
+type: Dataplane
+name: web-1
+mesh: default
+networking:
+  address: 127.0.0.1
+  inbound: [{port: 8080, tags: {kuma.io/service: web}}]
+"""
+
+
+def test_dump_redacts_key_material(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mesh.yaml").write_text(MTLS_MESH)
+    assert main(["dump", str(tmp_path), "--node", "default.web-1"]) == 0
+    out = capsys.readouterr().out
+    dump = json.loads(out)
+    secrets = {s["name"]: s for s in dump["secrets"]}
+    identity = secrets["identity_cert:secret:default"]["tlsCertificate"]
+    assert identity["privateKey"] == {"inlineBytes": "[redacted]"}
+    assert identity["certificateChain"] == {"inlineBytes": "[1 PEM certificate(s)]"}
+    assert "LS0tLS1CRUdJTi" not in out  # no base64 PEM at all

@@ -8,6 +8,11 @@ Node ids: the first request must carry ``node.id`` = ``<mesh>.<dataplane name>``
 cache does not know ends the stream with NOT_FOUND (Envoy retries with backoff and gets its
 configuration once the Dataplane appears in the input); a node removed while connected gets
 NOT_FOUND the same way and keeps its last configuration. Never another proxy's snapshot.
+
+Security (given an authenticator and TLS material; ``--insecure`` gives neither): the port is TLS, and
+before anything is answered the stream's ``authorization`` metadata must hold a dataplane token for
+that node (UNAUTHENTICATED / PERMISSION_DENIED otherwise, with the reason). A stream ends with
+UNAUTHENTICATED when its token expires or ``recheck_tokens`` finds it revoked.
 """
 
 from __future__ import annotations
