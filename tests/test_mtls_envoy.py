@@ -155,3 +155,43 @@ def test_mtls_between_sidecars_and_traffic_permissions(tmp_path: Path) -> None:
             finally:
                 for envoy in envoys:
                     envoy.stop()
+
+
+def test_permissive_inbound_takes_plaintext_and_mtls(tmp_path: Path) -> None:
+    """inbound_proxy_generator.go PERMISSIVE: plaintext passes without RBAC, Kuma mTLS (ALPN kuma) gets RBAC."""
+    with echo_server(host=APP_IP, body="hello from backend") as app:
+        port = free_port(BACKEND_IP)
+        text = f"""
+type: Dataplane
+name: backend-1
+mesh: default
+networking:
+  address: {BACKEND_IP}
+  inbound:
+    - port: {port}
+      servicePort: {app.port}
+      serviceAddress: {APP_IP}
+      tags: {{kuma.io/service: backend, kuma.io/protocol: http}}
+""" + MTLS.replace("type: builtin", "type: builtin\n      mode: PERMISSIVE")
+        (tmp_path / "mesh.yaml").write_text(text)
+        result = load_catalog([tmp_path / "mesh.yaml"])
+        assert result.catalog is not None, result.errors
+        state = StateDir(tmp_path / "state")
+        snapshots = Builder(IdentityIssuer(state)).build(result.catalog)
+        ca, _ = state.builtin_ca("default", "ca-1")
+        with ads_server(snapshots) as ads_port:
+            envoy = Envoy(bootstrap_config("default.backend-1", ads_port=ads_port), tmp_path, "backend").start()
+            try:
+                envoy.wait_ready()
+                status, _ = wait_until(lambda: http_get(BACKEND_IP, port, "/plain"), 15, 0.05, "plaintext")
+                assert status == 200 and "/plain" in app.hits
+                folder = Path(tempfile.mkdtemp(dir=tmp_path))
+                good, bad = (
+                    tls_client(ca, "spiffe://default/good", folder),
+                    tls_client(ca, "spiffe://default/bad", folder),
+                )
+                assert tls_get(good, port, "/good") == 200
+                assert tls_get(bad, port, "/bad") == 403
+                assert envoy.stat(f"listener.{BACKEND_IP}_{port}.ssl.handshake") >= 2
+            finally:
+                envoy.stop()
