@@ -14,6 +14,8 @@ import yaml
 from meshxds.security.state import state_dir
 from meshxds.xds.bootstrap import bootstrap_config
 
+DEFAULT_STATS_FLUSH = 5.0  # seconds between Envoy's counter reports to the metrics service (Envoy's own default)
+
 
 def parse_host_port(value: str) -> tuple[str, int]:
     """``HOST:PORT`` (IPv6 as ``[::1]:18000``) → (host, port); ValueError with a readable reason."""
@@ -30,14 +32,20 @@ def render(
     delta: bool = False,
     admin_port: int = 9901,
     admin_address: str = "127.0.0.1",
+    dns_port: int = 0,
+    stats_flush_interval: float | None = DEFAULT_STATS_FLUSH,
     token: str | None = None,
     ca_pem: bytes | None = None,
 ) -> str:
     mesh, _, name = node.partition(".")
     if not mesh or not name:
         raise ValueError(f"--node {node!r}: expected MESH.NAME, e.g. default.web-1")
+    if not 0 <= dns_port < 65536:
+        raise ValueError(f"--dns-port {dns_port}: expected a port (1-65535), or 0 for no DNS listener")
     host, port = parse_host_port(ads)
-    config = bootstrap_config(node, host, port, delta, admin_address, admin_port, token, ca_pem)
+    config = bootstrap_config(
+        node, host, port, delta, admin_address, admin_port, dns_port, stats_flush_interval, token, ca_pem
+    )
     kind = "delta (incremental)" if delta else "state-of-the-world"
     header = f"# Envoy bootstrap for Dataplane {name!r} in mesh {mesh!r}: {kind} ADS from meshxds at {host}:{port}.\n"
     return header + yaml.safe_dump(config, sort_keys=False)
@@ -62,7 +70,10 @@ def credentials(args: argparse.Namespace) -> tuple[str | None, bytes | None]:
 def run(args: argparse.Namespace) -> int:
     try:
         token, ca_pem = credentials(args)
-        text = render(args.node, args.ads, args.delta, args.admin_port, args.admin_address, token, ca_pem)
+        flush = None if args.stats_flush_interval <= 0 else args.stats_flush_interval
+        text = render(
+            args.node, args.ads, args.delta, args.admin_port, args.admin_address, args.dns_port, flush, token, ca_pem
+        )
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

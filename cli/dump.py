@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from meshxds.control.report import report
@@ -18,8 +19,11 @@ def run(args: argparse.Namespace) -> int:
     if result.catalog is None:
         print(f"{len(result.errors)} error(s)", file=sys.stderr)
         return 1
+    catalog = result.catalog
+    if args.dns_port:  # as if every sidecar's node metadata asked for a DNS listener on this port
+        catalog = replace(catalog, dns_ports=dict.fromkeys(catalog.node_ids(), args.dns_port))
     try:
-        snapshots = snapshots_for(result.catalog)
+        snapshots = snapshots_for(catalog)
     except SnapshotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
-"""``meshxds generate PATH...``: every MeshService (given and generated) and MeshMultiZoneService, with status."""
+"""``meshxds generate PATH...``: every MeshService (given and generated) and MeshMultiZoneService, with status,
+then the default policies Kuma would have created with each Mesh (unless ``skipCreatingInitialPolicies``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import sys
 
 from meshxds.control.report import report
 from meshxds.resources import load_catalog
-from meshxds.resources.dump import to_yaml
-from meshxds.resources.model import MeshMultiZoneService, MeshService
+from meshxds.resources.dump import Dumpable, to_yaml
+from meshxds.resources.targeting import default_policies
 
 
 def run(args: argparse.Namespace) -> int:
@@ -16,9 +17,11 @@ def run(args: argparse.Namespace) -> int:
     report(result)
     if result.catalog is None:
         return 1
-    services: list[MeshService | MeshMultiZoneService] = []
+    out: list[Dumpable] = []
     for view in result.catalog.meshes.values():
-        services += view.mesh_services
-        services += view.multizone_services
-    sys.stdout.write(to_yaml(services))
+        out += view.mesh_services
+        out += view.multizone_services
+    for view in result.catalog.meshes.values():
+        out += [d for d in default_policies(view.mesh, result.catalog.zone) if d in view.policies]
+    sys.stdout.write(to_yaml(out))
     return 0

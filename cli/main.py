@@ -14,6 +14,11 @@ COMMANDS = {
     "serve": "Run the ADS server on the resources, reloading them when they change.",
     "bootstrap": "Print an Envoy bootstrap that points a sidecar at the ADS server.",
     "demo": "Run the server, real Envoy sidecars and upstream apps on the example mesh.",
+    "rules": "Print, per outbound of one proxy, the merged routes and policies and where each value came from.",
+    # migration: see a change before making it (parsers in cli/migrate.py)
+    "diff": "Show what every proxy would receive differently between two inputs (exit 1 if anything).",
+    "migrate": "Plan a meshServices.mode switch: what appears, disappears and breaks, per proxy.",
+    "explain": "Say why a proxy has a destination or not, ending in the decisive reason.",
     "token": "Print a dataplane token (Kuma's format) for one proxy, or revoke one.",
 }
 
@@ -41,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--node", help="node id, <mesh>.<dataplane name>")
     target.add_argument("--all-nodes", action="store_true", help="dump every node (needs --out-dir)")
     p.add_argument("--out-dir", help="with --all-nodes: write <node>.json files here")
+    p.add_argument("--dns-port", type=int, default=0, help="as if each sidecar asked for DNS on this port")
 
     p = sub.add_parser("serve", help=COMMANDS["serve"])
     p.add_argument("paths", nargs="+", help="YAML files or folders, watched for changes")
@@ -60,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delta", action="store_true", help="use incremental (delta) ADS")
     p.add_argument("--admin-port", type=int, default=9901, help="Envoy admin port")
     p.add_argument("--admin-address", default="127.0.0.1", help="Envoy admin address")
+    p.add_argument("--dns-port", type=int, default=0, help="DNS listener port on 127.0.0.1 (0: none)")
+    flush_help = "seconds between cluster counter reports to meshxds (migrate plan's live traffic); 0: off"
+    p.add_argument("--stats-flush-interval", type=float, default=5.0, help=flush_help)  # cli/bootstrap.py's default
     p.add_argument("--token-file", help="dataplane token (from `meshxds token`) sent as authorization metadata")
     p.add_argument("--ca-cert", help="the control plane's CA certificate (state dir: control-plane/ca.crt)")
     p.add_argument("--state-dir", help="take the CA from here and sign a token for --node (" + STATE_HELP + ")")
@@ -76,6 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", default=["examples/universal-demo"], help="example mesh")
     p.add_argument("--once", action="store_true", help="one smoke run, then exit")
     p.add_argument("--delta", action="store_true", help="sidecars use incremental (delta) ADS")
+    # -- rules (routes and policies)
+    p = sub.add_parser("rules", help=COMMANDS["rules"])
+    p.add_argument("paths", nargs="+", help="YAML files or folders")
+    p.add_argument("--zone", default="default", help=zone_help)
+    p.add_argument("--node", required=True, help="node id, <mesh>.<dataplane name>")
+
+    from meshxds.cli.migrate import add_parsers
+
+    add_parsers(sub, COMMANDS, zone_help)
     return parser
 
 

@@ -23,7 +23,12 @@ async def serve(args: argparse.Namespace) -> int:
     state = state_dir(args.state_dir).root
     try:
         service = Service(
-            args.paths, args.zone, args.poll_interval, state, secure=not args.insecure, tls_hosts=args.tls_host
+            args.paths,
+            zone=args.zone,
+            poll_interval=args.poll_interval,
+            state_dir=state,
+            secure=not args.insecure,
+            tls_hosts=args.tls_host,
         )
         await service.start(args.address, args.port, args.debug_port)
     except (OSError, ValueError) as exc:

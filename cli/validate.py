@@ -16,7 +16,7 @@ def summary(view: MeshView) -> str:
     return (
         f"mesh {view.name}: mode {view.mesh.spec.mode.value}, {len(view.dataplanes)} dataplanes, "
         f"{len(view.mesh_services)} meshservices ({generated} generated), "
-        f"{len(view.multizone_services)} multizone services"
+        f"{len(view.multizone_services)} multizone services, {len(view.policies)} routes and policies"
     )
 
 

@@ -26,10 +26,11 @@ def read_varint(data: bytes, pos: int) -> tuple[int, int]:
             raise WireError("varint too long")
 
 
-def fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
+def fields(data: bytes, keep_fixed: bool = False) -> Iterator[tuple[int, int | bytes]]:
     """Yield (field number, value) for every field; varints as int, length-delimited as bytes.
 
-    Fixed-width fields are skipped (no discovery message the server reads uses them).
+    Fixed-width fields are skipped (no discovery message the server reads uses them), or with
+    ``keep_fixed`` yielded as their 8 or 4 raw little-endian bytes (a double is ``struct.unpack("<d", value)``).
     """
     pos, end = 0, len(data)
     while pos < end:
@@ -44,10 +45,11 @@ def fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
                 raise WireError(f"field {number} overruns the message")
             yield number, data[pos : pos + size]
             pos += size
-        elif wire_type == 1:
-            pos += 8
-        elif wire_type == 5:
-            pos += 4
+        elif wire_type in (1, 5):
+            size = 8 if wire_type == 1 else 4
+            if keep_fixed:
+                yield number, data[pos : pos + size]
+            pos += size
         else:
             raise WireError(f"unsupported wire type {wire_type} in field {number}")
     if pos != end:

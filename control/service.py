@@ -15,13 +15,16 @@ import datetime
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshxds.codec.wire import WireError
 from meshxds.control.report import report
+from meshxds.control.reports import ProxyReports
 from meshxds.resources import Catalog, load_catalog, with_connected
 from meshxds.resources.dump import to_yaml
+from meshxds.resources.health import HealthReport
 from meshxds.resources.model import Dataplane, MeshMultiZoneService, MeshService
 from meshxds.security.auth import DataplaneAuthenticator
 from meshxds.security.cptls import ServerTLS, control_plane_tls
@@ -29,8 +32,12 @@ from meshxds.security.issuer import IdentityIssuer
 from meshxds.security.state import StateDir
 from meshxds.snapshots.builder import Builder, SnapshotError
 from meshxds.snapshots.snapshot import Snapshot
+from meshxds.translators.health import HdsSettings
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.debug import DebugServer
+from meshxds.xds.hds import HdsServer
+from meshxds.xds.metrics_sink import MetricsSink, TrafficStore, prometheus_text
+from meshxds.xds.nodemeta import dns_port
 from meshxds.xds.server import AdsServer
 
 log = logging.getLogger("meshxds.serve")
@@ -73,6 +80,7 @@ class Service:
         paths: Sequence[str | Path],
         zone: str = "default",
         poll_interval: float = 0.2,
+        hds: HdsSettings | None = None,
         state_dir: str | Path | None = None,
         secure: bool = False,
         tls_hosts: Sequence[str] = (),
@@ -93,19 +101,36 @@ class Service:
                 raise ValueError("a secure server needs a state directory")
             self.tls = control_plane_tls(state, list(tls_hosts))
             auth = DataplaneAuthenticator(state, self.dataplane)
-        self.ads = AdsServer(self.cache, auth, self.tls)
-        self.debug = DebugServer(self.cache, self.meshservices_yaml)
+        self.traffic = TrafficStore()  # live per-cluster traffic from Envoy's stats sink (for `migrate plan`)
+        self.ads = AdsServer(self.cache, [MetricsSink(self.traffic).handler()], auth, self.tls)
+        self.debug = DebugServer(
+            self.cache, self.meshservices_yaml, self.traffic.as_json, lambda: prometheus_text(self.traffic)
+        )
         self.catalog: Catalog | None = None
         self.seen: Fingerprint | None = None
+        # What sidecars report (HDS health on the ADS port, node metadata): inputs of the next load.
+        self.reports = ProxyReports(hds)
+        self.hds = HdsServer(self.hds_specifier, self.on_health, self.reports.settings.refresh_interval.total_seconds())
+        self.ads.handlers.append(self.hds.handler())
+        self.ads.on_node = self.on_node
+        self._dataplanes: dict[str, Dataplane] = {}
         self.reloads = 0
         self.failed_reloads = 0
         self._watcher: asyncio.Task[None] | None = None
 
     # -- loading ---------------------------------------------------------------------------------
-    def build(self, previous: Catalog | None, connected: frozenset[str]) -> Built:
+    def build(
+        self,
+        previous: Catalog | None,
+        connected: frozenset[str],
+        health: Mapping[str, HealthReport] | None = None,
+        dns_ports: Mapping[str, int] | None = None,
+    ) -> Built:
         """Load, validate and translate; reports problems on stderr. Pure apart from printing."""
         start = time.perf_counter()
-        result = load_catalog(self.paths, zone=self.zone, previous=previous, connected=connected)
+        result = load_catalog(
+            self.paths, zone=self.zone, previous=previous, connected=connected, health=health, dns_ports=dns_ports
+        )
         report(result)
         if result.catalog is None:
             return Built(None, None, time.perf_counter() - start)
@@ -127,6 +152,8 @@ class Service:
             print(f"meshxds: input has errors; {message}", file=sys.stderr)
             return False
         self.catalog = built.catalog
+        self._dataplanes = {dp.node_id: dp for view in built.catalog.meshes.values() for dp in view.dataplanes}
+        self.reports.forget_others(set(self._dataplanes))
         changed = self.cache.replace_all(built.snapshots)
         self.reloads += 1
         log.info(
@@ -139,7 +166,8 @@ class Service:
 
     async def reload(self) -> bool:
         self.seen = fingerprint(self.paths)
-        built = await asyncio.to_thread(self.build, self.catalog, self.cache.connected())
+        health, dns_ports = self.reports.take()
+        built = await asyncio.to_thread(self.build, self.catalog, self.cache.connected(), health, dns_ports)
         return self.apply(built)
 
     def dataplane(self, node_id: str) -> Dataplane | None:
@@ -157,7 +185,8 @@ class Service:
             self.ads.recheck_tokens()
             current = fingerprint(self.paths)
             if current == self.seen:
-                if self.rotation_due():
+                # a sidecar reported (the same path as a file change, minus the settling), or an identity is due
+                if self.reports.dirty or self.rotation_due():
                     await self.reload()
                 continue
             # Let a burst of writes (an editor's save, a `cp -r`) finish before reading the files.
@@ -168,6 +197,24 @@ class Service:
                     break
                 current = latest
             await self.reload()
+
+    # -- what sidecars report -------------------------------------------------------------------
+    def hds_specifier(self, node_id: str) -> bytes | None:
+        """The node's encoded HealthCheckSpecifier (None: no such Dataplane), for the HDS server."""
+        return self.reports.specifier(self._dataplanes.get(node_id))
+
+    def on_health(self, node_id: str, report: HealthReport) -> None:
+        if node_id in self._dataplanes:  # a removed node's sidecar may still report: nothing to change
+            self.reports.report_health(node_id, report)
+
+    def on_node(self, node_id: str, node: bytes) -> None:
+        """An accepted ADS stream's Node: its metadata may ask for a DNS listener."""
+        try:
+            port = dns_port(node)
+        except WireError as exc:
+            log.warning("%s: unreadable node metadata: %s", node_id, exc)
+            return
+        self.reports.report_dns_port(node_id, port)
 
     def meshservices_yaml(self) -> str:
         if self.catalog is None:

@@ -6,7 +6,7 @@ comes back in ``LoadResult.errors`` / ``warnings`` naming file, document, resour
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,11 +14,14 @@ from meshxds.resources import model as m
 from meshxds.resources.catalog import Catalog, MeshView
 from meshxds.resources.errors import Problem, Severity
 from meshxds.resources.generate import generate
+from meshxds.resources.health import HealthReport, apply_health
 from meshxds.resources.hostnames import assign_hostnames
 from meshxds.resources.k8s import Options, convert
-from meshxds.resources.loader import Loaded, load_documents
+from meshxds.resources.loader import Documents, Loaded, load_documents, resource_id
 from meshxds.resources.match import DataplaneIndex
+from meshxds.resources.policies import POLICY_KINDS, AnyPolicy
 from meshxds.resources.status import assign_vips, update_multizone, update_status
+from meshxds.resources.targeting import default_policies, reference_problems
 from meshxds.resources.validate import validate
 
 __all__ = ["Catalog", "LoadResult", "MeshView", "Problem", "Severity", "load_catalog", "with_connected"]
@@ -43,13 +46,29 @@ def load_catalog(
     previous: Catalog | None = None,
     connected: frozenset[str] = frozenset(),
     k8s: Options | None = None,
+    health: Mapping[str, HealthReport] | None = None,
+    dns_ports: Mapping[str, int] | None = None,
 ) -> LoadResult:
     """Read ``paths`` (files or folders) and build the Catalog a Kuma zone control plane would hold.
 
     ``previous`` keeps VIPs stable across reloads; ``connected`` holds the node ids of
-    connected proxies (for ``status.dataplaneProxies.connected``).
+    connected proxies (for ``status.dataplaneProxies.connected``). What sidecars reported is fed in
+    here too, as Kuma's control plane stores it: ``health`` (HDS reports by node id; a probed inbound
+    without one is NotReady) and ``dns_ports`` (node metadata ``dataplane.dns.port``).
     """
-    docs = load_documents(paths, zone)
+    return catalog_from_documents(load_documents(paths, zone), zone, previous, connected, k8s, health, dns_ports)
+
+
+def catalog_from_documents(
+    docs: Documents,
+    zone: str = "default",
+    previous: Catalog | None = None,
+    connected: frozenset[str] = frozenset(),
+    k8s: Options | None = None,
+    health: Mapping[str, HealthReport] | None = None,
+    dns_ports: Mapping[str, int] | None = None,
+) -> LoadResult:
+    """``load_catalog`` on documents already read, so a caller can edit them in memory first (``migrate plan``)."""
     problems = list(docs.problems)
     items = list(docs.resources)
     meshes = {i.resource.name: i.resource for i in items if isinstance(i.resource, m.Mesh)}
@@ -63,7 +82,17 @@ def load_catalog(
     errors = tuple(p for p in problems if p.is_error)
     if errors:
         return LoadResult(None, errors, tuple(p for p in problems if not p.is_error))
+    reports = health or {}
+    items = [
+        replace(i, resource=apply_health(i.resource, reports.get(i.resource.node_id)))
+        if isinstance(i.resource, m.Dataplane)
+        else i
+        for i in items
+    ]
     catalog, build_warnings = build_catalog(items + from_k8s, meshes, zone, previous, connected)
+    if dns_ports:
+        known = set(catalog.node_ids())
+        catalog = replace(catalog, dns_ports={n: p for n, p in dns_ports.items() if n in known and p})
     warnings = sorted([p for p in problems if not p.is_error] + build_warnings, key=lambda p: (p.file, p.index or 0))
     return LoadResult(catalog, (), tuple(warnings))
 
@@ -112,11 +141,14 @@ def build_catalog(
             for i in items
             if isinstance(i.resource, m.MeshTrafficPermission) and i.resource.mesh == mesh.name
         )
+        policies, found = mesh_policies(mesh, items, mss, mzss, zone)
+        warnings += found
         views[mesh.name] = MeshView(
             mesh=mesh,
             dataplanes=dps,
             mesh_services=tuple(mss),
             multizone_services=tuple(mzss),
+            policies=policies,
             traffic_permissions=mtps,
         )
     catalog = Catalog(
@@ -127,6 +159,30 @@ def build_catalog(
         allocated_vips=allocated,
     )
     return catalog, warnings
+
+
+def mesh_policies(
+    mesh: m.Mesh,
+    items: Sequence[Loaded],
+    mss: Sequence[m.MeshService],
+    mzss: Sequence[m.MeshMultiZoneService],
+    zone: str,
+) -> tuple[tuple[AnyPolicy, ...], list[Problem]]:
+    """Kuma's default policies (created with the Mesh, so the oldest) then the given ones in load order,
+    with a warning for every reference that resolves to nothing."""
+    given = [
+        i
+        for i in in_load_order(items)
+        if i.resource.kind in POLICY_KINDS and getattr(i.resource, "mesh", "") == mesh.name
+    ]
+    warnings: list[Problem] = []
+    for item in given:
+        policy: AnyPolicy = item.resource  # type: ignore[assignment]
+        for field, message in reference_problems(policy, mesh, mss, mzss):
+            warnings.append(item.origin.warning(resource_id(policy), field, message))
+    taken = {(i.resource.kind, i.resource.name) for i in given}
+    defaults = [d for d in default_policies(mesh, zone) if (d.kind, d.name) not in taken]
+    return tuple(defaults) + tuple(i.resource for i in given), warnings  # type: ignore[misc]
 
 
 def previous_ports(previous: Catalog | None, mesh: str) -> dict[str, list[m.Port]]:

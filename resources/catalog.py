@@ -18,6 +18,7 @@ from meshxds.resources.model import (
     MeshTrafficPermission,
     ZoneIngress,
 )
+from meshxds.resources.policies import AnyPolicy
 
 DEFAULT_ZONE = "default"
 
@@ -30,6 +31,9 @@ class MeshView:
     dataplanes: tuple[Dataplane, ...] = ()
     mesh_services: tuple[MeshService, ...] = ()
     multizone_services: tuple[MeshMultiZoneService, ...] = ()
+    # Routes and policies (Kuma's defaults first, then the given ones in load order).
+    policies: tuple[AnyPolicy, ...] = ()
+    # MeshTrafficPermissions of the mesh, in load order (RBAC on inbounds when mTLS is on).
     traffic_permissions: tuple[MeshTrafficPermission, ...] = ()
 
     @property
@@ -47,6 +51,8 @@ class Catalog:
     zone_ingresses: tuple[ZoneIngress, ...] = ()
     # Every VIP ever handed out by this chain of loads: never reused, so a reload never moves one.
     allocated_vips: frozenset[str] = frozenset()
+    # node id → the DNS port its sidecar reported (node metadata ``dataplane.dns.port``); fed in at the edge.
+    dns_ports: dict[str, int] = field(default_factory=dict)
 
     def dataplane(self, node_id: str) -> Dataplane | None:
         """Find a Dataplane by Kuma node id ``<mesh>.<name>``."""

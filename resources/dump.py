@@ -8,9 +8,12 @@ from typing import Any
 import yaml
 
 from meshxds.resources import model as m
+from meshxds.resources.policies import AnyPolicy
+
+Dumpable = m.MeshService | m.MeshMultiZoneService | AnyPolicy
 
 
-def universal(res: m.MeshService | m.MeshMultiZoneService) -> dict[str, Any]:
+def universal(res: Dumpable) -> dict[str, Any]:
     """``type``/``name``/``mesh``/``labels``/``spec``/``status``, Kuma's camelCase names."""
     body = res.model_dump(mode="json", by_alias=True, exclude_none=True)
     out: dict[str, Any] = {"type": body.pop("kind"), "name": body.pop("name"), "mesh": body.pop("mesh")}
@@ -18,5 +21,5 @@ def universal(res: m.MeshService | m.MeshMultiZoneService) -> dict[str, Any]:
     return out
 
 
-def to_yaml(resources: Iterable[m.MeshService | m.MeshMultiZoneService]) -> str:
+def to_yaml(resources: Iterable[Dumpable]) -> str:
     return yaml.safe_dump_all([universal(r) for r in resources], sort_keys=False, default_flow_style=False)

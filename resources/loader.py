@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from meshxds.resources import model as m
 from meshxds.resources.errors import Origin, Problem
 from meshxds.resources.names import check_name
+from meshxds.resources.policies import POLICY_KINDS, AnyPolicy
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # libyaml's parser when present: ~10x faster on big inputs, same safe constructors.
@@ -50,14 +51,17 @@ K8S_KEYS = {"apiVersion", "kind", "metadata", "spec", "status", "mesh"}
 # Universal Mesh, Dataplane and ZoneIngress put their spec fields at top level.
 FLAT_KINDS = {"Mesh", "Dataplane", "ZoneIngress"}
 GLOBAL_KINDS = {"Mesh", "HostnameGenerator", "ZoneIngress"}
-NAMESPACED_KINDS = {"Dataplane", "MeshService", "MeshMultiZoneService"}
+NAMESPACED_KINDS = {"Dataplane", "MeshService", "MeshMultiZoneService", *POLICY_KINDS}
+# Every kind the loader reads: the destination resources and the targeting policies.
+KINDS = {**m.KINDS, **POLICY_KINDS}
+AnyResource = m.Resource | AnyPolicy
 
 
 @dataclass(frozen=True)
 class Loaded:
     """One validated resource and where it came from."""
 
-    resource: m.Resource
+    resource: AnyResource
     origin: Origin
 
 
@@ -90,7 +94,7 @@ def describe(kind: str, name: object, mesh: object = None) -> str:
     return f"{kind} {mesh}/{name}"
 
 
-def resource_id(res: m.Resource) -> str:
+def resource_id(res: AnyResource) -> str:
     return describe(res.kind, res.name, getattr(res, "mesh", None))
 
 
@@ -192,7 +196,7 @@ def parse_document(doc: Any, origin: Origin, zone: str) -> tuple[Loaded | RawK8s
 
 def parse_universal(doc: dict[Any, Any], origin: Origin, zone: str) -> tuple[Loaded | None, list[Problem]]:
     kind = doc.get("type")
-    if not isinstance(kind, str) or kind not in m.KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         return None, [origin.problem(None, "type", unknown_kind(kind))]
     what = describe(kind, doc.get("name"), doc.get("mesh", "default"))
     body: dict[Any, Any] = {k: v for k, v in doc.items() if k not in UNIVERSAL_META and k != "type"}
@@ -215,7 +219,7 @@ def parse_kubernetes(doc: dict[Any, Any], origin: Origin, zone: str) -> tuple[Lo
     if not api.startswith(KUMA_API_GROUP):
         what = f"{api} {kind}"
         return None, [origin.warning(what, None, "skipped: not a Kuma resource")]
-    if kind not in m.KINDS:
+    if kind not in KINDS:
         return None, [origin.problem(None, "kind", unknown_kind(kind))]
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
         return None, [origin.problem(kind, "metadata.name", "is required and must be a non-empty string")]
@@ -252,7 +256,7 @@ def build(
     kind: str, body: dict[Any, Any], what: str, origin: Origin, zone: str, env: str
 ) -> tuple[Loaded | None, list[Problem]]:
     """Validate with the pydantic model; every pydantic error becomes one Problem."""
-    cls = m.KINDS[kind]
+    cls = KINDS[kind]
     try:
         res = cls.model_validate(body)
     except ValidationError as e:
@@ -265,11 +269,11 @@ def build(
         return None, problems
     except (RecursionError, ValueError, TypeError, OverflowError) as e:
         return None, [origin.problem(what, None, f"cannot be read: {type(e).__name__}")]
-    resource: m.Resource = res  # type: ignore[assignment]
+    resource: AnyResource = res  # type: ignore[assignment]
     return Loaded(with_computed_labels(resource, zone, env), origin), []
 
 
-def with_computed_labels(res: m.Resource, zone: str, env: str) -> m.Resource:
+def with_computed_labels(res: AnyResource, zone: str, env: str) -> AnyResource:
     """Labels a Kuma zone control plane adds when it stores a mesh-scoped resource (compute.go).
 
     Origin, zone and env go only on kinds a zone creates and syncs up (Dataplane, MeshService);
@@ -292,7 +296,7 @@ def with_computed_labels(res: m.Resource, zone: str, env: str) -> m.Resource:
 
 
 def unknown_kind(kind: object) -> str:
-    known = ", ".join(m.KINDS)
+    known = ", ".join(KINDS)
     if not isinstance(kind, str):
         return f"must be one of {known}"
     return f"unknown kind {kind!r}: must be one of {known}"

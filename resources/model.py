@@ -8,10 +8,12 @@ so a resource can be shared safely between meshes, snapshots and threads.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from meshxds.resources.base import Strict
 from meshxds.resources.mtls import Mode, Mtls
@@ -31,6 +33,7 @@ PROXY_TYPE_LABEL = "kuma.io/proxy-type"
 MANAGED_BY_GENERATOR = "meshservice-generator"
 
 APP_PROTOCOLS = ("tcp", "http", "http2", "grpc", "kafka")
+DURATION = re.compile(r"-?\d+(\.\d+)?s")  # protobuf JSON's google.protobuf.Duration
 
 
 # --------------------------------------------------------------------------- Mesh
@@ -120,6 +123,38 @@ class Health(Strict):
     ready: bool = True
 
 
+class ServiceProbe(Strict):
+    """Kuma's ``Inbound.ServiceProbe``: what the sidecar checks over HDS (``validateServiceProbe``: durations
+    and thresholds, when given, must be positive). Durations are protobuf-JSON strings, e.g. ``"1s"``, ``"0.5s"``."""
+
+    interval: str | None = None
+    timeout: str | None = None
+    unhealthy_threshold: int | None = Field(None, alias="unhealthyThreshold")
+    healthy_threshold: int | None = Field(None, alias="healthyThreshold")
+    tcp: dict[str, Any] | None = None
+
+    @field_validator("interval", "timeout")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not DURATION.fullmatch(value):
+                raise PydanticCustomError("duration", "must have a valid value (a duration such as 1s or 0.5s)")
+            if float(value[:-1]) <= 0:
+                raise PydanticCustomError("duration", "must have a positive value")
+        return value
+
+    @field_validator("unhealthy_threshold", "healthy_threshold")
+    @classmethod
+    def _threshold(cls, value: int | None) -> int | None:
+        if value is not None and value <= 0:
+            raise PydanticCustomError("threshold", "must have a positive value")
+        return value
+
+    @staticmethod
+    def seconds(value: str | None) -> float | None:
+        return float(value[:-1]) if value is not None else None
+
+
 class Inbound(Strict):
     port: int = Field(ge=1, le=65535)
     service_port: int | None = Field(None, alias="servicePort", ge=1, le=65535)
@@ -130,7 +165,7 @@ class Inbound(Strict):
     state: InboundState = InboundState.READY
     health: Health | None = None
     protocol: str | None = None
-    service_probe: dict[str, Any] | None = Field(None, alias="serviceProbe")
+    service_probe: ServiceProbe | None = Field(None, alias="serviceProbe")
 
     @property
     def healthy(self) -> bool:
@@ -140,6 +175,11 @@ class Inbound(Strict):
     @property
     def service(self) -> str | None:
         return self.tags.get(SERVICE_TAG)
+
+    @property
+    def workload_port(self) -> int:
+        """Kuma's ``ToInboundInterface().WorkloadPort``: where the app listens (``servicePort``, else ``port``)."""
+        return self.service_port or self.port
 
 
 class BackendRef(Strict):

@@ -16,10 +16,12 @@ from collections.abc import Sequence
 from meshxds.resources import model as m
 from meshxds.resources.errors import Problem
 from meshxds.resources.hostnames import template_problem
-from meshxds.resources.loader import PORT_RANGE, Loaded, resource_id
+from meshxds.resources.loader import PORT_RANGE, AnyResource, Loaded, resource_id
 from meshxds.resources.mtls import check_mtls
 from meshxds.resources.mtp import check_mtp
 from meshxds.resources.names import check_name
+from meshxds.resources.policies import POLICY_KINDS
+from meshxds.resources.targeting import check_policy
 
 SELECTORS = "dataplaneTags, dataplaneRef, or dataplaneLabels"
 BACKEND_KINDS = ("MeshService", "MeshExternalService", "MeshMultiZoneService")
@@ -131,9 +133,11 @@ def check_hostname_generator(gen: m.HostnameGenerator) -> list[tuple[str, str]]:
     return out
 
 
-def check_resource(res: m.Resource) -> list[tuple[str, str]]:
+def check_resource(res: AnyResource) -> list[tuple[str, str]]:
     if not res.name:
         return [("name", "must not be empty")]
+    if res.kind in POLICY_KINDS:
+        return check_policy(res)  # type: ignore[arg-type]
     if isinstance(res, m.MeshService):
         return check_mesh_service(res)
     if isinstance(res, m.Dataplane):

@@ -71,9 +71,12 @@ class Builder:
         creds = self.issuer.credentials(catalog) if mtls else NO_CREDENTIALS  # issued at the edge, before translating
         for name in sorted(catalog.meshes):
             view = catalog.meshes[name]
+            ports = tuple(
+                (dp.node_id, catalog.dns_ports[dp.node_id]) for dp in view.dataplanes if dp.node_id in catalog.dns_ports
+            )
             trust = creds.meshes.get(name)
             ids = tuple(creds.identities.get(dp.node_id) for dp in view.dataplanes) if trust else ()
-            inputs = MeshInputs(view, catalog.zone, catalog.zone_ingresses, trust, ids)
+            inputs = MeshInputs(view, catalog.zone, catalog.zone_ingresses, ports, trust, ids)
             previous = self._meshes.get(name)
             if previous is None or previous.inputs != inputs:
                 previous = MeshBuild.of(inputs, catalog, previous)
@@ -91,6 +94,7 @@ class MeshInputs:
     view: MeshView
     zone: str
     zone_ingresses: tuple[ZoneIngress, ...]
+    dns_ports: tuple[tuple[str, int], ...] = ()  # (node id, reported DNS port) of this mesh's proxies
     trust: MeshTrust | None = None  # mesh mTLS: its CA, and each Dataplane's identity (same order)
     identities: tuple[Identity | None, ...] = ()
 

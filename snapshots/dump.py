@@ -44,9 +44,21 @@ def redacted(secret: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Field JSON names betterproto2 camel-cases differently from protoc (a digit followed by a letter).
+JSON_NAMES = {"consecutive5Xx": "consecutive5xx", "enforcingConsecutive5Xx": "enforcingConsecutive5xx"}
+
+
+def _protoc_names(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {JSON_NAMES.get(k, k): _protoc_names(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_protoc_names(v) for v in value]
+    return value
+
+
 def canonical(message: Any, type_url: str) -> dict[str, Any]:
     """Canonical JSON of one resource with ``@type`` first, as Envoy's /config_dump shows it."""
-    body: dict[str, Any] = message.to_dict()
+    body: dict[str, Any] = _protoc_names(message.to_dict())
     return {"@type": type_url, **body}
 
 

@@ -71,3 +71,18 @@ def test_warnings_go_to_stderr_and_stdout_stays_json(capsys: pytest.CaptureFixtu
     code, out, err = run(capsys, str(conflict), "--node", "default.redis-2")
     assert code == 0 and json.loads(out)["version"]
     assert err.startswith("warning: ") and "port conflict" in err
+
+
+def test_dns_port_adds_the_dns_listener(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--dns-port``: as if the sidecar's node metadata carried ``dataplane.dns.port`` (Kuma's DNSGenerator)."""
+    _, plain, _ = run(capsys, str(DEMO), "--node", "default.client-none")
+    code, out, _ = run(capsys, str(DEMO), "--node", "default.client-none", "--dns-port", "15054")
+    assert code == 0
+    before = {lis["name"] for lis in json.loads(plain)["listeners"]}
+    listeners = {lis["name"]: lis for lis in json.loads(out)["listeners"]}
+    assert set(listeners) - before == {"kuma:dns"}
+    assert listeners["kuma:dns"]["address"]["socketAddress"] == {
+        "address": "127.0.0.1",
+        "portValue": 15054,
+        "protocol": "UDP",
+    }

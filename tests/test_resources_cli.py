@@ -25,7 +25,8 @@ def test_validate_example() -> None:
     assert run.returncode == 0, run.stderr
     assert (
         run.stdout
-        == "mesh default: mode Everywhere, 6 dataplanes, 3 meshservices (2 generated), 0 multizone services\n"
+        == "mesh default: mode Everywhere, 6 dataplanes, 3 meshservices (2 generated), 0 multizone services, "
+        "4 routes and policies\n"
     )
     assert run.stderr.splitlines() == [
         "warning: examples/universal-demo/30-backend-meshservice.yaml: document 1: MeshService default/backend: "
@@ -70,10 +71,17 @@ def test_generate_example_matches_golden(update_golden: bool) -> None:
         GOLDEN.write_text(run.stdout)
     assert run.stdout == GOLDEN.read_text()
     docs = list(yaml.safe_load_all(run.stdout))
-    assert [(d["type"], d["name"], d["status"]["vips"][0]["ip"]) for d in docs] == [
+    assert [(d["type"], d["name"], d["status"]["vips"][0]["ip"]) for d in docs if "status" in d] == [
         ("MeshService", "web", "241.0.0.1"),
         ("MeshService", "backend", "241.0.0.2"),
         ("MeshService", "redis", "241.0.0.3"),
+    ]
+    # Kuma's default policies for the Mesh (pkg/defaults/mesh/*.go), named <prefix>-<mesh>
+    assert [(d["type"], d["name"]) for d in docs if "status" not in d] == [
+        ("MeshTimeout", "mesh-gateways-timeout-all-default"),
+        ("MeshTimeout", "mesh-timeout-all-default"),
+        ("MeshCircuitBreaker", "mesh-circuit-breaker-all-default"),
+        ("MeshRetry", "mesh-retry-all-default"),
     ]
 
 

@@ -24,6 +24,11 @@ def ms(name: str = "redis", ports: str = "    - {port: 6379, targetPort: 6379}")
     return MS.format(name=name, ports=ports)
 
 
+POLICY_KINDS = (
+    "MeshHTTPRoute, MeshTCPRoute, MeshTimeout, MeshRetry, MeshCircuitBreaker, MeshHealthCheck, "
+    "MeshLoadBalancingStrategy"
+)
+
 CASES: list[tuple[str, str | list[str]]] = [
     (
         ms(name="a" * 64),
@@ -219,12 +224,12 @@ CASES: list[tuple[str, str | list[str]]] = [
     (
         "type: Foo\nname: x\n",
         "in.yaml: document 1: type: unknown kind 'Foo': must be one of Mesh, Dataplane, "
-        "MeshService, MeshMultiZoneService, HostnameGenerator, ZoneIngress, MeshTrafficPermission",
+        "MeshService, MeshMultiZoneService, HostnameGenerator, ZoneIngress, MeshTrafficPermission, " + POLICY_KINDS,
     ),
     (
-        "apiVersion: kuma.io/v1alpha1\nkind: MeshTimeout\nmetadata: {name: x}\n",
-        "in.yaml: document 1: kind: unknown kind 'MeshTimeout': must be one of Mesh, Dataplane, "
-        "MeshService, MeshMultiZoneService, HostnameGenerator, ZoneIngress, MeshTrafficPermission",
+        "apiVersion: kuma.io/v1alpha1\nkind: MeshFaultInjection\nmetadata: {name: x}\n",
+        "in.yaml: document 1: kind: unknown kind 'MeshFaultInjection': must be one of Mesh, Dataplane, "
+        "MeshService, MeshMultiZoneService, HostnameGenerator, ZoneIngress, MeshTrafficPermission, " + POLICY_KINDS,
     ),
     (
         ms() + "---\n" + ms(),

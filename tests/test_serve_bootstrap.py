@@ -74,3 +74,21 @@ def test_envoy_accepts_the_generated_bootstrap(tmp_path: Path) -> None:
     with Envoy(config, tmp_path) as envoy:
         wait_until(lambda: envoy.stat("control_plane.connected_state") == 0, what="envoy up")
         assert envoy.get("/ready").strip() in ("PRE_INITIALIZING", "INITIALIZING")
+
+
+def test_bootstrap_has_hds_and_dns_port(capsys: pytest.CaptureFixture[str]) -> None:
+    """Kuma's bootstrap (pkg/xds/bootstrap/template_v3.go): ``hdsConfig`` on the ADS cluster, GRPC, node sent once;
+    the DNS port as node metadata ``dataplane.dns.port`` (a string), only when asked for."""
+    assert main(["bootstrap", "--node", "default.web-1", "--dns-port", "15054"]) == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["hds_config"] == {
+        "api_type": "GRPC",
+        "transport_api_version": "V3",
+        "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}],
+        "set_node_on_first_message_only": True,
+    }
+    assert config["node"]["metadata"] == {"dataplane.dns.port": "15054"}
+    assert main(["bootstrap", "--node", "default.web-1"]) == 0
+    assert "metadata" not in yaml.safe_load(capsys.readouterr().out)["node"]
+    assert main(["bootstrap", "--node", "default.web-1", "--dns-port", "70000"]) == 2
+    assert "--dns-port 70000" in capsys.readouterr().err

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshxds.resources import load_catalog
+from meshxds.resources import LoadResult, load_catalog
 from meshxds.snapshots.builder import snapshots_for
 from meshxds.snapshots.dump import to_json
 from meshxds.snapshots.snapshot import Snapshot
+from meshxds.xds.nodemeta import DNS_PORT
 from tests.support.envoy import envoy_binary
 from tests.support.snapshots import static_bootstrap
 
@@ -24,10 +25,19 @@ GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p for p in GOLDEN.iterdir() if (p / "input").is_dir())
 
 
-def dump_case(case: Path) -> dict[str, str]:
+def load_case(case: Path) -> LoadResult:
+    """The case's input, with its optional ``zone`` file and ``node-metadata.yaml`` (what each sidecar
+    reports in its Envoy node metadata: ``dataplane.dns.port``)."""
     zone_file = case / "zone"
     zone = zone_file.read_text().strip() if zone_file.exists() else "default"
-    result = load_catalog([case / "input"], zone=zone)
+    metadata_file = case / "node-metadata.yaml"
+    metadata = yaml.safe_load(metadata_file.read_text()) if metadata_file.exists() else {}
+    dns_ports = {node: int(values[DNS_PORT]) for node, values in metadata.items() if DNS_PORT in values}
+    return load_catalog([case / "input"], zone=zone, dns_ports=dns_ports)
+
+
+def dump_case(case: Path) -> dict[str, str]:
+    result = load_case(case)
     assert result.catalog is not None, "\n".join(str(p) for p in result.errors)
     return {f"{node}.json": to_json(snap) for node, snap in snapshots_for(result.catalog).items()}
 
@@ -57,8 +67,7 @@ def test_dump_is_byte_identical_across_runs() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_envoy_accepts_every_golden_snapshot(case: Path, tmp_path: Path) -> None:
     """``envoy --mode validate`` on each proxy's snapshot as a static bootstrap: what Envoy would NACK fails here."""
-    zone_file = case / "zone"
-    result = load_catalog([case / "input"], zone=zone_file.read_text().strip() if zone_file.exists() else "default")
+    result = load_case(case)
     assert result.catalog is not None
 
     def validate(item: tuple[str, Snapshot]) -> tuple[str, int, str]:

@@ -35,7 +35,6 @@ DIFFERENCES = (
     "no inbound passthrough, admin, readiness or self_transparentproxy clusters/listeners (iptables/kuma-dp"
     " features); the outbound passthrough listeners and clusters match",
     "outbound HTTP routes come over RDS (a RouteConfiguration resource named by KRI) instead of inline routeConfig",
-    "routes carry no Kuma route-name hash",
 )
 
 
@@ -281,11 +280,8 @@ def test_golden_06_listeners(node: str, dumps_06: dict[str, dict[str, Any]]) -> 
             for g_filter, a_filter in zip(g_chain["filters"], a_chain["filters"], strict=True):
                 g_cfg, a_cfg = g_filter["typedConfig"], a_filter["typedConfig"]
                 if name.startswith("outbound:") and "routeConfig" in g_cfg:
-                    # DIFFERENCES[2,3]: our routes come over RDS, by the same name, without Kuma's route hash.
+                    # DIFFERENCES[2]: our routes come over RDS, by the same name (route names included).
                     inline = g_cfg.pop("routeConfig")
-                    for vh in inline["virtualHosts"]:
-                        for route in vh["routes"]:
-                            route.pop("name", None)
                     rds = a_cfg.pop("rds")
                     assert rds == {
                         "configSource": {"ads": {}, "resourceApiVersion": "V3"},

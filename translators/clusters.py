@@ -7,7 +7,9 @@ ignores it); MeshTimeout and MeshCircuitBreaker defaults (connect 5s, trackRemai
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
+from typing import Any
 
 from meshxds.translators import protos as pb
 from meshxds.translators.dataplanes import is_http
@@ -52,18 +54,25 @@ def circuit_breakers() -> pb.CircuitBreakers:
     return pb.CircuitBreakers(thresholds=[pb.CircuitBreakersThresholds(track_remaining=True)])
 
 
-def outbound_cluster(dest: Destination, mtls_mesh: str = "") -> pb.Cluster:
-    """An EDS cluster for one destination; its CLA has the same name. With ``mtls_mesh`` the upstream
-    connection is Kuma mTLS (``client_side_mtls_configurer.go``): SNI, exact SAN, ALPN kuma."""
+def outbound_cluster(dest: Destination, policies: Mapping[str, Any] | None = None, mtls_mesh: str = "") -> pb.Cluster:
+    """An EDS cluster for one destination; its CLA has the same name. ``policies`` are the fields the
+    destination's MeshTimeout/MeshCircuitBreaker/MeshHealthCheck/MeshLoadBalancingStrategy set. With
+    ``mtls_mesh`` the upstream connection is Kuma mTLS (``client_side_mtls_configurer.go``): SNI, exact SAN,
+    ALPN kuma."""
+    fields: dict[str, Any] = {
+        "connect_timeout": pb.seconds(CONNECT_TIMEOUT_S),
+        "circuit_breakers": circuit_breakers(),
+        "typed_extension_protocol_options": {HTTP_OPTIONS_KEY: protocol_options(True, is_http(dest.protocol))},
+        **(policies or {}),
+    }
+    if mtls_mesh:
+        fields["transport_socket"] = upstream_tls(mtls_mesh, dest.sni, dest.identities)
     return pb.Cluster(
         name=dest.cluster,
         alt_stat_name=_alt_stat_name(dest.cluster),
         type=pb.ClusterDiscoveryType.EDS,
         eds_cluster_config=pb.ClusterEdsClusterConfig(eds_config=pb.ads()),
-        connect_timeout=pb.seconds(CONNECT_TIMEOUT_S),
-        circuit_breakers=circuit_breakers(),
-        typed_extension_protocol_options={HTTP_OPTIONS_KEY: protocol_options(True, is_http(dest.protocol))},
-        transport_socket=upstream_tls(mtls_mesh, dest.sni, dest.identities) if mtls_mesh else None,
+        **fields,
     )
 
 

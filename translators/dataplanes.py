@@ -86,7 +86,7 @@ def interface(dp: Dataplane, inbound: Inbound) -> InboundInterface:
         dataplane_advertised_ip=net.advertised_address or ip,
         dataplane_port=inbound.port,
         workload_ip=inbound.service_address or DEFAULT_WORKLOAD_IP,
-        workload_port=inbound.service_port or inbound.port,
+        workload_port=inbound.workload_port,
     )
 
 

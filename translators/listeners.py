@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import Any
 
 from meshxds.resources.model import MESH_LABEL, Inbound
 from meshxds.resources.mtls import Mode
@@ -79,10 +80,16 @@ def route_configuration(outbound: Outbound) -> pb.RouteConfiguration:
     return pb.RouteConfiguration(name=dest.route_name, virtual_hosts=[host], validate_clusters=False)
 
 
-def outbound_listener(outbound: Outbound, transparent: bool) -> pb.Listener:
-    """``outbound:<address>:<port>``; not bound under transparent proxying (iptables delivers to it)."""
+def outbound_listener(outbound: Outbound, transparent: bool, tcp: Mapping[str, Any] | None = None) -> pb.Listener:
+    """``outbound:<address>:<port>``; not bound under transparent proxying (iptables delivers to it).
+
+    ``tcp`` (from a MeshTCPRoute or the policies) makes it a tcp_proxy with those fields.
+    """
     dest = outbound.destination
-    if is_http(dest.protocol):
+    if tcp is not None:
+        config = pb.TcpProxy(stat_prefix=stat_name(dest.cluster), **tcp)
+        chain = pb.FilterChain(filters=[pb.Filter(name=TCP_PROXY, typed_config=pb.pack(config))])
+    elif is_http(dest.protocol):
         hcm = pb.HttpConnectionManager(
             stat_prefix=stat_name(dest.cluster),
             rds=pb.Rds(config_source=pb.ads(), route_config_name=dest.route_name),

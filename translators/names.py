@@ -6,6 +6,7 @@ prefixes; KRIs name HTTP route configurations and tag outbound listeners.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from collections.abc import Mapping
@@ -78,3 +79,8 @@ def local_cluster_name(port: int) -> str:
 def stat_name(name: str) -> str:
     """Kuma's ``SanitizeMetric``: characters Envoy stats dislike become ``_``."""
     return _ILLEGAL_STAT_CHARS.sub("_", name)
+
+
+def matches_hash(matches_json: str) -> str:
+    """Kuma's ``HashMatches``: base64(sha256(json.Marshal(matches))), the name of a route without a real origin."""
+    return base64.b64encode(hashlib.sha256(matches_json.encode()).digest()).decode()

@@ -12,6 +12,7 @@ import json
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import lru_cache
 
 from meshxds.resources.catalog import MeshView
@@ -42,6 +43,16 @@ LEGACY_VIP_PORT = 80  # KUMA_DNS_SERVICE_SERVICE_VIP_PORT: universal legacy VIPs
 DEFAULT_OUTBOUND_ADDRESS = "127.0.0.1"
 # makeSplits: a MeshService port whose appProtocol is outside this set gets no cluster at all.
 ACCEPTED_PROTOCOLS = ("", "tcp", "kafka", "http", "http2", "grpc")
+
+
+class Skip(StrEnum):
+    """Why a proxy lacks a VIP outbound: the rules of ``select_legacy``/``select_resources``, named."""
+
+    NO_TRANSPARENT_PROXY = "the proxy has no transparent proxy: it gets only its networking.outbound[] entries"
+    NOT_IN_REACHABLE_SERVICES = "the service is not in the proxy's transparentProxying.reachableServices"
+    REACHABLE_SERVICES_ONLY = "the proxy sets reachableServices without reachableBackends, so no MeshService outbounds"
+    NO_REACHABLE_BACKENDS = "mode ReachableBackends and the proxy sets no transparentProxying.reachableBackends"
+    NOT_SELECTED = "not selected by the proxy's reachableBackends refs (or explicit backendRef outbounds)"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -197,13 +208,19 @@ class MeshOutbounds:
             refs = list(tp.reachable_backends.refs)
         selected: set[str] = set()
         for ref in refs:
-            for res in self._resources(ref.kind, ref.name, ref.namespace or namespace, ref.labels):
-                if ref.port is None:
-                    selected.add(kri(res))
-                else:
-                    dest = self._port_destination(res, ref.port)
-                    if dest is not None:
-                        selected.add(dest.kri)
+            selected |= self.resolve_ref(ref, namespace)
+        return selected
+
+    def resolve_ref(self, ref: BackendRef, namespace: str) -> set[str]:
+        """One ``reachableBackends``/``backendRef`` entry: the KRIs it selects (unknown names select nothing)."""
+        selected: set[str] = set()
+        for res in self._resources(ref.kind, ref.name, ref.namespace or namespace, ref.labels):
+            if ref.port is None:
+                selected.add(kri(res))
+            else:
+                dest = self._port_destination(res, ref.port)
+                if dest is not None:
+                    selected.add(dest.kri)
         return selected
 
     def explicit(self, dp: Dataplane) -> list[Outbound]:
@@ -249,17 +266,53 @@ class MeshOutbounds:
         if tp is None:
             return []
         reachable = set(tp.reachable_services)
-        return [ob for ob in self.legacy_outbounds if not reachable or ob.destination.service in reachable]
+        return [ob for ob in self.legacy_outbounds if reachable_skip(reachable, ob) is None]
+
+    def resource_gate(self, dp: Dataplane) -> tuple[Skip | None, set[str] | None]:
+        """Kuma's per-proxy checks (a) and (b) before any MeshService outbound, and the selected KRIs.
+
+        (None, None): every MeshService outbound; (None, set): the selected ones; (reason, _): none.
+        """
+        tp = dp.networking.transparent_proxying
+        if tp is None:
+            return Skip.NO_TRANSPARENT_PROXY, None
+        selected = self.selected_backends(dp)
+        if tp.reachable_services and selected is None:
+            return Skip.REACHABLE_SERVICES_ONLY, None
+        if tp.reachable_backends is None and self.mode == MeshServicesMode.REACHABLE_BACKENDS:
+            return Skip.NO_REACHABLE_BACKENDS, None
+        return None, selected
+
+    def resource_skip(self, dp: Dataplane, outbound: Outbound) -> Skip | None:
+        """Why a transparent proxy does not get this MeshService outbound (None: it does), as ``select_resources``."""
+        skip, selected = self.resource_gate(dp)
+        if skip is not None:
+            return skip
+        dest = outbound.destination
+        if selected is not None and dest.kri not in selected and dest.kri_resource not in selected:
+            return Skip.NOT_SELECTED
+        return None
+
+    def legacy_skip(self, dp: Dataplane, outbound: Outbound) -> Skip | None:
+        """Why a proxy does not get this legacy VIP outbound (None: it does), as ``select_legacy``."""
+        tp = dp.networking.transparent_proxying
+        if tp is None:
+            return Skip.NO_TRANSPARENT_PROXY
+        return reachable_skip(set(tp.reachable_services), outbound)
+
+    def for_proxy(self, dp: Dataplane) -> list[Outbound]:
+        """Every outbound ``dp`` gets, in the order ``MeshTranslator.proxy`` lays them out (legacy first)."""
+        if dp.networking.transparent_proxying is None:
+            selected = self.explicit(dp)
+        else:
+            selected = self.select_legacy(dp) + self.select_resources(dp)
+        collisions = self.own_inbound_collisions(dp)
+        return [ob for ob in selected if (ob.address, ob.port) not in collisions]
 
     def select_resources(self, dp: Dataplane) -> list[Outbound]:
         """A transparent proxy's MeshService/MeshMultiZoneService VIP outbounds, in mesh order."""
-        tp = dp.networking.transparent_proxying
-        if tp is None:
-            return []
-        selected = self.selected_backends(dp)
-        if tp.reachable_services and selected is None:
-            return []
-        if tp.reachable_backends is None and self.mode == MeshServicesMode.REACHABLE_BACKENDS:
+        skip, selected = self.resource_gate(dp)
+        if skip is not None:
             return []
         if selected is None:
             return list(self.resource_outbounds)
@@ -301,3 +354,10 @@ def legacy_vips(dataplanes: Iterable[Dataplane]) -> dict[str, str]:
     """
     services = sorted({i.service for dp in dataplanes for i in exposed_inbounds(dp) if i.service})
     return {s: str(LEGACY_VIP_BASE + n + 1) for n, s in enumerate(services)}
+
+
+def reachable_skip(reachable: set[str], outbound: Outbound) -> Skip | None:
+    """Kuma's legacy filter: with ``reachableServices`` set, only the services it lists."""
+    if reachable and outbound.destination.service not in reachable:
+        return Skip.NOT_IN_REACHABLE_SERVICES
+    return None

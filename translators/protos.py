@@ -29,12 +29,16 @@ with warnings.catch_warnings():
         BindConfig,
         CidrRange,
         ConfigSource,
+        HealthCheck,
+        HealthCheckHttpHealthCheck,
+        HealthCheckTcpHealthCheck,
         Http1ProtocolOptions,
         Http2ProtocolOptions,
         HttpProtocolOptions,
         Locality,
         Metadata,
         SocketAddress,
+        SocketAddressProtocol,
         TrafficDirection,
     )
     from envoy_data_plane.envoy.config.endpoint.v3 import (
@@ -43,13 +47,19 @@ with warnings.catch_warnings():
         LbEndpoint,
         LocalityLbEndpoints,
     )
-    from envoy_data_plane.envoy.config.listener.v3 import Filter, FilterChain, Listener
+    from envoy_data_plane.envoy.config.listener.v3 import Filter, FilterChain, Listener, ListenerFilter
     from envoy_data_plane.envoy.config.route.v3 import (
         Route,
         RouteAction,
         RouteConfiguration,
         RouteMatch,
         VirtualHost,
+    )
+    from envoy_data_plane.envoy.data.dns.v3 import (
+        DnsTable,
+        DnsTableAddressList,
+        DnsTableDnsEndpoint,
+        DnsTableDnsVirtualDomain,
     )
     from envoy_data_plane.envoy.extensions.filters.http.router.v3 import Router
     from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v3 import (
@@ -60,11 +70,20 @@ with warnings.catch_warnings():
         Rds,
     )
     from envoy_data_plane.envoy.extensions.filters.network.tcp_proxy.v3 import TcpProxy
+    from envoy_data_plane.envoy.extensions.filters.udp.dns_filter.v3 import (
+        DnsFilterConfig,
+        DnsFilterConfigServerContextConfig,
+    )
     from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
         HttpProtocolOptions as UpstreamHttpProtocolOptions,
     )
     from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
         HttpProtocolOptionsExplicitHttpConfig,
+    )
+    from envoy_data_plane.envoy.service.health.v3 import (
+        ClusterHealthCheck,
+        HealthCheckSpecifier,
+        LocalityEndpoints,
     )
     from envoy_data_plane.google.protobuf import Any, Struct
 
@@ -82,12 +101,23 @@ __all__ = [
     "Cluster",
     "ClusterDiscoveryType",
     "ClusterEdsClusterConfig",
+    "ClusterHealthCheck",
     "ClusterLbPolicy",
     "ClusterLoadAssignment",
     "ConfigSource",
+    "DnsFilterConfig",
+    "DnsFilterConfigServerContextConfig",
+    "DnsTable",
+    "DnsTableAddressList",
+    "DnsTableDnsEndpoint",
+    "DnsTableDnsVirtualDomain",
     "Endpoint",
     "Filter",
     "FilterChain",
+    "HealthCheck",
+    "HealthCheckHttpHealthCheck",
+    "HealthCheckSpecifier",
+    "HealthCheckTcpHealthCheck",
     "Http1ProtocolOptions",
     "Http2ProtocolOptions",
     "HttpConnectionManager",
@@ -98,7 +128,9 @@ __all__ = [
     "HttpProtocolOptionsExplicitHttpConfig",
     "LbEndpoint",
     "Listener",
+    "ListenerFilter",
     "Locality",
+    "LocalityEndpoints",
     "LocalityLbEndpoints",
     "Metadata",
     "Rds",
@@ -108,6 +140,7 @@ __all__ = [
     "RouteMatch",
     "Router",
     "SocketAddress",
+    "SocketAddressProtocol",
     "Struct",
     "TcpProxy",
     "TrafficDirection",

@@ -15,24 +15,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshxds.resources.catalog import Catalog, MeshView
-from meshxds.resources.model import Dataplane, Inbound
+from meshxds.resources.model import Dataplane, Inbound, MeshMultiZoneService, MeshService
 from meshxds.resources.mtp import inbound_rules, selects
 from meshxds.translators import protos as pb
 from meshxds.translators.clusters import local_cluster, outbound_cluster
 from meshxds.translators.dataplanes import InboundInterface, exposed_inbounds, inbound_protocol, interface, is_http
+from meshxds.translators.dns import dns_listener, ipv6_enabled, mesh_vip_domains, tp_enabled
 from meshxds.translators.endpoints import ClaBuilder, Endpoint, build_endpoint_map, subset
 from meshxds.translators.listeners import (
     InboundSecurity,
     inbound_chain,
     inbound_listener,
     outbound_listener,
-    route_configuration,
     secure_chains,
 )
 from meshxds.translators.memo import Memo, same_items
 from meshxds.translators.names import inbound_listener_name, local_cluster_name, stat_name
 from meshxds.translators.outbounds import LEGACY, Destination, MeshOutbounds, Outbound
 from meshxds.translators.passthrough import passthrough
+from meshxds.translators.targeting import MeshTargeting, OutboundPlan
 from meshxds.translators.tls import Secret
 
 
@@ -68,11 +69,12 @@ class ProxyResources:
     own: ResourceSet
     shared: ResourceSet
     legacy: ResourceSet = EMPTY
+    dns: ResourceSet = EMPTY  # the ``kuma:dns`` listener (translators/dns.py), shared by equal tables
 
     @property
     def shared_sets(self) -> tuple[ResourceSet, ...]:
-        """The non-empty outbound sets (at least one), legacy first as Kuma orders outbounds."""
-        sets = tuple(rs for rs in (self.legacy, self.shared) if rs.size)
+        """The non-empty outbound sets (at least one), legacy first as Kuma orders outbounds, then DNS."""
+        sets = tuple(rs for rs in (self.legacy, self.shared, self.dns) if rs.size)
         return sets or (self.shared,)
 
     @property
@@ -85,7 +87,7 @@ class ProxyResources:
 
     @property
     def listeners(self) -> tuple[pb.Listener, ...]:
-        return self.own.listeners + self.legacy.listeners + self.shared.listeners
+        return self.own.listeners + self.legacy.listeners + self.shared.listeners + self.dns.listeners
 
     @property
     def routes(self) -> tuple[pb.RouteConfiguration, ...]:
@@ -106,8 +108,9 @@ def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
 # (service, protocol, app cluster, security): what decides an inbound's mTLS filter chains.
 SecureKey = tuple[str, str, str, InboundSecurity]
 
-# (kind, selection, own-inbound collisions): what decides one outbound ResourceSet of a proxy.
-BundleKey = tuple[str, str, frozenset[tuple[str, int]]]
+
+# (kind, selection, own-inbound collisions, applying policies): what decides one outbound ResourceSet of a proxy.
+BundleKey = tuple[str, str, frozenset[tuple[str, int]], str]
 
 
 class MeshTranslator:
@@ -124,12 +127,13 @@ class MeshTranslator:
         self.view = view
         self.endpoint_map = build_endpoint_map(view, catalog)
         self.outbounds = MeshOutbounds(view, self.endpoint_map)
+        self.targeting = MeshTargeting(view, self.outbounds)  # routes and policies (MeshHTTPRoute, MeshTimeout...)
         old = previous
         self._cla: ClaBuilder = ClaBuilder(old._cla if old else None)
-        self._clusters: Memo[int, pb.Cluster] = Memo(old._clusters if old else None)
+        self._clusters: Memo[tuple[int, str], pb.Cluster] = Memo(old._clusters if old else None)
         self._clas: Memo[int, pb.ClusterLoadAssignment] = Memo(old._clas if old else None)
-        self._routes: Memo[int, pb.RouteConfiguration] = Memo(old._routes if old else None)
-        self._listeners: Memo[tuple[str, int, bool, int], pb.Listener] = Memo(old._listeners if old else None)
+        self._routes: Memo[tuple[int, str], pb.RouteConfiguration] = Memo(old._routes if old else None)
+        self._listeners: Memo[tuple[str, int, bool, int, str], pb.Listener] = Memo(old._listeners if old else None)
         self._locals: Memo[tuple[str, str, int, str, bool], pb.Cluster] = Memo(old._locals if old else None)
         self._chains: Memo[tuple[str, str, str, InboundSecurity | None], pb.FilterChain] = Memo(
             old._chains if old else None
@@ -146,6 +150,14 @@ class MeshTranslator:
         self._security_inputs = (self._mtls, spec.mtls_mode, view.traffic_permissions, spec.passthrough)
         if old is not None and old._security_inputs != self._security_inputs:
             self._old_own = {}  # the same Dataplane gets different inbound listeners now
+        # DNS: the mesh's names once; a ResourceSet per listener message (equal tables share one message)
+        legacy_vips = {ob.destination.service: ob.address for ob in self.outbounds.legacy_outbounds}
+        services: list[MeshService | MeshMultiZoneService] = [*view.mesh_services, *view.multizone_services]
+        self.vip_domains = mesh_vip_domains(view.mesh.spec.mode, legacy_vips, services)
+        self._dns_ports = catalog.dns_ports
+        self._dns: dict[tuple[BundleKey, BundleKey, int, bool], ResourceSet] = {}
+        self._dns_sets: dict[int, tuple[pb.Listener, ResourceSet]] = {}
+        self._old_dns_sets = old._dns_sets if old else {}
 
     def release(self) -> None:
         """Every proxy is translated: drop what is left of the previous build, so at most one lives on."""
@@ -162,45 +174,67 @@ class MeshTranslator:
         self._cla.release()
         self._old_bundles = {}
         self._old_own = {}
+        self._old_dns_sets = {}
 
-    def _endpoints(self, dest: Destination) -> list[Endpoint]:
+    def endpoints(self, dest: Destination) -> list[Endpoint]:
+        """The endpoints of ``dest``'s CLA (a legacy outbound's tag subset of its service)."""
         endpoints = self.endpoint_map.get(dest.service, [])
         return subset(endpoints, dest.tags) if dest.kind == LEGACY else endpoints
 
-    def _cluster(self, dest: Destination) -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:
+    def _cluster(self, dest: Destination, policies: str) -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:
         mtls = self._mtls
-        cluster = self._clusters.get(id(dest), lambda: outbound_cluster(dest, mtls), lambda: (dest.content(), mtls))
+        cluster = self._clusters.get(
+            (id(dest), policies),
+            lambda: outbound_cluster(dest, self.targeting.cluster(dest, policies), mtls),
+            lambda: (dest.content(), self.targeting.content(policies), mtls),
+        )
         cla = self._clas.get(
             id(dest),
-            lambda: self._cla.build(dest.cluster, self._endpoints(dest)),
-            lambda: (dest.cluster, self._cla.contents(self._endpoints(dest))),
+            lambda: self._cla.build(dest.cluster, self.endpoints(dest)),
+            lambda: (dest.cluster, self._cla.contents(self.endpoints(dest))),
         )
         return cluster, cla
 
-    def _route(self, outbound: Outbound) -> pb.RouteConfiguration:
-        dest = outbound.destination
-        return self._routes.get(id(dest), lambda: route_configuration(outbound), dest.content)
+    def _route(self, outbound: Outbound, plan: OutboundPlan, policies: str) -> pb.RouteConfiguration | None:
+        dest, route = outbound.destination, plan.route
+        if route is None:
+            return None
+        return self._routes.get((id(dest), policies), lambda: route, lambda: plan.content)
 
-    def _listener(self, outbound: Outbound, transparent: bool) -> pb.Listener:
+    def _listener(self, outbound: Outbound, transparent: bool, plan: OutboundPlan, policies: str) -> pb.Listener:
         address, port, dest = outbound.address, outbound.port, outbound.destination
+        tcp = plan.tcp if plan.kind == "tcp" else None
         return self._listeners.get(
-            (address, port, transparent, id(dest)),
-            lambda: outbound_listener(outbound, transparent),
-            lambda: (address, port, transparent, dest.content()),
+            (address, port, transparent, id(dest), policies),
+            lambda: outbound_listener(outbound, transparent, tcp),
+            lambda: (address, port, transparent, plan.kind, plan.content),
         )
 
-    def _bundle(self, key: BundleKey, dp: Dataplane, select: Callable[[Dataplane], list[Outbound]]) -> ResourceSet:
-        """The ResourceSet of ``select(dp)`` minus ``key``'s collisions: one per key and build."""
+    def _bundle(
+        self,
+        key: BundleKey,
+        dp: Dataplane,
+        select: Callable[[Dataplane], list[Outbound]],
+        skip: frozenset[str] = frozenset(),
+    ) -> ResourceSet:
+        """The ResourceSet of ``select(dp)`` minus ``key``'s collisions: one per key and build.
+
+        ``skip`` names clusters another set of the proxy already holds (a route's backend may be another
+        set's destination); ``key`` must decide it.
+        """
         bundle = self._bundles.get(key)
         if bundle is None:
-            collisions = key[-1]
+            collisions, policies = key[2], key[3]
             selected = [ob for ob in select(dp) if (ob.address, ob.port) not in collisions]
-            pairs = [self._cluster(ob.destination) for ob in selected]
+            plans = [(ob, self.targeting.plan(ob, policies)) for ob in selected]
+            plans = [(ob, plan) for ob, plan in plans if plan.kind != "none"]
+            pairs = [self._cluster(d, policies) for _, plan in plans for d in plan.dests if d.cluster not in skip]
+            routes = (self._route(ob, plan, policies) for ob, plan in plans)
             bundle = ResourceSet(
                 clusters=_unique(c for c, _ in pairs),
                 endpoints=_unique(e for _, e in pairs),
-                listeners=tuple(self._listener(ob, dp.transparent) for ob in selected),
-                routes=_unique(self._route(ob) for ob in selected if is_http(ob.destination.protocol)),
+                listeners=tuple(self._listener(ob, dp.transparent, plan, policies) for ob, plan in plans),
+                routes=_unique(r for r in routes if r is not None),
             )
             old = self._old_bundles.get(key)
             if old is not None and _same_set(old, bundle):
@@ -270,14 +304,40 @@ class MeshTranslator:
             self._own[node_id] = hit
         _, selection, own = hit
         collisions = frozenset(self.outbounds.own_inbound_collisions(dp))
+        policies = self.targeting.key(dp)
         tp = dp.networking.transparent_proxying
         if tp is None:  # explicit outbounds only
-            explicit = self._bundle(("explicit", selection, collisions), dp, self.outbounds.explicit)
+            explicit = self._bundle(("explicit", selection, collisions, policies), dp, self.outbounds.explicit)
             return ProxyResources(node_id, own, explicit)
-        legacy_key = ("legacy", json.dumps(sorted(set(tp.reachable_services))), collisions)
+        legacy_key = ("legacy", json.dumps(sorted(set(tp.reachable_services))), collisions, policies)
         legacy = self._bundle(legacy_key, dp, self.outbounds.select_legacy)
-        shared = self._bundle(("resources", selection, collisions), dp, self.outbounds.select_resources)
-        return ProxyResources(node_id, own, shared, legacy)
+        shared_key = ("resources", f"{selection}|{legacy_key[1]}", collisions, policies)
+        shared = self._bundle(
+            shared_key, dp, self.outbounds.select_resources, frozenset(c.name for c in legacy.clusters)
+        )
+        return ProxyResources(node_id, own, shared, legacy, self._dns_set(dp, legacy_key, shared_key, collisions))
+
+    def _dns_set(self, dp: Dataplane, legacy_key: BundleKey, shared_key: BundleKey, collisions: Any) -> ResourceSet:
+        """The proxy's DNS listener. Its names are those of its VIP outbounds (Kuma's ``proxy.Outbounds`` from
+        ``resolveVIPOutbounds``: reachable, minus overlaps with its own inbounds), so the table depends on the
+        outbound selection, the port and the IP family only."""
+        port = self._dns_ports.get(dp.node_id, 0)
+        if not port or not tp_enabled(dp):
+            return EMPTY
+        key = (legacy_key, shared_key, port, ipv6_enabled(dp))
+        rs = self._dns.get(key)
+        if rs is None:
+            selected = self.outbounds.select_legacy(dp) + self.outbounds.select_resources(dp)
+            addresses = {ob.address for ob in selected if (ob.address, ob.port) not in collisions}
+            listener = dns_listener(dp, port, self.vip_domains, addresses)
+            if listener is None:
+                return EMPTY
+            hit = self._dns_sets.get(id(listener)) or self._old_dns_sets.get(id(listener))
+            if hit is None or hit[0] is not listener:
+                hit = (listener, ResourceSet(listeners=(listener,)))
+            self._dns_sets[id(listener)] = hit
+            rs = self._dns[key] = hit[1]
+        return rs
 
 
 def _same_set(a: ResourceSet, b: ResourceSet) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshxds.translators.clusters import HTTP_OPTIONS_KEY
+from meshxds.xds.metrics_sink import sink_config
 
 
 def bootstrap_config(
@@ -18,17 +19,26 @@ def bootstrap_config(
     delta: bool = False,
     admin_address: str = "127.0.0.1",
     admin_port: int = 9901,
+    dns_port: int = 0,
+    stats_flush_interval: float | None = None,
     token: str | None = None,
     ca_pem: bytes | None = None,
 ) -> dict[str, Any]:
-    """A complete bootstrap: node id ``<mesh>.<name>``, ADS over gRPC, CDS and LDS via ADS.
+    """A complete bootstrap: node id ``<mesh>.<name>``, ADS over gRPC, CDS and LDS via ADS, HDS.
 
     ``set_node_on_first_message_only`` keeps Envoy's large Node out of every later request;
-    HTTP/2 keepalive on the xds cluster notices a dead server within seconds.
+    HTTP/2 keepalive on the xds cluster notices a dead server within seconds. ``hds_config`` points
+    Envoy's Health Discovery Service at the same server, as Kuma's bootstrap does, so service probes
+    need no file edit. ``dns_port`` (Kuma's node metadata ``dataplane.dns.port``) asks for the DNS
+    listener on ``127.0.0.1:<dns_port>``. With ``stats_flush_interval`` Envoy also streams its cluster
+    counters to meshxds' metrics service on the same connection, that often.
     """
     mesh = node_id.split(".", 1)[0]
+    node: dict[str, Any] = {"id": node_id, "cluster": mesh}
+    if dns_port:
+        node["metadata"] = {"dataplane.dns.port": str(dns_port)}
     config: dict[str, Any] = {
-        "node": {"id": node_id, "cluster": mesh},
+        "node": node,
         "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
         "dynamic_resources": {
             "ads_config": {
@@ -39,6 +49,12 @@ def bootstrap_config(
             },
             "cds_config": {"resource_api_version": "V3", "ads": {}},
             "lds_config": {"resource_api_version": "V3", "ads": {}},
+        },
+        "hds_config": {
+            "api_type": "GRPC",
+            "transport_api_version": "V3",
+            "grpc_services": [{"envoy_grpc": {"cluster_name": "xds_cluster"}}],
+            "set_node_on_first_message_only": True,
         },
         "static_resources": {
             "clusters": [
@@ -73,6 +89,9 @@ def bootstrap_config(
             ]
         },
     }
+    if stats_flush_interval is not None:  # counters to meshxds' metrics service, for `migrate plan`
+        config["stats_sinks"] = [sink_config("xds_cluster")]
+        config["stats_flush_interval"] = f"{stats_flush_interval:g}s"
     return secure_ads(config, ads_host, token, ca_pem)
 
 

@@ -4,6 +4,8 @@
 ``GET /snapshots``        → every node: snapshot versions, sent/ACKed per type, last NACK, connected
 ``GET /snapshots/<node>`` → that node's snapshot, the same JSON as ``meshxds dump``
 ``GET /meshservices``     → MeshServices with their status (``dataplaneProxies.connected`` live)
+``GET /traffic``          → per node and cluster, requests/connections/bytes per second from Envoy's stats sink
+``GET /metrics``          → the same as Prometheus gauges
 """
 
 from __future__ import annotations
@@ -24,9 +26,17 @@ log = logging.getLogger("meshxds.debug")
 class DebugServer:
     """HTTP/1.1, one request per connection, GET only."""
 
-    def __init__(self, cache: SnapshotCache, meshservices: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        meshservices: Callable[[], str] | None = None,
+        traffic: Callable[[], Any] | None = None,
+        metrics: Callable[[], str] | None = None,
+    ) -> None:
         self.cache = cache
         self.meshservices = meshservices
+        self.traffic = traffic
+        self.metrics = metrics
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -60,7 +70,15 @@ class DebugServer:
             return 200, "application/json", await asyncio.to_thread(to_json, snapshot)  # ~ms per resource
         if path == "/meshservices" and self.meshservices is not None:
             return 200, "application/yaml", self.meshservices()
-        return 404, "text/plain", "try /snapshots, /snapshots/<mesh>.<name>, /meshservices or /healthz\n"
+        if path == "/traffic" and self.traffic is not None:
+            return 200, "application/json", _json(self.traffic())
+        if path == "/metrics" and self.metrics is not None:
+            return 200, "text/plain; version=0.0.4", self.metrics()
+        return (
+            404,
+            "text/plain",
+            "try /snapshots, /snapshots/<mesh>.<name>, /meshservices, /traffic, /metrics or /healthz\n",
+        )
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

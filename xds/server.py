@@ -21,7 +21,7 @@ import asyncio
 import datetime
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -33,7 +33,7 @@ from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.delta import DeltaStream
 from meshxds.xds.sotw import SotwStream
 from meshxds.xds.stream import NodeGone, ProtocolError, Stream
-from meshxds.xds.wire import WireError, parse_delta_request, parse_request
+from meshxds.xds.wire import WireError, parse_delta_request, parse_request, request_node
 
 log = logging.getLogger("meshxds.xds")
 
@@ -79,13 +79,21 @@ class AdsServer:
     """Serves the snapshots of ``cache`` to Envoy over SotW and Delta ADS."""
 
     def __init__(
-        self, cache: SnapshotCache, auth: DataplaneAuthenticator | None = None, tls: ServerTLS | None = None
+        self,
+        cache: SnapshotCache,
+        handlers: Sequence[Any] = (),
+        auth: DataplaneAuthenticator | None = None,
+        tls: ServerTLS | None = None,
     ) -> None:
         """Without ``auth`` and ``tls`` the server is plaintext and trusts every node id (``--insecure``)."""
         self.cache = cache
         self.streams: set[Stream] = set()
         self.port = 0
         self._server: Any = None
+        # More services on the same gRPC server (HDS, the metrics sink), and who hears each accepted stream's
+        # encoded Node (the service reads node metadata from it: the server itself only routes bytes).
+        self.handlers: list[grpc.GenericRpcHandler] = list(handlers)
+        self.on_node: Callable[[str, bytes], None] | None = None
         self.auth = auth
         self.tls = tls
         self._grants: dict[int, tuple[Grant, asyncio.Queue[Any]]] = {}
@@ -101,7 +109,7 @@ class AdsServer:
             },
         )
         self._server = grpc.aio.server(options=SERVER_OPTIONS)
-        self._server.add_generic_rpc_handlers((handler,))
+        self._server.add_generic_rpc_handlers((handler, *self.handlers))
         if self.tls is not None:
             creds = grpc.ssl_server_credentials([(self.tls.key_pem, self.tls.cert_pem)])
             self.port = self._server.add_secure_port(f"{address}:{port}", creds)
@@ -151,6 +159,8 @@ class AdsServer:
                 code = grpc.StatusCode.NOT_FOUND if "." in node_id else grpc.StatusCode.INVALID_ARGUMENT
                 await context.abort(code, message)
                 return
+            if self.on_node is not None:
+                self.on_node(node_id, request_node(first, 1 if kind is DeltaStream else 2))
             await self._loop(kind(node_id, self.cache.node_status(node_id)), first, queue, context, grant)
         finally:
             reader.cancel()

@@ -33,6 +33,14 @@ def node_id(node: bytes) -> str:
     return ""
 
 
+def request_node(request: bytes, field: int) -> bytes:
+    """The encoded Node of a discovery request (field 2 in SotW, 1 in Delta); empty when absent."""
+    for number, value in fields(request):
+        if number == field and isinstance(value, bytes):
+            return value
+    return b""
+
+
 @dataclass(frozen=True)
 class ErrorDetail:
     """google.rpc.Status as Envoy fills it in a NACK."""

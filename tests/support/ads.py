@@ -13,6 +13,7 @@ from typing import Any
 from meshxds.control.background import Background
 from meshxds.control.service import Service
 from meshxds.snapshots.snapshot import Snapshot
+from meshxds.translators.health import HdsSettings
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.server import AdsServer
 
@@ -70,9 +71,11 @@ class ServerThread(Background):
 class ServiceThread(Background):
     """``meshxds serve`` (files → snapshots → ADS, with polling reload) on a background loop."""
 
-    def __init__(self, paths: Sequence[str | Path], poll_interval: float = 0.02, port: int = 0) -> None:
+    def __init__(
+        self, paths: Sequence[str | Path], poll_interval: float = 0.02, port: int = 0, hds: HdsSettings | None = None
+    ) -> None:
         super().__init__("meshxds-serve")
-        self.service = Service(paths, poll_interval=poll_interval)
+        self.service = Service(paths, poll_interval=poll_interval, hds=hds)
         self.port = port
 
     def start(self) -> ServiceThread:
@@ -86,7 +89,8 @@ class ServiceThread(Background):
     def restart(self) -> None:
         """A new server process in all but name: fresh cache, fresh streams, same port and files."""
         self.stop()
-        self.service = Service(self.service.paths, poll_interval=self.service.poll_interval)
+        old = self.service
+        self.service = Service(old.paths, poll_interval=old.poll_interval, hds=old.reports.settings)
         self.start()
 
     def __enter__(self) -> ServiceThread:

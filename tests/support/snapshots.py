@@ -42,7 +42,7 @@ def static_bootstrap(snapshot: Snapshot) -> dict[str, Any]:
     listeners = []
     for listener in dump["listeners"]:
         lis = {k: v for k, v in listener.items() if k != "@type"}
-        for chain in lis["filterChains"]:
+        for chain in lis.get("filterChains", ()):  # a UDP (DNS) listener has none
             for flt in chain["filters"]:
                 rds = flt["typedConfig"].pop("rds", None)
                 if rds is not None:
