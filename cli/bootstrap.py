@@ -42,12 +42,27 @@ def render(
         raise ValueError(f"--node {node!r}: expected MESH.NAME, e.g. default.web-1")
     if not 0 <= dns_port < 65536:
         raise ValueError(f"--dns-port {dns_port}: expected a port (1-65535), or 0 for no DNS listener")
-    host, port = parse_host_port(ads)
+    # Several replicas: --ads HOST:PORT,HOST:PORT (Envoy fails over between them).
+    servers = [parse_host_port(one.strip()) for one in ads.split(",") if one.strip()]
+    if not servers:
+        raise ValueError(f"--ads {ads!r}: expected HOST:PORT, e.g. 127.0.0.1:18000")
+    (host, port), more = servers[0], servers[1:]
     config = bootstrap_config(
-        node, host, port, delta, admin_address, admin_port, dns_port, stats_flush_interval, token, ca_pem
+        node,
+        host,
+        port,
+        delta,
+        admin_address,
+        admin_port,
+        dns_port,
+        stats_flush_interval,
+        more_ads=more,
+        token=token,
+        ca_pem=ca_pem,
     )
     kind = "delta (incremental)" if delta else "state-of-the-world"
-    header = f"# Envoy bootstrap for Dataplane {name!r} in mesh {mesh!r}: {kind} ADS from meshxds at {host}:{port}.\n"
+    where = ", ".join(f"{h}:{p}" for h, p in servers)
+    header = f"# Envoy bootstrap for Dataplane {name!r} in mesh {mesh!r}: {kind} ADS from meshxds at {where}.\n"
     return header + yaml.safe_dump(config, sort_keys=False)
 
 

@@ -1,28 +1,34 @@
 """The running control plane: the ADS server on the resource files, reloading them when they change.
 
 The glue between the pipeline and the server: load → validate → translate → ``cache.replace_all``.
-Input is polled (mtime, size and inode of every file under the paths); a change is loaded in a
-worker thread so streams keep being served meanwhile. Invalid input is reported with the same
-lines as ``meshxds validate`` and the last good snapshots stay served. ``meshxds serve``, the demo
-and the tests all run this one class.
+Input is polled off the loop (``control.watcher``) and read once it held still for ``settle``
+seconds; if it changed while being read, it is read again, so a half-written file is never served.
+Only the files that changed are parsed again (``store.folder.FileCache``). Invalid input (a parse
+error, an empty or missing folder) is reported with the same lines as ``meshxds validate`` and the
+last good snapshots stay served; a change that would remove most proxies at once waits for
+``control.guard``. The watcher runs supervised (``control.supervise``) and ``readiness()`` says what
+/readyz reports. ``meshxds serve``, the demo and the tests all run this one class.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
+import gc
 import logging
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from meshxds.codec.wire import WireError
-from meshxds.control.report import report
+from meshxds.control.guard import RemovalGuard
+from meshxds.control.logs import say, short
 from meshxds.control.reports import ProxyReports
-from meshxds.resources import Catalog, load_catalog, with_connected
+from meshxds.control.supervise import Supervised
+from meshxds.control.watcher import Fingerprint, InputWatcher, fingerprint
+from meshxds.resources import Catalog, catalog_from_documents, with_connected
 from meshxds.resources.dump import to_yaml
 from meshxds.resources.health import HealthReport
 from meshxds.resources.model import Dataplane, MeshMultiZoneService, MeshService
@@ -32,6 +38,7 @@ from meshxds.security.issuer import IdentityIssuer
 from meshxds.security.state import StateDir
 from meshxds.snapshots.builder import Builder, SnapshotError
 from meshxds.snapshots.snapshot import Snapshot
+from meshxds.store.folder import FileCache
 from meshxds.translators.health import HdsSettings
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.debug import DebugServer
@@ -41,26 +48,8 @@ from meshxds.xds.nodemeta import dns_port
 from meshxds.xds.server import AdsServer
 
 log = logging.getLogger("meshxds.serve")
-
-Fingerprint = tuple[tuple[str, int, int, int], ...]
-SETTLE_SECONDS = 0.02  # a change is read once the files stayed the same this long...
-SETTLE_CHECKS = 25  # ...or after this many checks (0.5 s) of continuous writing
-
-
-def fingerprint(paths: Sequence[str | Path]) -> Fingerprint:
-    """What changes when any input file is written, added, removed or renamed."""
-    out: list[tuple[str, int, int, int]] = []
-    for root in paths:
-        files = [Path(root)] if not Path(root).is_dir() else sorted(Path(root).rglob("*"))
-        for f in files:
-            try:
-                st = f.stat()
-            except OSError:
-                out.append((str(f), -1, -1, -1))
-                continue
-            if f.is_file():
-                out.append((str(f), st.st_mtime_ns, st.st_size, st.st_ino))
-    return tuple(out)
+PROBLEM_LINE = 1000  # characters of one error or warning line (a value quoted from the input can be huge)
+MAX_LISTED = 10  # node ids named in a reload line; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -70,6 +59,8 @@ class Built:
     catalog: Catalog | None
     snapshots: dict[str, Snapshot] | None
     seconds: float
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 class Service:
@@ -80,6 +71,8 @@ class Service:
         paths: Sequence[str | Path],
         zone: str = "default",
         poll_interval: float = 0.2,
+        settle: float = 0.25,
+        guard: RemovalGuard | None = None,
         hds: HdsSettings | None = None,
         state_dir: str | Path | None = None,
         secure: bool = False,
@@ -101,10 +94,15 @@ class Service:
                 raise ValueError("a secure server needs a state directory")
             self.tls = control_plane_tls(state, list(tls_hosts))
             auth = DataplaneAuthenticator(state, self.dataplane)
+        self.files = FileCache(zone)  # keeps each file's documents: a reload parses only changed files
         self.traffic = TrafficStore()  # live per-cluster traffic from Envoy's stats sink (for `migrate plan`)
-        self.ads = AdsServer(self.cache, [MetricsSink(self.traffic).handler()], auth, self.tls)
+        self.ads = AdsServer(self.cache, [MetricsSink(self.traffic).handler()], auth=auth, tls=self.tls)
         self.debug = DebugServer(
-            self.cache, self.meshservices_yaml, self.traffic.as_json, lambda: prometheus_text(self.traffic)
+            self.cache,
+            self.meshservices_yaml,
+            self.traffic.as_json,
+            lambda: prometheus_text(self.traffic),
+            readiness=self.readiness,
         )
         self.catalog: Catalog | None = None
         self.seen: Fingerprint | None = None
@@ -116,7 +114,12 @@ class Service:
         self._dataplanes: dict[str, Dataplane] = {}
         self.reloads = 0
         self.failed_reloads = 0
-        self._watcher: asyncio.Task[None] | None = None
+        self.input = InputWatcher(self.paths, poll_interval, settle)
+        self.guard = guard or RemovalGuard()
+        self.watcher = Supervised("input watcher", self.watch)
+        self.last_error: str | None = None
+        self._warnings: frozenset[str] = frozenset()
+        self._reloading = asyncio.Lock()
 
     # -- loading ---------------------------------------------------------------------------------
     def build(
@@ -126,49 +129,89 @@ class Service:
         health: Mapping[str, HealthReport] | None = None,
         dns_ports: Mapping[str, int] | None = None,
     ) -> Built:
-        """Load, validate and translate; reports problems on stderr. Pure apart from printing."""
+        """Load, validate and translate (blocking: runs in a worker thread). Reports nothing itself."""
         start = time.perf_counter()
-        result = load_catalog(
-            self.paths, zone=self.zone, previous=previous, connected=connected, health=health, dns_ports=dns_ports
-        )
-        report(result)
+        docs = self.files.load(self.paths)  # only files that changed since the last load are parsed again
+        result = catalog_from_documents(docs, self.zone, previous, connected, health=health, dns_ports=dns_ports)
+        errors = tuple(str(p) for p in result.errors)
+        warnings = tuple(str(p) for p in result.warnings)
         if result.catalog is None:
-            return Built(None, None, time.perf_counter() - start)
+            return Built(None, None, time.perf_counter() - start, errors, warnings)
         try:
             snapshots = self.builder.build(result.catalog)
         except SnapshotError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return Built(None, None, time.perf_counter() - start)
-        return Built(result.catalog, snapshots, time.perf_counter() - start)
+            return Built(None, None, time.perf_counter() - start, (str(exc),), warnings)
+        return Built(result.catalog, snapshots, time.perf_counter() - start, errors, warnings)
 
-    def apply(self, built: Built) -> bool:
+    def report(self, built: Built) -> None:
+        """Errors every time (they are why the reload failed); warnings only when they changed."""
+        for line in built.errors:
+            say("error", short(line, PROBLEM_LINE))
+        warnings = frozenset(built.warnings)
+        for line in built.warnings:
+            if line not in self._warnings:
+                say("warning", short(line, PROBLEM_LINE))
+        if warnings and warnings <= self._warnings:
+            log.info("%d warning(s), unchanged", len(warnings))
+        self._warnings = warnings
+
+    def apply(self, built: Built, key: Fingerprint | None = None) -> bool:
         """Swap in a successful build (on the loop); keep the last good snapshots otherwise."""
+        self.report(built)
         if built.catalog is None or built.snapshots is None:
             self.failed_reloads += 1
+            self.last_error = short(built.errors[0] if built.errors else "input has errors", 300)
             if self.catalog is None:
                 message = "serving nothing until it is fixed (watching)"
             else:
                 message = f"still serving the last good snapshots ({len(self.cache.nodes())} nodes)"
-            print(f"meshxds: input has errors; {message}", file=sys.stderr)
+            say("meshxds", f"meshxds: input has errors; {message}")
             return False
+        if self.catalog is not None and not self.guard.allows(
+            set(self.cache.nodes()), set(built.snapshots), key, time.monotonic()
+        ):
+            return False
+        self.last_error = None
         self.catalog = built.catalog
         self._dataplanes = {dp.node_id: dp for view in built.catalog.meshes.values() for dp in view.dataplanes}
         self.reports.forget_others(set(self._dataplanes))
         changed = self.cache.replace_all(built.snapshots)
         self.reloads += 1
-        log.info(
-            "loaded %d nodes in %.0f ms; changed: %s",
-            len(built.snapshots),
-            built.seconds * 1000,
-            ", ".join(changed) or "nothing",
-        )
+        # The served state is millions of long-lived objects: left to the cyclic GC, every full collection
+        # (triggered by a reload's allocations, in whichever thread) walks them all with the GIL held and
+        # stalls the loop for up to seconds. Frozen, they are skipped; they hold no reference cycles, so
+        # what a later reload replaces is still freed by reference counting.
+        gc.freeze()
+        listed = ", ".join(changed[:MAX_LISTED]) or "nothing"
+        more = f" and {len(changed) - MAX_LISTED} more" if len(changed) > MAX_LISTED else ""
+        log.info("loaded %d nodes in %.0f ms; changed: %s%s", len(built.snapshots), built.seconds * 1000, listed, more)
         return True
 
+    def _read(
+        self,
+        previous: Catalog | None,
+        connected: frozenset[str],
+        health: Mapping[str, HealthReport],
+        dns_ports: Mapping[str, int],
+    ) -> tuple[Fingerprint, Built, Fingerprint]:
+        """The input state before, the build, and the state after (different: files changed while read)."""
+        before = fingerprint(self.paths)
+        built = self.build(previous, connected, health, dns_ports)
+        return before, built, fingerprint(self.paths)
+
     async def reload(self) -> bool:
-        self.seen = fingerprint(self.paths)
-        health, dns_ports = self.reports.take()
-        built = await asyncio.to_thread(self.build, self.catalog, self.cache.connected(), health, dns_ports)
-        return self.apply(built)
+        """Read the input once it holds still; a change during the read means reading it again."""
+        async with self._reloading:
+            health, dns_ports = self.reports.take()
+            while True:
+                before, built, after = await asyncio.to_thread(
+                    self._read, self.catalog, self.cache.connected(), health, dns_ports
+                )
+                if before == after:
+                    break
+                await self.input.settled(after)
+            self.seen = before
+            return self.apply(built, before)
 
     def dataplane(self, node_id: str) -> Dataplane | None:
         """The Dataplane a token is checked against (None until the node is in the input)."""
@@ -183,20 +226,36 @@ class Service:
         while True:
             await asyncio.sleep(self.poll_interval)
             self.ads.recheck_tokens()
-            current = fingerprint(self.paths)
-            if current == self.seen:
-                # a sidecar reported (the same path as a file change, minus the settling), or an identity is due
-                if self.reports.dirty or self.rotation_due():
-                    await self.reload()
-                continue
-            # Let a burst of writes (an editor's save, a `cp -r`) finish before reading the files.
-            for _ in range(SETTLE_CHECKS):
-                await asyncio.sleep(SETTLE_SECONDS)
-                latest = fingerprint(self.paths)
-                if latest == current:
-                    break
-                current = latest
-            await self.reload()
+            current = await self.input.fingerprint()
+            if current != self.seen:
+                await self.input.settled(current)  # let an editor's save or a copy finish first
+                await self.reload()
+            elif self.guard.due(time.monotonic()) or self.reports.dirty or self.rotation_due():
+                await self.reload()  # a held removal or an identity rotation is due, or a sidecar reported
+
+    def readiness(self) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, body) for /readyz: 503 until a good snapshot is served or while the watcher is down."""
+        reasons: list[str] = []
+        if self.catalog is None:
+            reasons.append("no good input loaded yet" + (f": {self.last_error}" if self.last_error else ""))
+        if not self.watcher.healthy:
+            reasons.append("input watcher is not running")
+        body: dict[str, Any] = {
+            "nodes": len(self.cache.nodes()),
+            "reloads": self.reloads,
+            "failed_reloads": self.failed_reloads,
+            "watcher": self.watcher.state(),
+        }
+        if reasons:
+            return 503, {"status": "not ready", "reasons": reasons, **body}
+        degraded: list[str] = []
+        if self.last_error:
+            degraded.append(f"last reload failed, serving the last good snapshots: {self.last_error}")
+        if self.guard.held is not None:
+            degraded.append(self.guard.held.reason(self.guard.hold))
+        if degraded:
+            return 200, {"status": "degraded", "reasons": degraded, **body}
+        return 200, {"status": "ready", **body}
 
     # -- what sidecars report -------------------------------------------------------------------
     def hds_specifier(self, node_id: str) -> bytes | None:
@@ -216,15 +275,11 @@ class Service:
             return
         self.reports.report_dns_port(node_id, port)
 
-    def meshservices_yaml(self) -> str:
+    async def meshservices_yaml(self) -> str:
+        """The MeshServices with live ``connected`` counts, rendered off the loop (large meshes take seconds)."""
         if self.catalog is None:
             return ""
-        catalog = with_connected(self.catalog, self.cache.connected())
-        services: list[MeshService | MeshMultiZoneService] = []
-        for view in catalog.meshes.values():
-            services += view.mesh_services
-            services += view.multizone_services
-        return to_yaml(services)
+        return await asyncio.to_thread(render_meshservices, self.catalog, self.cache.connected())
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self, address: str = "127.0.0.1", port: int = 18000, debug_port: int | None = None) -> None:
@@ -232,12 +287,19 @@ class Service:
         await self.ads.start(address, port)
         if debug_port is not None:
             await self.debug.start(address, debug_port)
-        self._watcher = asyncio.create_task(self.watch())
+        self.watcher.start()
 
-    async def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+    async def stop(self, grace: float = 0.2) -> None:
+        """Stop watching, then end every stream with UNAVAILABLE and close within ``grace`` seconds."""
+        await self.watcher.stop()
         await self.debug.stop()
-        await self.ads.stop(0.2)
+        await self.ads.stop(grace)
+
+
+def render_meshservices(catalog: Catalog, connected: frozenset[str]) -> str:
+    catalog = with_connected(catalog, connected)
+    services: list[MeshService | MeshMultiZoneService] = []
+    for view in catalog.meshes.values():
+        services += view.mesh_services
+        services += view.multizone_services
+    return to_yaml(services)

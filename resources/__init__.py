@@ -13,18 +13,29 @@ from pathlib import Path
 from meshxds.resources import model as m
 from meshxds.resources.catalog import Catalog, MeshView
 from meshxds.resources.errors import Problem, Severity
-from meshxds.resources.generate import generate
+from meshxds.resources.generate import generate, managed_given
 from meshxds.resources.health import HealthReport, apply_health
 from meshxds.resources.hostnames import assign_hostnames
 from meshxds.resources.k8s import Options, convert
 from meshxds.resources.loader import Documents, Loaded, load_documents, resource_id
 from meshxds.resources.match import DataplaneIndex
 from meshxds.resources.policies import POLICY_KINDS, AnyPolicy
+from meshxds.resources.references import reference_warnings
 from meshxds.resources.status import assign_vips, update_multizone, update_status
 from meshxds.resources.targeting import default_policies, reference_problems
 from meshxds.resources.validate import validate
+from meshxds.resources.zone_tags import stamp_zone
 
-__all__ = ["Catalog", "LoadResult", "MeshView", "Problem", "Severity", "load_catalog", "with_connected"]
+__all__ = [
+    "Catalog",
+    "LoadResult",
+    "MeshView",
+    "Problem",
+    "Severity",
+    "catalog_from_documents",
+    "load_catalog",
+    "with_connected",
+]
 
 
 @dataclass(frozen=True)
@@ -110,12 +121,14 @@ def build_catalog(
     connected: frozenset[str],
 ) -> tuple[Catalog, list[Problem]]:
     warnings: list[Problem] = []
+    items = [stamped(i, meshes, zone) for i in items]
     services: list[Loaded] = []
     for mesh in meshes.values():
         dp_items = [i for i in items if isinstance(i.resource, m.Dataplane) and i.resource.mesh == mesh.name]
         given = [i for i in items if isinstance(i.resource, m.MeshService) and i.resource.mesh == mesh.name]
         made, found = generate(mesh, dp_items, given, zone, previous_ports(previous, mesh.name))
-        warnings += found
+        given, dropped = managed_given(mesh, given, made)
+        warnings += found + dropped
         services += given + made
     services += [i for i in items if isinstance(i.resource, m.MeshMultiZoneService)]
     ordered: list[m.MeshService | m.MeshMultiZoneService] = [
@@ -124,6 +137,8 @@ def build_catalog(
     before = previous_vips(previous)
     history = {ip for ips in before.values() for ip in ips} | (previous.allocated_vips if previous else frozenset())
     with_vips, allocated = assign_vips(ordered, before, history)
+    memory = dict(before)
+    memory.update({(s.kind, s.mesh, s.name): [v.ip for v in s.status.vips] for s in with_vips})
     generators = tuple(i.resource for i in items if isinstance(i.resource, m.HostnameGenerator))
     views: dict[str, MeshView] = {}
     for mesh in meshes.values():
@@ -151,14 +166,25 @@ def build_catalog(
             policies=policies,
             traffic_permissions=mtps,
         )
+        warnings += reference_warnings(views[mesh.name], items)
     catalog = Catalog(
         zone=zone,
         meshes=views,
         hostname_generators=generators,
         zone_ingresses=tuple(i.resource for i in items if isinstance(i.resource, m.ZoneIngress)),
         allocated_vips=allocated,
+        vip_memory={key: tuple(ips) for key, ips in memory.items()},
     )
     return catalog, warnings
+
+
+def stamped(item: Loaded, meshes: dict[str, m.Mesh], zone: str) -> Loaded:
+    """A Dataplane as the zone control plane stores it: with ``kuma.io/zone`` on its inbounds."""
+    res = item.resource
+    if not isinstance(res, m.Dataplane) or res.mesh not in meshes:
+        return item
+    dp = stamp_zone(res, zone, meshes[res.mesh].spec.mode)
+    return item if dp is res else Loaded(dp, item.origin)
 
 
 def mesh_policies(
@@ -200,7 +226,7 @@ def previous_ports(previous: Catalog | None, mesh: str) -> dict[str, list[m.Port
 def previous_vips(previous: Catalog | None) -> dict[tuple[str, str, str], list[str]]:
     if previous is None:
         return {}
-    out: dict[tuple[str, str, str], list[str]] = {}
+    out = {key: list(ips) for key, ips in previous.vip_memory.items()}
     for view in previous.meshes.values():
         services: list[m.MeshService | m.MeshMultiZoneService] = [*view.mesh_services, *view.multizone_services]
         for svc in services:

@@ -51,6 +51,10 @@ class Catalog:
     zone_ingresses: tuple[ZoneIngress, ...] = ()
     # Every VIP ever handed out by this chain of loads: never reused, so a reload never moves one.
     allocated_vips: frozenset[str] = frozenset()
+    # The VIPs of every service this chain of loads has seen, by (kind, mesh, name), including services that
+    # are gone: one that comes back (a file briefly missing or half written) gets its VIP back. Kuma's deletion
+    # grace period for generated MeshServices keeps them stable the same way.
+    vip_memory: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict, compare=False)
     # node id → the DNS port its sidecar reported (node metadata ``dataplane.dns.port``); fed in at the edge.
     dns_ports: dict[str, int] = field(default_factory=dict)
 

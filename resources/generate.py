@@ -3,7 +3,8 @@
 One MeshService per valid ``kuma.io/service`` value of Dataplane inbounds, in every
 mode but Disabled. Files carry no creation time, so the "oldest" Dataplane is the
 one loaded first; its ports win a conflict and the Dataplanes that disagree are
-named in a warning. Hand-written MeshServices are never overwritten.
+named in a warning. Hand-written MeshServices are never overwritten; stored ones that carry the
+generator's ``kuma.io/managed-by`` label are the generator's own and are regenerated.
 """
 
 from __future__ import annotations
@@ -100,36 +101,78 @@ def generate(
     for service, cands in by_service.items():
         oldest = cands[0]
         what = describe("MeshService", service, mesh.name)
+        before = tuple(existing.get(service, ()))
         if service in taken:
             hand = taken[service]
-            if hand.resource.labels.get(m.MANAGED_BY_LABEL) != m.MANAGED_BY_GENERATOR:
+            if not is_generated(hand.resource):
                 dps = ", ".join(c.dataplane.name for c in cands)
                 message = f"kept as written: not generated from the inbounds of Dataplane(s) {dps}"
                 warnings.append(hand.origin.warning(what, None, message))
-            continue
-        before = tuple(existing.get(service, ()))
-        winner = next((c for c in cands if before and c.ports == before), oldest)
+                continue
+            # Stored with the generator's label: it is the generator's own, its ports are the "existing" spec.
+            assert isinstance(hand.resource, m.MeshService)
+            before = tuple(hand.resource.spec.ports)
+            oldest = Candidate(oldest.dataplane, hand.origin, oldest.ports)
+        winner = next((c for c in cands if before and c.ports == before), cands[0])
         disagree = [c for c in cands if c.ports != winner.ports]
         if disagree:
             names = ", ".join(f"{c.dataplane.name} {show_ports(c.ports)}" for c in disagree)
             basis = (
-                f"the oldest, {oldest.dataplane.name} {show_ports(oldest.ports)}, whose ports are kept"
-                if winner is oldest
-                else f"the ports it already had {show_ports(before)}, kept while {winner.dataplane.name} has them"
+                f"the ports it already had {show_ports(before)}, kept while {winner.dataplane.name} has them"
+                if before and winner.ports == before
+                else f"the oldest, {cands[0].dataplane.name} {show_ports(cands[0].ports)}, whose ports are kept"
             )
             message = (
                 "port conflict, ports must be identical across Dataplane inbounds grouped into a single "
                 f"MeshService: {names} differ from {basis}"
             )
             warnings.append(disagree[0].origin.warning(what, None, message))
+        labels = generated_labels(mesh.name, service, zone)
+        status = m.MeshServiceStatus()
+        if service in taken:  # Kuma updates the stored one: its other labels and its status stay
+            stored = taken[service].resource
+            assert isinstance(stored, m.MeshService)
+            labels, status = {**stored.labels, **labels}, stored.status
         ms = m.MeshService(
             name=service,
             mesh=mesh.name,
-            labels=generated_labels(mesh.name, service, zone),
+            labels=labels,
             spec=m.MeshServiceSpec(
                 selector=m.Selector(dataplane_tags={m.SERVICE_TAG: service}),
                 ports=list(winner.ports),
             ),
+            status=status,
         )
         out.append(Loaded(ms, oldest.origin))
     return out, warnings
+
+
+def is_generated(ms: object) -> bool:
+    """A local MeshService labelled ``kuma.io/managed-by: meshservice-generator`` belongs to the generator."""
+    return isinstance(ms, m.MeshService) and ms.is_local and ms.labels.get(m.MANAGED_BY_LABEL) == m.MANAGED_BY_GENERATOR
+
+
+def managed_given(
+    mesh: m.Mesh, given: Sequence[Loaded], generated: Sequence[Loaded]
+) -> tuple[list[Loaded], list[Problem]]:
+    """What becomes of MeshServices stored with the generator's label (generator.go ``generate`` and ``Start``).
+
+    Replaced by their regenerated version when Dataplanes still give them; kept (Kuma starts a
+    deletion grace period) when none does; dropped in a Disabled mesh (Kuma deletes them at once).
+    """
+    made = {g.resource.name for g in generated}
+    kept: list[Loaded] = []
+    warnings: list[Problem] = []
+    for item in given:
+        res = item.resource
+        what = describe("MeshService", res.name, mesh.name)
+        if not is_generated(res):
+            kept.append(item)
+        elif mesh.spec.mode == m.MeshServicesMode.DISABLED:
+            message = "dropped: generator-managed, and MeshServices are Disabled in this mesh (Kuma deletes it)"
+            warnings.append(item.origin.warning(what, f"labels.{m.MANAGED_BY_LABEL}", message))
+        elif res.name not in made:
+            message = "generator-managed but no Dataplane inbound gives it: Kuma deletes it after its grace period"
+            warnings.append(item.origin.warning(what, f"labels.{m.MANAGED_BY_LABEL}", message))
+            kept.append(item)
+    return kept, warnings

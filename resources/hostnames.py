@@ -120,7 +120,7 @@ def selector_of(gen: m.HostnameGenerator, svc: m.MeshService | m.MeshMultiZoneSe
 
 def assign_hostnames(services: Sequence[Svc], generators: Sequence[m.HostnameGenerator], zone: str) -> list[Svc]:
     """Fill ``status.addresses``/``hostnameGenerators`` of one mesh's services of one kind."""
-    taken: set[str] = set()
+    taken: dict[str, str] = {}  # hostname -> the service that got it
     results: dict[int, list[tuple[m.Address | None, m.HostnameGeneratorStatus]]] = {}
     for gen in ordered_generators(generators):
         ref = m.HostnameGeneratorRef(core_name=gen.name)
@@ -134,12 +134,11 @@ def assign_hostnames(services: Sequence[Svc], generators: Sequence[m.HostnameGen
             except TemplateError as e:
                 cond = m.Condition(type="Generated", status="False", reason="TemplateError", message=str(e))
             else:
-                if hostname in taken:
-                    cond = m.Condition(
-                        type="Generated", status="False", reason="Collision", message=f"{hostname} is already taken"
-                    )
+                if taken.get(hostname, svc.name) != svc.name:  # the same service twice is no collision
+                    message = f"Hostname collision with {svc.kind}: {svc.name}"  # Kuma's text, naming this service
+                    cond = m.Condition(type="Generated", status="False", reason="Collision", message=message)
                 else:
-                    taken.add(hostname)
+                    taken[hostname] = svc.name
                     address = m.Address(hostname=hostname, origin="HostnameGenerator", hostname_generator_ref=ref)
                     cond = m.Condition(type="Generated", status="True", reason="Generated")
             results.setdefault(n, []).append(

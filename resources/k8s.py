@@ -1,15 +1,16 @@
 """Kubernetes ``v1 Service`` → MeshService, as Kuma's meshservice_controller.go does it.
 
 A Service is considered when it carries ``kuma.io/mesh`` or its Namespace (given in the
-input) has ``kuma.io/sidecar-injection: enabled``. ClusterIP Services give one MeshService
-with the ClusterIP as VIP; headless ones give one MeshService per endpoint Pod (files
-carry no Endpoints, so the pods are the Dataplanes whose inbound tags match the selector).
+input) has ``kuma.io/sidecar-injection: enabled``; its mesh is the Service's ``kuma.io/mesh``
+label or annotation, else its Namespace's, else ``default`` (``MeshOfByLabelOrAnnotation``).
+ClusterIP Services give one MeshService with the ClusterIP as VIP; headless ones give one
+MeshService per endpoint Pod (files carry no Endpoints, so the pods are the Dataplanes whose
+inbound tags match the selector).
 Non-TCP ports are dropped with a warning, as Kuma's "Ignored unsupported ports" event.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,11 @@ IGNORE_ANNOTATION = "kuma.io/ignore"
 SERVICE_NAME_LABEL = "k8s.kuma.io/service-name"
 HEADLESS_LABEL = "k8s.kuma.io/is-headless-service"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+GATEWAY_ANNOTATION = "kuma.io/gateway"
+ZONE_PROXY_LABEL = "k8s.kuma.io/zone-proxy-type"
+# k8s.io/apimachinery rand.SafeEncodeString's alphabet (no vowels, no confusable characters).
+SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+HASH_LENGTH = 10
 
 
 @dataclass(frozen=True)
@@ -36,16 +42,41 @@ class Options:
     zone: str = "default"
 
 
-def namespace_injection(raw: Sequence[RawK8s]) -> dict[str, bool]:
-    out: dict[str, bool] = {}
+@dataclass(frozen=True)
+class Namespace:
+    """What the controller reads from a Namespace: its injection label and its mesh (label, else annotation)."""
+
+    injected: bool
+    mesh: str | None
+
+
+def namespaces(raw: Sequence[RawK8s]) -> dict[str, Namespace]:
+    out: dict[str, Namespace] = {}
     for item in raw:
         if item.kind != "Namespace":
             continue
         meta = item.body.get("metadata")
         if isinstance(meta, dict) and isinstance(meta.get("name"), str):
-            labels = meta.get("labels")
-            out[meta["name"]] = isinstance(labels, dict) and labels.get(INJECTION_LABEL) in ("enabled", "true")
+            labels = mapping(meta.get("labels"))
+            annotations = mapping(meta.get("annotations"))
+            out[meta["name"]] = Namespace(
+                injected=labels.get(INJECTION_LABEL) in ("enabled", "true"),
+                mesh=mesh_of(labels, annotations),
+            )
     return out
+
+
+def mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def mesh_of(labels: dict[Any, Any], annotations: dict[Any, Any]) -> str | None:
+    """``MeshOfByLabelOrAnnotation`` for one object: the ``kuma.io/mesh`` label, else the annotation."""
+    for source in (labels, annotations):
+        value = source.get(m.MESH_LABEL)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def convert(
@@ -55,7 +86,7 @@ def convert(
     options: Options = Options(),
 ) -> tuple[list[Loaded], list[Problem]]:
     """Every Service of the input that Kuma would turn into MeshServices."""
-    injected = namespace_injection(raw)
+    injected = namespaces(raw)
     out: list[Loaded] = []
     problems: list[Problem] = []
     for item in raw:
@@ -68,7 +99,7 @@ def convert(
 
 def convert_service(
     item: RawK8s,
-    injected: dict[str, bool],
+    injected: dict[str, Namespace],
     meshes: dict[str, m.Mesh],
     dataplanes: Sequence[m.Dataplane],
     options: Options,
@@ -89,16 +120,24 @@ def convert_service(
         ]
     if not isinstance(spec, dict):
         return [], [item.origin.problem(what, "spec", "must be a mapping")]
-    mesh = labels.get(m.MESH_LABEL)
-    if mesh is None and not injected.get(namespace, False):
+    ns = injected.get(namespace, Namespace(False, None))
+    if m.MESH_LABEL not in labels and not ns.injected:
         return [], []  # not part of any mesh: Kuma ignores it
-    mesh = mesh if isinstance(mesh, str) else "default"
-    if annotations.get(IGNORE_ANNOTATION) in ("true", True):
-        return [], []
+    # MeshOfByLabelOrAnnotation: the Service's label or annotation, else its Namespace's, else default.
+    mesh = mesh_of(labels, annotations) or ns.mesh or "default"
     if mesh not in meshes:
-        return [], [item.origin.problem(what, f"metadata.labels.{m.MESH_LABEL}", f"mesh {mesh!r} does not exist")]
+        message = f"skipped: mesh {mesh!r} does not exist (Kuma makes no MeshService)"
+        return [], [item.origin.warning(what, f"metadata.labels.{m.MESH_LABEL}", message)]
     if meshes[mesh].spec.mode == m.MeshServicesMode.DISABLED:
         return [], []
+    if annotations.get(IGNORE_ANNOTATION) in ("true", True):
+        return [], []
+    if GATEWAY_ANNOTATION in annotations:
+        return [], [
+            item.origin.warning(what, f"metadata.annotations.{GATEWAY_ANNOTATION}", "skipped: a gateway Service")
+        ]
+    if ZONE_PROXY_LABEL in labels:
+        return [], [item.origin.warning(what, f"metadata.labels.{ZONE_PROXY_LABEL}", "skipped: a zone proxy Service")]
     cluster_ip = spec.get("clusterIP")
     if not cluster_ip:
         return [], [item.origin.warning(what, "spec.clusterIP", "skipped: the Service has no ClusterIP")]
@@ -180,7 +219,7 @@ def headless(
         if dp.mesh != mesh or not any(tags_match(selector, i.tags) for i in dp.networking.inbound):
             continue
         pod = dp.labels.get(m.DISPLAY_NAME_LABEL, dp.name).split(".")[0]
-        ms_name = headless_name(pod, name)
+        ms_name = headless_name(pod, name, namespace)
         body = {
             "name": f"{ms_name}.{namespace}",
             "mesh": mesh,
@@ -194,10 +233,19 @@ def headless(
     return out
 
 
-def headless_name(pod: str, service: str) -> str:
-    """``<pod>-<hash>``, at most 63 characters (Kuma hashes pod and service names)."""
-    digest = hashlib.sha256(f"{pod}/{service}".encode()).hexdigest()[:8]
-    return f"{pod[: 63 - 9]}-{digest}"
+def headless_name(pod: str, service: str, namespace: str) -> str:
+    """``<pod>-<hash>`` as the controller names it: FNV-32a of service and namespace (and the pod, when
+    the name would pass 63 characters, then truncated), printed as k8s ``SafeEncodeString`` of its decimal.
+    """
+    data = (service + namespace).encode()
+    prefix = pod
+    if len(pod) + HASH_LENGTH + 1 > 63:
+        data += pod.encode()
+        prefix = pod[: 63 - HASH_LENGTH - 1]
+    h = 0x811C9DC5
+    for byte in data:
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return f"{prefix}-{''.join(SAFE_ALPHABET[ord(c) % len(SAFE_ALPHABET)] for c in str(h))}"
 
 
 def build(item: RawK8s, what: str, body: dict[str, Any]) -> tuple[Loaded | None, list[Problem]]:

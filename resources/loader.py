@@ -9,18 +9,21 @@ Namespaces are kept raw for ``resources.k8s`` to convert once every Mesh is know
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import copy
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from meshxds.resources import model as m
-from meshxds.resources.errors import Origin, Problem
+from meshxds.resources.errors import Origin, Problem, Severity
 from meshxds.resources.names import check_name
 from meshxds.resources.policies import POLICY_KINDS, AnyPolicy
+from meshxds.resources.rules import PORT_RANGE, check_resource
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # libyaml's parser when present: ~10x faster on big inputs, same safe constructors.
@@ -41,6 +44,83 @@ class SafeLoader(BASE_LOADER):  # type: ignore[valid-type,misc]
             seen.add(key)
         mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         return mapping
+
+
+# Aliases may repeat what a document already holds, but not blow it up ("billion laughs"): a document
+# whose aliases expand it beyond this many nodes, and beyond ALIAS_RATIO times its own size, is refused
+# before anything (validation, comparison, dumping) walks the expanded structure.
+ALIAS_EXPANSION_LIMIT = 100_000
+ALIAS_RATIO = 10
+
+
+class AliasBomb(yaml.YAMLError):
+    """A document whose aliases expand too far (or refer to themselves)."""
+
+
+def expanded_size(root: yaml.Node, limit: int) -> int:
+    """How many nodes the document has once every alias is expanded; stops counting past ``limit``.
+
+    Memoized per node, so the cost is the size of the document as written, not as expanded.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise AliasBomb("an alias refers to the node that contains it")
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                total += size(child)
+                if total > limit:
+                    break
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > limit:
+                    break
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
+
+
+def distinct_nodes(root: yaml.Node) -> int:
+    """How many nodes the document has as written (each aliased node once)."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            todo.extend(n for pair in node.value for n in pair)
+    return len(seen)
+
+
+def load_all_checked(text: str) -> Iterator[Any]:
+    """``yaml.load_all`` with the alias expansion limit checked on each composed document."""
+    loader = SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                yield None
+                continue
+            limit = max(ALIAS_EXPANSION_LIMIT, ALIAS_RATIO * distinct_nodes(node))
+            if expanded_size(node, limit) > limit:
+                raise AliasBomb(f"aliases expand the document beyond {limit:,} nodes (refused)")
+            yield loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 KUMA_API_GROUP = "kuma.io/"
@@ -108,15 +188,35 @@ def find_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Problem]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            try:
-                files.update(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
-            except OSError as e:
-                problems.append(Problem(str(path), None, None, None, f"cannot read folder: {e.strerror or e}"))
+            found, unreadable = yaml_files_under(path)
+            problems += [Problem(d, None, None, None, f"cannot read folder: {why}") for d, why in unreadable]
+            if not found and not unreadable:
+                problems.append(Problem(str(path), None, None, None, "no .yaml or .yml files in this folder"))
+            files.update(found)
         elif path.is_file():
             files.add(path)
         else:
             problems.append(Problem(str(path), None, None, None, "no such file or directory"))
     return sorted(files, key=lambda p: p.as_posix()), problems
+
+
+def yaml_files_under(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Every YAML file under ``folder`` and every sub-folder that could not be listed.
+
+    An unreadable folder is an error, not an empty one: silently skipping it would drop its resources.
+    """
+    unreadable: list[tuple[str, str]] = []
+
+    def failed(e: OSError) -> None:
+        unreadable.append((str(e.filename or folder), e.strerror or str(e)))
+
+    found: list[Path] = []
+    for top, _dirs, names in os.walk(folder, onerror=failed, followlinks=True):
+        for name in names:
+            p = Path(top, name)
+            if p.suffix in YAML_SUFFIXES and p.is_file():
+                found.append(p)
+    return found, unreadable
 
 
 def read_documents(path: Path) -> tuple[list[tuple[int, Any]], list[Problem]]:
@@ -131,7 +231,7 @@ def read_documents(path: Path) -> tuple[list[tuple[int, Any]], list[Problem]]:
     docs: list[tuple[int, Any]] = []
     index = 0
     try:
-        for index, doc in enumerate(yaml.load_all(text, Loader=SafeLoader), start=1):
+        for index, doc in enumerate(load_all_checked(text), start=1):
             if doc is not None:
                 docs.append((index, doc))
     except yaml.reader.ReaderError as e:
@@ -142,6 +242,8 @@ def read_documents(path: Path) -> tuple[list[tuple[int, Any]], list[Problem]]:
         mark = e.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         return docs, [Problem(name, index + 1, None, None, f"invalid YAML{where}: {e.problem or e}")]
+    except AliasBomb as e:
+        return docs, [Problem(name, index + 1, None, None, f"invalid YAML: {e}")]
     except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as e:
         reason = (str(e).splitlines() or [type(e).__name__])[0].split(":")[0]
         return docs, [Problem(name, index + 1, None, None, f"invalid YAML: {reason}")]
@@ -255,12 +357,24 @@ def parse_kubernetes(doc: dict[Any, Any], origin: Origin, zone: str) -> tuple[Lo
 def build(
     kind: str, body: dict[Any, Any], what: str, origin: Origin, zone: str, env: str
 ) -> tuple[Loaded | None, list[Problem]]:
-    """Validate with the pydantic model; every pydantic error becomes one Problem."""
+    """Validate with the pydantic model; every pydantic error becomes one Problem.
+
+    A schema error must not hide the resource's other problems: the values pydantic rejected are
+    replaced or dropped (``repair``) and, when that makes a resource, ``rules.check_resource`` runs
+    on it too (findings under a repaired field are left out: they would only echo the schema error).
+    """
     cls = KINDS[kind]
     try:
         res = cls.model_validate(body)
     except ValidationError as e:
         problems = [origin.problem(what, error_path(err["loc"]), error_message(err)) for err in e.errors()]
+        repaired, touched = repair(cls, body, e)
+        if repaired is not None:
+            for found in check_resource(repaired):  # type: ignore[arg-type]
+                if not any(found.field == d or found.field.startswith((d + ".", d + "[")) for d in touched):
+                    severity = Severity.WARNING if found.warning else Severity.ERROR
+                    problems.append(origin.problem(what, found.field, found.message, severity))
+            return None, sorted(problems, key=lambda p: p.severity != Severity.ERROR)
         labels = body.get("labels")
         name = labels.get(m.DISPLAY_NAME_LABEL) if isinstance(labels, dict) else None
         name = name if isinstance(name, str) else body.get("name")
@@ -271,6 +385,72 @@ def build(
         return None, [origin.problem(what, None, f"cannot be read: {type(e).__name__}")]
     resource: AnyResource = res  # type: ignore[assignment]
     return Loaded(with_computed_labels(resource, zone, env), origin), []
+
+
+# A value of the right type for a field whose own value had the wrong one (rules then skip that field).
+PLACEHOLDERS: dict[str, Any] = {
+    "string_type": "",
+    "int_type": 0,
+    "int_parsing": 0,
+    "int_from_float": 0,
+    "bool_type": False,
+    "bool_parsing": False,
+    "dict_type": {},
+    "model_type": {},
+    "model_attributes_type": {},
+    "list_type": [],
+}
+
+
+def repair(cls: type[BaseModel], body: dict[Any, Any], error: ValidationError) -> tuple[BaseModel | None, list[str]]:
+    """``body`` with every rejected value replaced (wrong type) or dropped (unknown field, bad choice).
+
+    Returns the model built from what is left and the paths touched; None when that still fails
+    (a required field is missing, say).
+    """
+    data = copy.deepcopy(body)
+    touched: list[str] = []
+    for _ in range(4):
+        for err in error.errors():
+            path = None if err["type"] == "missing" else patch(data, err["loc"], err["type"])
+            if path is None:
+                return None, []
+            touched.append(path)
+        try:
+            return cls.model_validate(data), touched
+        except ValidationError as e:
+            error = e
+        except (RecursionError, ValueError, TypeError, OverflowError):
+            return None, []
+    return None, []
+
+
+def patch(data: Any, loc: Iterable[int | str], kind: str) -> str | None:
+    """Fix the deepest existing node on ``loc`` (pydantic adds union member names, which are not keys)."""
+    parent: Any = None
+    key: int | str | None = None
+    node: Any = data
+    walked: list[int | str] = []
+    for part in loc:
+        if not has_child(node, part):
+            break
+        parent, key, node = node, part, node[part]
+        walked.append(part)
+    if parent is None or key is None:
+        return None
+    if kind in PLACEHOLDERS:
+        parent[key] = copy.copy(PLACEHOLDERS[kind])
+    elif isinstance(parent, dict):
+        del parent[key]
+    else:
+        return None
+    return error_path(walked)
+
+
+def has_child(node: Any, part: int | str) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
 def with_computed_labels(res: AnyResource, zone: str, env: str) -> AnyResource:
@@ -318,7 +498,6 @@ def error_path(loc: Iterable[int | str]) -> str:
     return out
 
 
-PORT_RANGE = "must be between 1 and 65535"
 TYPE_MESSAGES = {
     "extra_forbidden": "unknown field",
     "missing": "is required",

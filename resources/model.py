@@ -1,5 +1,7 @@
 """Kuma resource types as pydantic models, with Kuma's own field names.
 
+Port ranges are not schema rules here but ``rules.py`` rules, so an out-of-range port is
+reported together with the resource's other problems instead of hiding them.
 Every model forbids unknown fields so a typo in YAML is an error naming the field,
 not a silently ignored setting. Models are frozen: later stages (generation,
 status) derive new objects with ``model_copy(update=...)`` instead of mutating,
@@ -8,6 +10,7 @@ so a resource can be shared safely between meshes, snapshots and threads.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from typing import Any, Literal
@@ -156,8 +159,8 @@ class ServiceProbe(Strict):
 
 
 class Inbound(Strict):
-    port: int = Field(ge=1, le=65535)
-    service_port: int | None = Field(None, alias="servicePort", ge=1, le=65535)
+    port: int
+    service_port: int | None = Field(None, alias="servicePort")
     service_address: str | None = Field(None, alias="serviceAddress")
     address: str | None = None
     name: str | None = None
@@ -188,13 +191,13 @@ class BackendRef(Strict):
     kind: str = "MeshService"
     name: str | None = None
     namespace: str | None = None
-    port: int | None = Field(None, ge=1, le=65535)
+    port: int | None = None
     labels: dict[str, str] | None = None
 
 
 class Outbound(Strict):
     address: str | None = None
-    port: int = Field(ge=1, le=65535)
+    port: int
     tags: dict[str, str] | None = None
     backend_ref: BackendRef | None = Field(None, alias="backendRef")
 
@@ -220,6 +223,8 @@ class DataplaneNetworking(Strict):
     transparent_proxying: TransparentProxying | None = Field(None, alias="transparentProxying")
     admin: dict[str, Any] | None = None
     gateway: dict[str, Any] | None = None
+    # Zone proxy listeners (ZoneIngress/ZoneEgress on a Dataplane, Kuma 2.14): accepted, not served.
+    listeners: list[dict[str, Any]] | None = None
 
 
 class DataplaneSpec(Strict):
@@ -246,7 +251,18 @@ class Dataplane(Strict):
 
     @property
     def transparent(self) -> bool:
-        return self.spec.networking.transparent_proxying is not None
+        """Kuma's ``GetTransparentProxy().Enabled()``: a redirect port is set, and an ``IPv4`` family mode has an
+        IPv4 address. A ``transparentProxying`` block without redirect ports is not a transparent proxy
+        (``pkg/transparentproxy/config/dataplane/config_dataplane.go``)."""
+        tp = self.spec.networking.transparent_proxying
+        if tp is None or not ((tp.redirect_port_inbound or 0) > 0 or (tp.redirect_port_outbound or 0) > 0):
+            return False
+        if (tp.ip_family_mode or "").lower() != "ipv4":
+            return True
+        try:
+            return ipaddress.ip_address(self.spec.networking.address).version == 4
+        except ValueError:
+            return False
 
 
 # --------------------------------------------------------------------------- MeshService
@@ -273,7 +289,7 @@ class Selector(Strict):
 
 class Port(Strict):
     name: str | None = None
-    port: int = Field(ge=1, le=65535)
+    port: int
     target_port: int | str | None = Field(None, alias="targetPort")
     app_protocol: str = Field("tcp", alias="appProtocol")
 
@@ -374,7 +390,7 @@ class MultiZoneSelector(Strict):
 
 class MultiZonePort(Strict):
     name: str | None = None
-    port: int = Field(ge=1, le=65535)
+    port: int
     app_protocol: str = Field("tcp", alias="appProtocol")
 
     @property
@@ -415,6 +431,15 @@ class MeshMultiZoneService(Strict):
         return self.labels.get(DISPLAY_NAME_LABEL, self.name)
 
 
+def find_port(svc: MeshService | MeshMultiZoneService, name: str) -> Port | MultiZonePort | None:
+    """Kuma's ``FindPortByName`` (meshservice and meshmultizoneservice helpers.go): by name, or by the number
+    as a string, first port first."""
+    for p in svc.spec.ports:
+        if p.name == name or str(p.port) == name:
+            return p
+    return None
+
+
 # --------------------------------------------------------------------------- HostnameGenerator
 
 
@@ -445,8 +470,8 @@ class HostnameGenerator(Strict):
 class ZoneIngressNetworking(Strict):
     address: str
     advertised_address: str | None = Field(None, alias="advertisedAddress")
-    port: int = Field(ge=1, le=65535)
-    advertised_port: int | None = Field(None, alias="advertisedPort", ge=1, le=65535)
+    port: int
+    advertised_port: int | None = Field(None, alias="advertisedPort")
     admin: dict[str, Any] | None = None
 
 

@@ -1,9 +1,9 @@
 """MeshService / MeshMultiZoneService status, as Kuma's zone control plane fills it.
 
 VIPs: the next free address of 241.0.0.0/8 (243.0.0.0/8 for MeshMultiZoneService) in
-load order. With a previous Catalog, a service that existed keeps its VIP and addresses
-handed out before are never reused, so a reload never moves a VIP. The status updater
-part (identities, state, tls, dataplaneProxies) follows Kuma's status/updater.go.
+load order, starting at 241.0.0.0 itself as Kuma does. With a previous Catalog, a service
+that existed keeps its VIP and addresses handed out before are never reused, so a reload
+never moves a VIP. The status updater part (identities, state, tls, dataplaneProxies) follows Kuma's status/updater.go.
 """
 
 from __future__ import annotations
@@ -21,16 +21,20 @@ Service = m.MeshService | m.MeshMultiZoneService
 
 
 class VipAllocator:
-    """Lowest free address of a CIDR, skipping everything reserved (never reuses a handed-out IP)."""
+    """Lowest free address of a CIDR, skipping everything reserved (never reuses a handed-out IP).
+
+    As Kuma's allocator (Nordix simple-ipam, ``core/vip/allocator_test.go``), the first VIP is the
+    range's own first address: 241.0.0.0, then 241.0.0.1, ...
+    """
 
     def __init__(self, cidr: ipaddress.IPv4Network, reserved: Iterable[str]) -> None:
         self.cidr = cidr
         self.reserved = {ip for ip in reserved}
-        self.next = int(cidr.network_address) + 1
+        self.next = int(cidr.network_address)
 
     def allocate(self) -> str:
         last = int(self.cidr.broadcast_address)
-        while self.next < last:
+        while self.next <= last:
             ip = str(ipaddress.IPv4Address(self.next))
             self.next += 1
             if ip not in self.reserved:
@@ -96,10 +100,13 @@ def update_status(ms: m.MeshService, index: DataplaneIndex, mesh: m.Mesh, connec
 
 
 def all_ports_ready(ms: m.MeshService, dp: m.Dataplane) -> bool:
-    """Healthy = every MeshService port has a healthy inbound on this Dataplane matching its targetPort."""
-    return bool(ms.spec.ports) and all(
-        any(i.healthy and serves(i, p) for i in dp.networking.inbound) for p in ms.spec.ports
-    )
+    """``buildDataplaneProxies``: every port has an inbound in state Ready matching its targetPort.
+
+    As in Kuma, only ``state`` counts (not ``health.ready``), and a MeshService without ports
+    counts every selected Dataplane as healthy.
+    """
+    ready = [i for i in dp.networking.inbound if i.state == m.InboundState.READY]
+    return all(any(serves(i, p) for i in ready) for p in ms.spec.ports)
 
 
 def update_multizone(mzs: m.MeshMultiZoneService, services: Sequence[m.MeshService]) -> m.MeshMultiZoneService:
@@ -111,8 +118,18 @@ def update_multizone(mzs: m.MeshMultiZoneService, services: Sequence[m.MeshServi
         if ms.mesh == mzs.mesh and want and labels_match(want, ms.labels)
     ]
     matched.sort(key=lambda s: (s.name, s.namespace, s.zone, s.mesh))
-    reason, status = ("MatchesFound", "True") if matched else ("NoMatchesFound", "False")
-    conditions = [m.Condition(type="MeshServicesMatched", status=status, reason=reason)]
+    # buildMeshServicesMatchedCondition (meshmultizoneservice/status_updater.go), messages included.
+    if matched:
+        cond = m.Condition(
+            type="MeshServicesMatched",
+            status="True",
+            reason="MatchesFound",
+            message=f"Matched {len(matched)} MeshService(s)",
+        )
+    else:
+        message = "Selector does not match any MeshService in this zone"
+        cond = m.Condition(type="MeshServicesMatched", status="False", reason="NoMatchesFound", message=message)
+    conditions = [cond]
     return mzs.model_copy(
         update={"status": mzs.status.model_copy(update={"mesh_services": matched, "conditions": conditions})}
     )

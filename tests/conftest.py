@@ -9,6 +9,8 @@ import pytest
 from meshxds.resources import Catalog, load_catalog
 from tests.support import reference
 
+pytest_plugins = ["tests.support.postgres"]  # the session PostgreSQL server fixtures
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

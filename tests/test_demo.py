@@ -37,7 +37,7 @@ def test_demo_once_routes_every_outbound_and_cleans_up(flavour: list[str], tmp_p
     assert "OK: every outbound answered" in out
     assert ("(Delta)" in out) == bool(flavour)
     rows = {" ".join(line.split()[:2]) for line in out.splitlines() if line.startswith(("web-", "backend-"))}
-    assert f"web-1 127.{octet}.0.11:20080" in rows and "web-2 241.0.0.2:80" in rows
+    assert f"web-1 127.{octet}.0.11:20080" in rows and "web-2 241.0.0.1:80" in rows
     web1 = next(line for line in out.splitlines() if line.startswith("web-1") and "20080" in line)
     assert "backend-1 app" in web1 and "backend-2 app" in web1  # both backends behind two sidecars
     # Every process and socket is gone: the sidecar and app ports are free again.

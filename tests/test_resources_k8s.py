@@ -110,9 +110,12 @@ def test_services_outside_the_mesh_disabled_meshes_and_headless(tmp_path: Path) 
     assert pods[0].status.dataplane_proxies is not None and pods[0].status.dataplane_proxies.healthy == 1
 
 
-def test_service_in_a_missing_mesh_is_an_error(tmp_path: Path) -> None:
+def test_service_in_a_missing_mesh_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    """meshservice_controller.go: a Service whose mesh is not found is ignored (its MeshService deleted)."""
     write(tmp_path, "svc.yaml", SERVICE.format(name="web", labels="{kuma.io/mesh: nope}", ip="10.0.0.5"))
     result = load_catalog([tmp_path])
-    assert [str(e).replace(str(tmp_path) + "/", "") for e in result.errors] == [
-        "svc.yaml: document 1: Service shop/web: metadata.labels.kuma.io/mesh: mesh 'nope' does not exist"
+    assert result.errors == ()
+    assert [str(e).replace(str(tmp_path) + "/", "") for e in result.warnings] == [
+        "svc.yaml: document 1: Service shop/web: metadata.labels.kuma.io/mesh: "
+        "skipped: mesh 'nope' does not exist (Kuma makes no MeshService)"
     ]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from meshxds.resources import load_catalog
 from meshxds.resources.errors import Problem, Severity
+from meshxds.resources.loader import find_files
 from tests.resources.util import MESH_EVERYWHERE, dataplane, errors, meshservice, ok, services, write
 
 
@@ -145,9 +149,49 @@ def test_duplicate_keys_huge_numbers_and_alias_bombs(tmp_path: Path) -> None:
     bomb = "type: MeshService\nname: a\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
     bomb += "".join(f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10))
     bomb += "spec: {ports: *a9}\n"
-    lines = errors(tmp_path, bomb)
-    assert lines[0] == "in.yaml: document 1: MeshService default/a: spec.ports[0]: must be a mapping"
-    assert len(lines) == 9 + 10  # nine ports, ten unknown fields: the aliases are never expanded
+    # Refused at composition, before validation or any comparison walks the 10^9-node expansion.
+    assert errors(tmp_path, bomb) == [
+        "in.yaml: document 1: invalid YAML: aliases expand the document beyond 100,000 nodes (refused)"
+    ]
+
+
+def test_aliases_within_the_limit_still_load(tmp_path: Path) -> None:
+    text = """\
+type: MeshService
+name: a
+spec:
+  selector: {dataplaneTags: &tags {app: a, version: v1}}
+  ports:
+  - {port: 80, targetPort: &target 8080, appProtocol: &proto http}
+  - {port: 81, targetPort: *target, appProtocol: *proto}
+labels: *tags
+"""
+    assert services(ok(tmp_path, text))["a"].spec.ports[1].target_port == 8080
+
+
+def test_recursive_alias_is_an_error(tmp_path: Path) -> None:
+    lines = errors(tmp_path, "type: Mesh\nname: a\nx: &a [*a]\n")
+    assert lines == ["in.yaml: document 1: invalid YAML: an alias refers to the node that contains it"]
+
+
+def test_empty_and_unreadable_folders_are_errors(tmp_path: Path) -> None:
+    """An empty or unreadable folder would otherwise load as "no resources" and remove every proxy."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert [str(p) for p in find_files([empty])[1]] == [f"{empty}: no .yaml or .yml files in this folder"]
+    root = tmp_path / "root"
+    (root / "locked").mkdir(parents=True)
+    (root / "a.yaml").write_text("type: Mesh\nname: a\n")
+    (root / "locked" / "b.yaml").write_text("type: Mesh\nname: b\n")
+    (root / "locked").chmod(0)
+    try:
+        if os.access(root / "locked", os.R_OK):
+            pytest.skip("running as a user that reads any folder")
+        files, problems = find_files([root])
+        assert files == [root / "a.yaml"]
+        assert [str(p) for p in problems] == [f"{root / 'locked'}: cannot read folder: Permission denied"]
+    finally:
+        (root / "locked").chmod(0o755)
     (deep,) = errors(tmp_path, "[" * 20000 + "]" * 20000)  # a list (libyaml) or too deep (PyYAML)
     assert deep.startswith("in.yaml: document 1: ")
 

@@ -21,17 +21,17 @@ def vips(catalog: object, mesh: str = "default") -> dict[str, list[str]]:
 
 def test_vips_in_load_order_and_given_ones_kept(tmp_path: Path) -> None:
     text = (
-        TWO + "---\n" + meshservice("c", "c") + "status: {vips: [{ip: 241.0.0.2}]}\n" + "---\n" + meshservice("d", "d")
+        TWO + "---\n" + meshservice("c", "c") + "status: {vips: [{ip: 241.0.0.1}]}\n" + "---\n" + meshservice("d", "d")
     )
     catalog = ok(tmp_path, text)
     # a and b come from dp-1 (document 2), c keeps its VIP, d takes the next free one.
-    assert vips(catalog) == {"a": ["241.0.0.1"], "b": ["241.0.0.3"], "c": ["241.0.0.2"], "d": ["241.0.0.4"]}
+    assert vips(catalog) == {"a": ["241.0.0.0"], "b": ["241.0.0.2"], "c": ["241.0.0.1"], "d": ["241.0.0.3"]}
     assert ok(tmp_path, text) == catalog  # deterministic
 
 
 def test_previous_catalog_keeps_vips_and_never_reuses_freed_ones(tmp_path: Path) -> None:
     first = ok(tmp_path, TWO)
-    assert vips(first) == {"a": ["241.0.0.1"], "b": ["241.0.0.2"]}
+    assert vips(first) == {"a": ["241.0.0.0"], "b": ["241.0.0.1"]}
     # b disappears, c and d appear before a in load order: a keeps .1, the new ones skip .2 (freed, never reused).
     second_text = (
         MESH_EVERYWHERE
@@ -45,13 +45,18 @@ def test_previous_catalog_keeps_vips_and_never_reuses_freed_ones(tmp_path: Path)
         )
     )
     second = ok(tmp_path, second_text, previous=first)
-    assert vips(second) == {"c": ["241.0.0.3"], "d": ["241.0.0.4"], "a": ["241.0.0.1"]}
-    # b comes back later: it had .2 two loads ago; that address was handed out, so it is not reused either.
+    assert vips(second) == {"c": ["241.0.0.2"], "d": ["241.0.0.3"], "a": ["241.0.0.0"]}
+    # b comes back later: it gets .1 back (a file briefly missing must not move a VIP). Kuma keeps a
+    # vanished generated MeshService for its deletion grace period (meshservice/generate/generator.go,
+    # deletionGracePeriod / DeletionGracePeriodStartedLabel), so its VIP survives the same way.
     third = ok(tmp_path, TWO, previous=second)
-    assert vips(third) == {"a": ["241.0.0.1"], "b": ["241.0.0.5"]}
-    assert {"241.0.0.1", "241.0.0.2", "241.0.0.3", "241.0.0.4", "241.0.0.5"} <= third.allocated_vips
+    assert vips(third) == {"a": ["241.0.0.0"], "b": ["241.0.0.1"]}
+    assert {"241.0.0.0", "241.0.0.1", "241.0.0.2", "241.0.0.3"} <= third.allocated_vips
+    # A new service still never takes a freed address: .4 is next.
+    fourth = ok(tmp_path, TWO + "---\n" + meshservice("e", "e"), previous=third)
+    assert vips(fourth)["e"] == ["241.0.0.4"]
     # Without `previous` the same input gives the fresh, deterministic answer.
-    assert vips(ok(tmp_path, second_text)) == {"c": ["241.0.0.1"], "d": ["241.0.0.2"], "a": ["241.0.0.3"]}
+    assert vips(ok(tmp_path, second_text)) == {"c": ["241.0.0.0"], "d": ["241.0.0.1"], "a": ["241.0.0.2"]}
 
 
 def test_dataplane_proxies_state_identities_and_tls(tmp_path: Path) -> None:
@@ -71,7 +76,8 @@ def test_dataplane_proxies_state_identities_and_tls(tmp_path: Path) -> None:
     found = services(ok(tmp_path, text, connected=frozenset({"default.a-1", "default.a-3", "default.zzz"})))
     a, b, both = found["a"], found["b"], found["both"]
     assert a.status.dataplane_proxies is not None and b.status.dataplane_proxies is not None
-    assert a.status.dataplane_proxies.model_dump() == {"connected": 2, "healthy": 1, "total": 3}
+    # status/updater.go buildDataplaneProxies counts inbound state only: a-3 (health.ready false) is healthy.
+    assert a.status.dataplane_proxies.model_dump() == {"connected": 2, "healthy": 2, "total": 3}
     assert a.spec.state.value == "Available"
     assert b.status.dataplane_proxies.model_dump() == {"connected": 0, "healthy": 0, "total": 1}
     assert b.spec.state.value == "Unavailable"
@@ -119,7 +125,7 @@ def test_default_hostnames_and_collisions(tmp_path: Path) -> None:
     assert a2.status.addresses == []
     cond = a2.status.hostname_generators[0].conditions[0]
     assert (cond.type, cond.status, cond.reason) == ("Generated", "False", "Collision")
-    assert cond.message == "a.svc.mesh.local is already taken"
+    assert cond.message == "Hostname collision with MeshService: a2"  # hostname/generator.go names this service
 
 
 def test_custom_generators_with_labels_and_template_errors(tmp_path: Path) -> None:
@@ -166,23 +172,23 @@ def test_multizone_service_matches_and_gets_a_243_vip(tmp_path: Path) -> None:
     )
     view = ok(tmp_path, text).meshes["default"]
     all_a, none = view.multizone_services
-    assert [v.ip for v in all_a.status.vips] == ["243.0.0.1"]
+    assert [v.ip for v in all_a.status.vips] == ["243.0.0.0"]
     assert all_a.labels == {"kuma.io/mesh": "default"}  # created on global: no origin/zone labels
     assert all_a.status.addresses == []  # no default hostname generator for it on a zone
-    assert [v.ip for v in none.status.vips] == ["243.0.0.2"]
+    assert [v.ip for v in none.status.vips] == ["243.0.0.1"]
     assert [m.model_dump() for m in all_a.status.mesh_services] == [
         {"name": "a", "namespace": "", "zone": "default", "mesh": "default"}
     ]
     assert none.status.mesh_services == []
     assert [c.reason for c in none.status.conditions] == ["NoMatchesFound"]
-    assert [v.ip for v in view.mesh_services[0].status.vips] == ["241.0.0.1"]
+    assert [v.ip for v in view.mesh_services[0].status.vips] == ["241.0.0.0"]
 
 
 def test_example_status() -> None:
     result = load_catalog([EXAMPLE], connected=frozenset({"default.backend-1"}))
     assert result.catalog is not None
     found = services(result.catalog)
-    assert vips(result.catalog) == {"web": ["241.0.0.1"], "backend": ["241.0.0.2"], "redis": ["241.0.0.3"]}
+    assert vips(result.catalog) == {"web": ["241.0.0.0"], "backend": ["241.0.0.1"], "redis": ["241.0.0.2"]}
     backend = found["backend"].status.dataplane_proxies
     assert backend is not None and backend.model_dump() == {"connected": 1, "healthy": 1, "total": 2}
     assert {n: [a.hostname for a in ms.status.addresses] for n, ms in found.items()} == {

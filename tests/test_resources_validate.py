@@ -71,11 +71,6 @@ CASES: list[tuple[str, str | list[str]]] = [
         "in.yaml: document 1: MeshService default/redis: spec.ports[1].port: duplicate port 80 (also spec.ports[0])",
     ),
     (
-        ms(ports="    - {port: 80, targetPort: 1, appProtocol: udp}"),
-        "in.yaml: document 1: MeshService default/redis: spec.ports[0].appProtocol: "
-        "must be one of tcp, http, http2, grpc, kafka (is 'udp')",
-    ),
-    (
         ms(ports="    - {port: 80, targetPort: 1, protocol: tcp}"),
         "in.yaml: document 1: MeshService default/redis: spec.ports[0].protocol: unknown field",
     ),
@@ -99,25 +94,16 @@ CASES: list[tuple[str, str | list[str]]] = [
     ),
     (
         """
-        type: MeshService
-        name: redis
-        spec: {selector: {}}
-        """,
-        "in.yaml: document 1: MeshService default/redis: spec.selector: "
-        "must specify one of: dataplaneTags, dataplaneRef, or dataplaneLabels",
-    ),
-    (
-        """
         type: Dataplane
         name: dp-1
         networking:
           address: 127.0.0.1
           inbound:
             - {port: 80, tags: {kuma.io/service: a}}
-            - {port: 80, tags: {kuma.io/service: b}}
+            - {port: 80, address: 127.0.0.1, tags: {kuma.io/service: b}}
         """,
         "in.yaml: document 1: Dataplane default/dp-1: networking.inbound[1].port: "
-        "duplicate inbound port 80 (also inbound[0])",
+        "duplicate inbound 127.0.0.1:80 (also inbound[0])",
     ),
     (
         """
@@ -127,17 +113,8 @@ CASES: list[tuple[str, str | list[str]]] = [
           address: 127.0.0.1
           inbound: [{port: 80, tags: {version: v1}}]
         """,
-        "in.yaml: document 1: Dataplane default/dp-1: networking.inbound[0].tags: "
-        'mandatory tag "kuma.io/service" is missing',
-    ),
-    (
-        """
-        type: Dataplane
-        name: dp-1
-        networking:
-          address: 127.0.0.1
-        """,
-        "in.yaml: document 1: Dataplane default/dp-1: networking: must have at least one inbound or a gateway",
+        "in.yaml: document 1: Dataplane default/dp-1: networking.inbound[0].tags.kuma.io/service: "
+        "tag has to exist when the inbound has tags",
     ),
     (
         """
@@ -148,8 +125,8 @@ CASES: list[tuple[str, str | list[str]]] = [
           inbound: [{port: 80, tags: {kuma.io/service: a}}]
           outbound: [{port: 1}]
         """,
-        "in.yaml: document 1: Dataplane default/dp-1: networking.outbound[0]: "
-        "must have exactly one of: tags, backendRef",
+        "in.yaml: document 1: Dataplane default/dp-1: networking.outbound[0].tags: "
+        'mandatory tag "kuma.io/service" is missing',
     ),
     (
         """
@@ -171,8 +148,12 @@ CASES: list[tuple[str, str | list[str]]] = [
           inbound: [{port: 80, tags: {kuma.io/service: a}}]
           transparentProxying: {reachableBackends: {refs: [{kind: MeshService, port: 0}]}}
         """,
-        "in.yaml: document 1: Dataplane default/dp-1: "
-        "networking.transparentProxying.reachableBackends.refs[0].port: must be between 1 and 65535",
+        [
+            "in.yaml: document 1: Dataplane default/dp-1: "
+            "networking.transparentProxying.reachableBackends.refs[0].name: name or labels are required",
+            "in.yaml: document 1: Dataplane default/dp-1: "
+            "networking.transparentProxying.reachableBackends.refs[0].port: must be between 1 and 65535",
+        ],
     ),
     (
         """
@@ -187,12 +168,12 @@ CASES: list[tuple[str, str | list[str]]] = [
         """,
         [
             "in.yaml: document 1: Dataplane default/dp-1: networking.address: must not be empty",
-            "in.yaml: document 1: Dataplane default/dp-1: networking.outbound[0].backendRef: "
-            "must have either a name or labels, not both",
+            "in.yaml: document 1: Dataplane default/dp-1: networking.outbound[0].backendRef.port: "
+            "must be between 1 and 65535",
             "in.yaml: document 1: Dataplane default/dp-1: networking.transparentProxying.reachableBackends.refs[0]"
             ".kind: must be one of MeshService, MeshExternalService, MeshMultiZoneService",
-            "in.yaml: document 1: Dataplane default/dp-1: networking.transparentProxying.reachableBackends.refs[1]: "
-            "must have a name or labels",
+            "in.yaml: document 1: Dataplane default/dp-1: networking.transparentProxying.reachableBackends.refs[1]"
+            ".name: name or labels are required",
         ],
     ),
     (
@@ -377,10 +358,10 @@ def test_yaml_syntax_errors_name_line_and_column(tmp_path: Path) -> None:
 
 
 def test_name_rule_is_reported_even_when_the_spec_is_broken(tmp_path: Path) -> None:
-    assert errors(tmp_path, ms(name="Bad_1", ports="    - {port: x}")) == [
+    assert sorted(errors(tmp_path, ms(name="Bad_1", ports="    - {port: x}"))) == [
         "in.yaml: document 1: MeshService default/Bad_1: name: must be a DNS-1035 label: lower-case letters, "
         "digits and '-', starting with a letter and ending with a letter or digit",
         "in.yaml: document 1: MeshService default/Bad_1: spec.ports[0].port: must be an integer",
     ]
     lines = errors(tmp_path, "type: MeshService\nname: Bad\nlabels: nope\n")
-    assert [line.split(": ")[3] for line in lines] == ["name", "labels"]
+    assert sorted(line.split(": ")[3] for line in lines) == ["labels", "name"]

@@ -158,7 +158,7 @@ def debug_get(mesh: Mesh, path: str) -> tuple[int, str]:
 
 
 def test_debug_endpoint_reports_every_node_and_dumps_snapshots(mesh: Mesh, capsys: pytest.CaptureFixture[str]) -> None:
-    assert debug_get(mesh, "/healthz") == (200, "ok\n")
+    assert debug_get(mesh, "/healthz") == (200, json.dumps({"status": "alive"}, indent=2) + "\n")
     status, body = debug_get(mesh, "/snapshots")
     assert status == 200
     nodes = {n["node"]: n for n in json.loads(body)["nodes"]}
@@ -184,7 +184,7 @@ def test_requests_flow_through_two_sidecars(mesh: Mesh) -> None:
     web1 = mesh.ip(11)
     seen = {wait_until(lambda: http_get(web1, 20080), 5.0, what="web-1 → backend")[1] for _ in range(6)}
     assert seen == {f"backend-1 app {mesh.ip(21)}:8080", f"backend-2 app {mesh.ip(22)}:8080"}
-    status, body = proxied_get((mesh.ip(12), 15001), ("241.0.0.2", 80))
+    status, body = proxied_get((mesh.ip(12), 15001), ("241.0.0.1", 80))
     assert status == 200 and body.startswith("backend-")
 
 
@@ -218,7 +218,7 @@ def test_adding_a_dataplane_reaches_envoy_within_a_second(mesh: Mesh) -> None:
 def test_mode_switch_reaches_envoy_and_loses_no_request(mesh: Mesh) -> None:
     with SteadyClient(
         lambda: http_get(mesh.ip(11), 20080),
-        lambda: proxied_get((mesh.ip(12), 15001), ("241.0.0.2", 80)),
+        lambda: proxied_get((mesh.ip(12), 15001), ("241.0.0.1", 80)),
     ) as client:
         wait_until(lambda: client.ok > 10, 5.0, what="steady traffic")
         start = mesh.edit("00-mesh.yaml", "mode: Everywhere", "mode: Exclusive")

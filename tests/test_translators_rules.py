@@ -8,6 +8,7 @@ from collections.abc import Callable
 from meshxds.resources import Catalog
 from meshxds.translators import ProxyResources, translate
 from meshxds.translators.dataplanes import common_protocol
+from meshxds.translators.endpoints import locality
 from meshxds.translators.outbounds import legacy_vips
 
 Load = Callable[..., Catalog]
@@ -144,22 +145,27 @@ def test_transparent_proxy_with_explicit_backend_refs_only_gets_those(catalog_fr
     assert [c for c in names(res)["clusters"] if not c.startswith("localhost")] == ["default_b__default_msvc_8080"]
 
 
-def test_locality_aware_mesh_puts_other_zones_at_priority_one(catalog_from: Load) -> None:
+def test_locality_aware_mesh_puts_other_zones_at_priority_one() -> None:
+    """Kuma's ``GetLocality`` (pkg/xds/topology/outbound.go): priority 1 only for another zone and only when aware."""
+    assert locality("east", "west", True) == ("west", 1)
+    assert locality("east", "west", False) == ("west", 0)
+    assert locality("east", "east", True) == ("east", 0)
+    assert locality("east", None, True) == (None, 0)
+
+
+def test_a_local_inbound_cannot_claim_another_zone(catalog_from: Load) -> None:
+    """dataplane_manager.go ``setInboundsClusterTag`` overwrites ``kuma.io/zone`` with the zone's own name."""
     west = """
     - port: 8081
       tags:
         kuma.io/service: api
         kuma.io/zone: west"""
     base = dataplane("api-1", "10.0.0.9", "api") + dataplane("api-2", "10.0.0.10", "api")
-    for aware, priority in (("true", 1), ("false", 0)):
-        routing = f"routing:\n  localityAwareLoadBalancing: {aware}\n"
-        text = mesh("Disabled", routing) + base + dataplane("api-3", "10.0.0.11", "api").replace(TP, west + TP)
-        res = translate(catalog_from(text, zone="east"))["default.api-1"]
-        # Hosts sort by address (as strings, like Kuma), groups by zone; api-3's second inbound is in west.
-        assert cla(res, "api") == [
-            ("east", 0, ["10.0.0.10:8080", "10.0.0.11:8080", "10.0.0.9:8080"]),
-            ("west", priority, ["10.0.0.11:8081"]),
-        ]
+    routing = "routing:\n  localityAwareLoadBalancing: true\n"
+    text = mesh("Disabled", routing) + base + dataplane("api-3", "10.0.0.11", "api").replace(TP, west + TP)
+    res = translate(catalog_from(text, zone="east"))["default.api-1"]
+    # Hosts sort by address (as strings, like Kuma); api-3's second inbound is stamped east too.
+    assert cla(res, "api") == [("east", 0, ["10.0.0.10:8080", "10.0.0.11:8080", "10.0.0.11:8081", "10.0.0.9:8080"])]
 
 
 def test_shared_destinations_are_the_same_objects_for_every_proxy(catalog_from: Load) -> None:
@@ -175,7 +181,8 @@ def test_shared_destinations_are_the_same_objects_for_every_proxy(catalog_from: 
         assert first.listeners[0] is not other.listeners[0]  # inbound listeners are per proxy
     api = proxies["default.api-1"]
     shared = {id(c) for c in first.clusters} & {id(c) for c in api.clusters}
-    assert len(shared) == 3  # both MeshService clusters, and the identical localhost:8080 app cluster
+    # Both MeshService clusters; the localhost:8080 app clusters differ: the app is at each proxy's own address.
+    assert len(shared) == 2
 
 
 def test_a_destination_without_endpoints_still_gets_an_empty_cla(catalog_from: Load) -> None:

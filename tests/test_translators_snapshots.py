@@ -54,7 +54,7 @@ def test_shared_resources_share_one_entry(catalog_from: Load) -> None:
         assert present, f"no destination of service a in {type_url}"
         for name in present:
             assert a.get(type_url)[name] is b.get(type_url)[name]
-    assert a.get(LISTENER)["outbound:241.0.0.1:8080"] is b.get(LISTENER)["outbound:241.0.0.1:8080"]
+    assert a.get(LISTENER)["outbound:241.0.0.0:8080"] is b.get(LISTENER)["outbound:241.0.0.0:8080"]
 
 
 def test_versions_are_stable_and_only_the_changed_type_moves(catalog_from: Load) -> None:

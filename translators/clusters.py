@@ -20,7 +20,10 @@ from meshxds.translators.tls import upstream_tls
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 CONNECT_TIMEOUT_S = 5
 HTTP_IDLE_TIMEOUT_S = 3600
-INBOUND_SOURCE_ADDRESS = "127.0.0.6"  # Kuma binds inbound upstream connections here under transparent proxying
+# Under transparent proxying Kuma binds connections to a non-loopback app here (metadata.go TransparentInPassThrough*).
+INBOUND_SOURCE_ADDRESS = "127.0.0.6"
+INBOUND_SOURCE_ADDRESS_V6 = "::6"
+LOOPBACKS = ("127.0.0.1", "::1")
 
 
 def _common_http() -> pb.HttpProtocolOptions:
@@ -77,9 +80,15 @@ def outbound_cluster(dest: Destination, policies: Mapping[str, Any] | None = Non
 
 
 def local_cluster(name: str, address: str, port: int, protocol: str, transparent: bool) -> pb.Cluster:
-    """The app behind an inbound (``localhost:<servicePort>``): STATIC, h1 for http, h2 for http2/grpc."""
+    """The app behind an inbound (``localhost:<servicePort>``): STATIC, h1 for http, h2 for http2/grpc.
+
+    ``inbound_proxy_generator.go``: the upstream bind address is set only for a transparent proxy whose
+    app is not on 127.0.0.1/::1 (traffic from 127.0.0.6 skips the inbound redirect).
+    """
     options = {HTTP_OPTIONS_KEY: protocol_options(protocol != "http", True)} if is_http(protocol) else {}
-    bind = pb.BindConfig(source_address=pb.socket_address(INBOUND_SOURCE_ADDRESS, 0).socket_address)
+    source = INBOUND_SOURCE_ADDRESS_V6 if ":" in address else INBOUND_SOURCE_ADDRESS
+    bind = pb.BindConfig(source_address=pb.socket_address(source, 0).socket_address)
+    transparent = transparent and address not in LOOPBACKS
     return pb.Cluster(
         name=name,
         alt_stat_name=_alt_stat_name(name),

@@ -29,7 +29,8 @@ _STACKS = {
     "kafka": ("tcp", "kafka"),
     "tcp": ("tcp",),
 }
-DEFAULT_WORKLOAD_IP = "127.0.0.1"
+# Kuma's TCPPortReserved: an inbound on this port is "service-less" and gets no listener (IsServiceLess).
+SERVICELESS_PORT = 49151
 
 
 def parse_protocol(value: str | None) -> str:
@@ -79,13 +80,14 @@ class InboundInterface:
 
 
 def interface(dp: Dataplane, inbound: Inbound) -> InboundInterface:
+    """``ToInboundInterface``: the app is at serviceAddress, else at the inbound's own address (not localhost)."""
     net = dp.networking
     ip = inbound.address or net.address
     return InboundInterface(
         dataplane_ip=ip,
         dataplane_advertised_ip=net.advertised_address or ip,
         dataplane_port=inbound.port,
-        workload_ip=inbound.service_address or DEFAULT_WORKLOAD_IP,
+        workload_ip=inbound.service_address or ip,
         workload_port=inbound.workload_port,
     )
 

@@ -65,11 +65,8 @@ def mesh_vip_domains(
 
 
 def tp_enabled(dp: Dataplane) -> bool:
-    """Kuma's ``DataplaneConfig.Enabled``: a redirect port is set, and an IPv4-only proxy has an IPv4 address."""
-    tp = dp.networking.transparent_proxying
-    if tp is None or not (tp.redirect_port_inbound or tp.redirect_port_outbound):
-        return False
-    return tp.ip_family_mode != IPV4_ONLY or _is_ipv4(dp.networking.address)
+    """Kuma's ``DataplaneConfig.Enabled`` (one rule for every translator: ``Dataplane.transparent``)."""
+    return dp.transparent
 
 
 def ipv6_enabled(dp: Dataplane) -> bool:

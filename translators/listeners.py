@@ -117,11 +117,16 @@ def outbound_listener(outbound: Outbound, transparent: bool, tcp: Mapping[str, A
     )
 
 
-def inbound_chain(service: str, protocol: str, cluster: str, security: InboundSecurity | None = None) -> pb.FilterChain:
+def inbound_chain(
+    service: str, protocol: str, cluster: str, named: bool = True, security: InboundSecurity | None = None
+) -> pb.FilterChain:
     """The inbound filter chain: independent of the address, so proxies of one service share it.
 
+    ``named`` is False for an inbound without ``kuma.io/service``: ``service`` is then the listener's
+    name, which names the route configuration and virtual host (``FilterChainBuilder``, testdata 10).
     With ``security`` (mesh mTLS) the chain also authorizes (RBAC first, as Kuma's MeshTrafficPermission
-    configurer puts it) and the HCM forwards the client's certificate URI (``SANITIZE_SET``)."""
+    configurer puts it) and the HCM forwards the client's certificate URI (``SANITIZE_SET``).
+    """
     if not is_http(protocol):
         filters = [_tcp_proxy(stat_name(cluster), cluster)]
         if security is not None:
@@ -129,7 +134,7 @@ def inbound_chain(service: str, protocol: str, cluster: str, security: InboundSe
         return pb.FilterChain(filters=filters)
     host = pb.VirtualHost(name=service, domains=["*"], routes=[_route(cluster)])
     route_config = pb.RouteConfiguration(
-        name=f"inbound:{service}",
+        name=f"inbound:{service}" if named else service,
         virtual_hosts=[host],
         request_headers_to_remove=["x-kuma-tags"],
         validate_clusters=False,
@@ -173,6 +178,11 @@ def secure_chains(plain: pb.FilterChain, secured: pb.FilterChain, security: Inbo
     return [strict_chain(secured, security.mesh)]
 
 
+def inbound_unified_name(inbound: Inbound) -> str:
+    """``naming.ContextualInboundName``: ``self_inbound_dp_<section>``, the tags of an inbound that has none."""
+    return f"self_inbound_dp_{inbound.name or inbound.port}"
+
+
 def inbound_listener(
     inbound: Inbound, iface: InboundInterface, chains: pb.FilterChain | list[pb.FilterChain], transparent: bool
 ) -> pb.Listener:
@@ -184,7 +194,7 @@ def inbound_listener(
         address=pb.socket_address(iface.dataplane_ip, iface.dataplane_port),
         filter_chains=chains,
         listener_filters=[tls_inspector()] if len(chains) > 1 else [],
-        metadata=_tags_metadata(inbound.tags),
+        metadata=_tags_metadata(inbound.tags or {UNIFIED_NAME_TAG: inbound_unified_name(inbound)}),
         traffic_direction=pb.TrafficDirection.INBOUND,
         enable_reuse_port=True,
         bind_to_port=False if transparent else None,

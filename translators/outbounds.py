@@ -10,13 +10,12 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
 from meshxds.resources.catalog import MeshView
-from meshxds.resources.match import labels_match
 from meshxds.resources.model import (
     NAMESPACE_LABEL,
     PROTOCOL_TAG,
@@ -28,7 +27,9 @@ from meshxds.resources.model import (
     MeshServicesMode,
     MultiZonePort,
     Port,
+    find_port,
 )
+from meshxds.resources.references import refers_to
 from meshxds.translators.dataplanes import common_protocol, exposed_inbounds, interface, overlap, parse_protocol
 from meshxds.translators.endpoints import EndpointMap
 from meshxds.translators.names import cluster_name, kri, legacy_cluster_name, legacy_route_name
@@ -179,48 +180,47 @@ class MeshOutbounds:
         else:
             return []  # MeshExternalService etc. are not modelled
         if labels:
-            return [r for r in pool if labels_match(labels, r.labels)]
-        out: list[MeshService | MeshMultiZoneService] = []
-        for r in self._named.get((kind, name), ()) if name is not None else ():  # by display name, in pool order
-            if isinstance(r, MeshService) and (not r.is_local or r.namespace != namespace):
-                continue
-            out.append(r)
-        return out
+            return [r for r in pool if refers_to(r, name, namespace, labels)]
+        candidates = self._named.get((kind, name), ()) if name is not None else ()  # by display name, in pool order
+        return [r for r in candidates if refers_to(r, name, namespace, labels)]
 
     def _port_destination(self, res: MeshService | MeshMultiZoneService, port: int) -> Destination | None:
         """Kuma's ``FindPortByName(str(port))``: by name or number."""
-        for p in res.spec.ports:
-            if p.name == str(port) or p.port == port:
-                return self.resource(res, p)
-        return None
+        found = find_port(res, str(port))
+        return self.resource(res, found) if found is not None else None
 
     def selected_backends(self, dp: Dataplane) -> set[str] | None:
         """Kuma's ``GetReachableBackends``: KRIs (with or without section) a proxy selected, or None for all."""
         namespace = dp.labels.get(NAMESPACE_LABEL, "")
         explicit = [o.backend_ref for o in dp.networking.outbound if o.backend_ref is not None]
-        refs: list[BackendRef]
-        if explicit:
-            refs = list(explicit)
-        else:
-            tp = dp.networking.transparent_proxying
-            if tp is None or tp.reachable_backends is None:
-                return None
-            refs = list(tp.reachable_backends.refs)
+        selected = self._select(explicit, namespace)  # explicit backendRefs win if they select anything
+        if selected:
+            return selected
+        tp = dp.networking.transparent_proxying
+        if tp is None or tp.reachable_backends is None:
+            return None
+        return self._select(tp.reachable_backends.refs, namespace)
+
+    def _select(self, refs: Sequence[BackendRef], namespace: str) -> set[str]:
+        """``GetReachableBackends``' processRef: a port that matches none of a service's ports selects them all.
+
+        Kuma falls through to its all-ports loop there (the resources stage warns about such refs).
+        A ref resolves in its own namespace, else the proxy's (an outbound backendRef has no namespace).
+        """
         selected: set[str] = set()
         for ref in refs:
             selected |= self.resolve_ref(ref, namespace)
         return selected
 
     def resolve_ref(self, ref: BackendRef, namespace: str) -> set[str]:
-        """One ``reachableBackends``/``backendRef`` entry: the KRIs it selects (unknown names select nothing)."""
+        """One ``reachableBackends``/``backendRef`` entry: the KRIs it selects (unknown names select nothing).
+
+        ``processRef``: a port that matches none of a service's ports selects all of them.
+        """
         selected: set[str] = set()
         for res in self._resources(ref.kind, ref.name, ref.namespace or namespace, ref.labels):
-            if ref.port is None:
-                selected.add(kri(res))
-            else:
-                dest = self._port_destination(res, ref.port)
-                if dest is not None:
-                    selected.add(dest.kri)
+            port = find_port(res, str(ref.port)) if ref.port is not None else None
+            selected.add(kri(res, port.section_name) if port is not None else kri(res))
         return selected
 
     def explicit(self, dp: Dataplane) -> list[Outbound]:
@@ -263,7 +263,7 @@ class MeshOutbounds:
     def select_legacy(self, dp: Dataplane) -> list[Outbound]:
         """A transparent proxy's legacy VIP outbounds: they depend on its ``reachableServices`` only."""
         tp = dp.networking.transparent_proxying
-        if tp is None:
+        if tp is None or not dp.transparent:
             return []
         reachable = set(tp.reachable_services)
         return [ob for ob in self.legacy_outbounds if reachable_skip(reachable, ob) is None]
@@ -274,7 +274,7 @@ class MeshOutbounds:
         (None, None): every MeshService outbound; (None, set): the selected ones; (reason, _): none.
         """
         tp = dp.networking.transparent_proxying
-        if tp is None:
+        if tp is None or not dp.transparent:
             return Skip.NO_TRANSPARENT_PROXY, None
         selected = self.selected_backends(dp)
         if tp.reachable_services and selected is None:
@@ -296,16 +296,13 @@ class MeshOutbounds:
     def legacy_skip(self, dp: Dataplane, outbound: Outbound) -> Skip | None:
         """Why a proxy does not get this legacy VIP outbound (None: it does), as ``select_legacy``."""
         tp = dp.networking.transparent_proxying
-        if tp is None:
+        if tp is None or not dp.transparent:
             return Skip.NO_TRANSPARENT_PROXY
         return reachable_skip(set(tp.reachable_services), outbound)
 
     def for_proxy(self, dp: Dataplane) -> list[Outbound]:
         """Every outbound ``dp`` gets, in the order ``MeshTranslator.proxy`` lays them out (legacy first)."""
-        if dp.networking.transparent_proxying is None:
-            selected = self.explicit(dp)
-        else:
-            selected = self.select_legacy(dp) + self.select_resources(dp)
+        selected = self.select_legacy(dp) + self.select_resources(dp) if dp.transparent else self.explicit(dp)
         collisions = self.own_inbound_collisions(dp)
         return [ob for ob in selected if (ob.address, ob.port) not in collisions]
 
@@ -322,7 +319,7 @@ class MeshOutbounds:
     def own_inbound_collisions(self, dp: Dataplane) -> set[tuple[str, int]]:
         """VIP outbounds that are this proxy's own inbound interfaces (Kuma skips them; ``overlap`` as lookups)."""
         hits: set[tuple[str, int]] = set()
-        if dp.networking.transparent_proxying is None:
+        if not dp.transparent:
             return hits
         for inbound in dp.networking.inbound:
             iface = interface(dp, inbound)

@@ -19,7 +19,14 @@ from meshxds.resources.model import Dataplane, Inbound, MeshMultiZoneService, Me
 from meshxds.resources.mtp import inbound_rules, selects
 from meshxds.translators import protos as pb
 from meshxds.translators.clusters import local_cluster, outbound_cluster
-from meshxds.translators.dataplanes import InboundInterface, exposed_inbounds, inbound_protocol, interface, is_http
+from meshxds.translators.dataplanes import (
+    SERVICELESS_PORT,
+    InboundInterface,
+    exposed_inbounds,
+    inbound_protocol,
+    interface,
+    is_http,
+)
 from meshxds.translators.dns import dns_listener, ipv6_enabled, mesh_vip_domains, tp_enabled
 from meshxds.translators.endpoints import ClaBuilder, Endpoint, build_endpoint_map, subset
 from meshxds.translators.listeners import (
@@ -105,8 +112,8 @@ def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-# (service, protocol, app cluster, security): what decides an inbound's mTLS filter chains.
-SecureKey = tuple[str, str, str, InboundSecurity]
+# (service, protocol, app cluster, named, security): what decides an inbound's mTLS filter chains.
+SecureKey = tuple[str, str, str, bool, InboundSecurity]
 
 
 # (kind, selection, own-inbound collisions, applying policies): what decides one outbound ResourceSet of a proxy.
@@ -135,7 +142,7 @@ class MeshTranslator:
         self._routes: Memo[tuple[int, str], pb.RouteConfiguration] = Memo(old._routes if old else None)
         self._listeners: Memo[tuple[str, int, bool, int, str], pb.Listener] = Memo(old._listeners if old else None)
         self._locals: Memo[tuple[str, str, int, str, bool], pb.Cluster] = Memo(old._locals if old else None)
-        self._chains: Memo[tuple[str, str, str, InboundSecurity | None], pb.FilterChain] = Memo(
+        self._chains: Memo[tuple[str, str, str, bool, InboundSecurity | None], pb.FilterChain] = Memo(
             old._chains if old else None
         )
         self._secure: Memo[SecureKey, list[pb.FilterChain]] = Memo(old._secure if old else None)
@@ -248,15 +255,16 @@ class MeshTranslator:
                                 lambda: local_cluster(name, ip, port, protocol, transparent))  # fmt: skip
 
     def _inbound_chain(
-        self, service: str, protocol: str, cluster: str, security: InboundSecurity | None = None
+        self, service: str, protocol: str, cluster: str, named: bool, security: InboundSecurity | None = None
     ) -> pb.FilterChain:
         return self._chains.get(
-            (service, protocol, cluster, security), lambda: inbound_chain(service, protocol, cluster, security)
+            (service, protocol, cluster, named, security),
+            lambda: inbound_chain(service, protocol, cluster, named, security),
         )
 
     def _secure_chains(self, key: SecureKey, plain: pb.FilterChain) -> list[pb.FilterChain]:
         """The mTLS chains of an inbound, shared by every inbound with the same key (all HTTP ones of a service)."""
-        return self._secure.get(key, lambda: secure_chains(plain, self._inbound_chain(*key), key[3]))
+        return self._secure.get(key, lambda: secure_chains(plain, self._inbound_chain(*key), key[4]))
 
     def _security(self, dp: Dataplane, inbound: Inbound, listener: str) -> InboundSecurity | None:
         """Mesh mTLS for one inbound, with the MeshTrafficPermission rules that select it (none: deny all)."""
@@ -275,17 +283,22 @@ class MeshTranslator:
         clusters: dict[str, pb.Cluster] = {}
         listeners: list[pb.Listener] = []
         for inbound in exposed_inbounds(dp):
+            if inbound.port == SERVICELESS_PORT:
+                continue  # Kuma's IsServiceLess: no listener, no cluster
             iface = interface(dp, inbound)
             protocol = inbound_protocol(inbound)
             name = local_cluster_name(iface.workload_port)
-            if name not in clusters:  # inbounds sharing a servicePort share the app cluster: first wins
-                clusters[name] = self._local_cluster(name, iface, protocol, transparent)
-            chain = self._inbound_chain(inbound.service or "", protocol, name)
+            # Inbounds sharing a servicePort share the app cluster; Kuma's ResourceSet.Add keeps the last one.
+            clusters.pop(name, None)
+            clusters[name] = self._local_cluster(name, iface, protocol, transparent)
+            service = inbound.service or inbound_listener_name(iface.dataplane_ip, iface.dataplane_port)
+            named = bool(inbound.service)
+            chain = self._inbound_chain(service, protocol, name, named)
             security = self._security(dp, inbound, inbound_listener_name(iface.dataplane_ip, iface.dataplane_port))
             if security is None:
                 listeners.append(inbound_listener(inbound, iface, chain, transparent))
             else:
-                chains = self._secure_chains((inbound.service or "", protocol, name, security), chain)
+                chains = self._secure_chains((service, protocol, name, named, security), chain)
                 listeners.append(inbound_listener(inbound, iface, chains, transparent))
         tp = dp.networking.transparent_proxying
         if tp is not None:  # the transparent proxy's catch-all outbound (Mesh networking.outbound.passthrough)
@@ -306,7 +319,7 @@ class MeshTranslator:
         collisions = frozenset(self.outbounds.own_inbound_collisions(dp))
         policies = self.targeting.key(dp)
         tp = dp.networking.transparent_proxying
-        if tp is None:  # explicit outbounds only
+        if tp is None or not dp.transparent:  # explicit outbounds only (Kuma's resolveVIPOutbounds)
             explicit = self._bundle(("explicit", selection, collisions, policies), dp, self.outbounds.explicit)
             return ProxyResources(node_id, own, explicit)
         legacy_key = ("legacy", json.dumps(sorted(set(tp.reachable_services))), collisions, policies)

@@ -6,6 +6,7 @@ and the demo start Envoy with it, so what users run is what is tested.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from meshxds.translators.clusters import HTTP_OPTIONS_KEY
@@ -21,10 +22,14 @@ def bootstrap_config(
     admin_port: int = 9901,
     dns_port: int = 0,
     stats_flush_interval: float | None = None,
+    more_ads: Sequence[tuple[str, int]] = (),
     token: str | None = None,
     ca_pem: bytes | None = None,
 ) -> dict[str, Any]:
     """A complete bootstrap: node id ``<mesh>.<name>``, ADS over gRPC, CDS and LDS via ADS, HDS.
+
+    ``more_ads`` adds control-plane replicas to the xds cluster: when the connected one goes away,
+    Envoy's next ADS stream goes to another endpoint of the cluster.
 
     ``set_node_on_first_message_only`` keeps Envoy's large Node out of every later request;
     HTTP/2 keepalive on the xds cluster notices a dead server within seconds. ``hds_config`` points
@@ -34,6 +39,10 @@ def bootstrap_config(
     counters to meshxds' metrics service on the same connection, that often.
     """
     mesh = node_id.split(".", 1)[0]
+    servers = [(ads_host, ads_port), *more_ads]
+    lb_endpoints = [
+        {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}} for host, port in servers
+    ]
     node: dict[str, Any] = {"id": node_id, "cluster": mesh}
     if dns_port:
         node["metadata"] = {"dataplane.dns.port": str(dns_port)}
@@ -60,7 +69,7 @@ def bootstrap_config(
             "clusters": [
                 {
                     "name": "xds_cluster",
-                    "type": "STRICT_DNS" if _is_hostname(ads_host) else "STATIC",
+                    "type": "STRICT_DNS" if any(_is_hostname(h) for h, _ in servers) else "STATIC",
                     "connect_timeout": "1s",
                     "typed_extension_protocol_options": {
                         HTTP_OPTIONS_KEY: {
@@ -73,17 +82,7 @@ def bootstrap_config(
                     "upstream_connection_options": {"tcp_keepalive": {}},
                     "load_assignment": {
                         "cluster_name": "xds_cluster",
-                        "endpoints": [
-                            {
-                                "lb_endpoints": [
-                                    {
-                                        "endpoint": {
-                                            "address": {"socket_address": {"address": ads_host, "port_value": ads_port}}
-                                        }
-                                    }
-                                ]
-                            }
-                        ],
+                        "endpoints": [{"lb_endpoints": lb_endpoints}],
                     },
                 }
             ]

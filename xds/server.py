@@ -22,6 +22,7 @@ import datetime
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -38,15 +39,6 @@ from meshxds.xds.wire import WireError, parse_delta_request, parse_request, requ
 log = logging.getLogger("meshxds.xds")
 
 SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
-SERVER_OPTIONS = [
-    ("grpc.max_send_message_length", 256 << 20),
-    ("grpc.max_receive_message_length", 64 << 20),
-    # Envoy's bootstrap pings every 30 s (HTTP/2 keepalive); accept that instead of GOAWAY "too_many_pings".
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
-    ("grpc.http2.max_ping_strikes", 0),
-    ("grpc.so_reuseport", 0),
-]
 _EOF = object()
 _WAKE = object()  # a snapshot change (see Wakeup)
 _AUTH_CODES = {
@@ -66,6 +58,34 @@ class TokenRevoked(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one client may cost the server; past a limit its stream ends with a short status and a log line."""
+
+    max_message: int = 4 << 20  # bytes of one request (grpc answers RESOURCE_EXHAUSTED beyond it)
+    first_request_timeout: float = 15.0  # seconds for a new stream to send its first request
+    queued_requests: int = 64  # requests read ahead per stream; then reading stops (HTTP/2 flow control)
+    write_timeout: float = 60.0  # seconds a response may wait for the client to read; then the stream ends
+    keepalive_time: float = 30.0  # seconds between HTTP/2 pings on a quiet connection...
+    keepalive_timeout: float = 20.0  # ...and to wait for the answer: a half-open connection goes in under a minute
+
+    def grpc_options(self) -> list[tuple[str, int]]:
+        return [
+            ("grpc.max_send_message_length", 256 << 20),
+            ("grpc.max_receive_message_length", self.max_message),
+            ("grpc.keepalive_time_ms", int(self.keepalive_time * 1000)),
+            ("grpc.keepalive_timeout_ms", int(self.keepalive_timeout * 1000)),
+            ("grpc.http2.max_pings_without_data", 0),
+            # grpc core times a ping out after grpc.http2.ping_timeout_ms (default 60 s), not keepalive_timeout_ms.
+            ("grpc.http2.ping_timeout_ms", int(self.keepalive_timeout * 1000)),
+            # Envoy's bootstrap pings every 30 s (HTTP/2 keepalive); accept that instead of GOAWAY "too_many_pings".
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+            ("grpc.http2.max_ping_strikes", 0),
+            ("grpc.so_reuseport", 0),
+        ]
+
+
 def unknown_node_message(node_id: str) -> str:
     mesh, _, name = node_id.partition(".")
     if not node_id:
@@ -82,13 +102,18 @@ class AdsServer:
         self,
         cache: SnapshotCache,
         handlers: Sequence[Any] = (),
+        limits: Limits | None = None,
         auth: DataplaneAuthenticator | None = None,
         tls: ServerTLS | None = None,
     ) -> None:
         """Without ``auth`` and ``tls`` the server is plaintext and trusts every node id (``--insecure``)."""
         self.cache = cache
+        self.limits = limits or Limits()
         self.streams: set[Stream] = set()
         self.port = 0
+        self.closing = False
+        self.dropped = 0  # streams ended because the client did not read or did not speak
+        self._wakeups: set[Wakeup] = set()
         self._server: Any = None
         # More services on the same gRPC server (HDS, the metrics sink), and who hears each accepted stream's
         # encoded Node (the service reads node metadata from it: the server itself only routes bytes).
@@ -96,7 +121,7 @@ class AdsServer:
         self.on_node: Callable[[str, bytes], None] | None = None
         self.auth = auth
         self.tls = tls
-        self._grants: dict[int, tuple[Grant, asyncio.Queue[Any]]] = {}
+        self._grants: dict[int, tuple[Grant, Inbox]] = {}
         self._auth_seen: tuple[tuple[str, int], ...] = auth.fingerprint() if auth else ()
 
     async def start(self, address: str = "127.0.0.1", port: int = 0) -> int:
@@ -108,21 +133,30 @@ class AdsServer:
                 "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(self.delta),
             },
         )
-        self._server = grpc.aio.server(options=SERVER_OPTIONS)
+        self._server = grpc.aio.server(options=self.limits.grpc_options())
         self._server.add_generic_rpc_handlers((handler, *self.handlers))
-        if self.tls is not None:
-            creds = grpc.ssl_server_credentials([(self.tls.key_pem, self.tls.cert_pem)])
-            self.port = self._server.add_secure_port(f"{address}:{port}", creds)
-        else:
-            self.port = self._server.add_insecure_port(f"{address}:{port}")
+        try:
+            if self.tls is not None:
+                creds = grpc.ssl_server_credentials([(self.tls.key_pem, self.tls.cert_pem)])
+                self.port = self._server.add_secure_port(f"{address}:{port}", creds)
+            else:
+                self.port = self._server.add_insecure_port(f"{address}:{port}")
+        except RuntimeError:
+            self.port = 0
         if not self.port:
-            raise OSError(f"cannot listen on {address}:{port}")
+            self._server = None
+            raise OSError(f"cannot listen on {address}:{port} (address in use?)")
         await self._server.start()
         log.info("ADS server listening on %s:%d", address, self.port)
         return self.port
 
     async def stop(self, grace: float | None = 0.5) -> None:
+        """Stop accepting, end every stream with UNAVAILABLE (Envoy reconnects, to another replica if
+        there is one), and give them ``grace`` seconds to go before the rest are cancelled."""
         if self._server is not None:
+            self.closing = True
+            for wakeup in list(self._wakeups):
+                wakeup.set()
             await self._server.stop(grace)
             self._server = None
 
@@ -133,15 +167,24 @@ class AdsServer:
         await self._serve(DeltaStream, requests, context)
 
     async def _serve(self, kind: type[Stream], requests: AsyncIterator[bytes], context: Any) -> None:
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+        queue = Inbox(self.limits.queued_requests)
         reader = asyncio.create_task(_read(requests, queue))
         try:
-            first = await queue.get()
+            try:
+                first = await asyncio.wait_for(queue.get(), self.limits.first_request_timeout)
+            except TimeoutError:
+                self.dropped += 1
+                log.warning(
+                    "%s: no request within %g s; closing the stream", context.peer(), self.limits.first_request_timeout
+                )
+                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "no request on the stream")
+                return
             if first is _EOF:
                 return
             try:
                 parsed = parse_delta_request(first, True) if kind is DeltaStream else parse_request(first, True)
             except WireError as exc:
+                log.warning("rejecting %s stream from %s: malformed request: %s", kind.protocol, context.peer(), exc)
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}")
                 return
             node_id = parsed.node_id or ""
@@ -165,13 +208,12 @@ class AdsServer:
         finally:
             reader.cancel()
 
-    async def _loop(
-        self, stream: Stream, first: bytes, queue: asyncio.Queue[Any], context: Any, grant: Grant | None = None
-    ) -> None:
+    async def _loop(self, stream: Stream, first: bytes, queue: Inbox, context: Any, grant: Grant | None = None) -> None:
         node_id = stream.node_id
         wakeup = Wakeup(queue)
         self.cache.connect(node_id, stream.protocol, wakeup)
         self.streams.add(stream)
+        self._wakeups.add(wakeup)
         expiry = None
         if grant is not None:  # the stream ends with its token (Kuma keeps it open: kumahq/kuma#3379)
             self._grants[id(stream)] = (grant, queue)
@@ -192,16 +234,29 @@ class AdsServer:
                     request = queue.get_nowait() if not queue.empty() else None
                 if request is _EOF:
                     break
+                if self.closing:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, "server shutting down; reconnect")
                 wakeup.clear()
                 for message in stream.responses(self.cache.get(node_id), time.monotonic()):
-                    await context.write(message)
+                    try:
+                        await asyncio.wait_for(context.write(message), self.limits.write_timeout)
+                    except TimeoutError:
+                        self.dropped += 1
+                        log.warning(
+                            "%s: not reading its responses for %g s; closing the stream",
+                            node_id,
+                            self.limits.write_timeout,
+                        )
+                        # The timed-out write still holds the call's send slot, so no status can be sent
+                        # (abort() fails); ending the handler as cancelled frees the stream without a traceback.
+                        raise asyncio.CancelledError from None
                 request = await _next(queue, stream.deadline())
         except NodeGone:
             log.warning("%s: Dataplane removed from the input; closing its stream", node_id)
             await context.abort(grpc.StatusCode.NOT_FOUND, f"node {node_id!r}: Dataplane was removed")
         except (ProtocolError, WireError) as exc:
-            log.warning("%s: bad request: %s", node_id, exc)
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            log.warning("%s: bad request: %s", node_id, short(str(exc)))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, short(str(exc)))
         except TokenRevoked as exc:
             log.warning("%s: closing its stream: %s", node_id, exc)
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"authentication failed: {exc}")
@@ -209,6 +264,7 @@ class AdsServer:
             if expiry is not None:
                 expiry.cancel()
             self._grants.pop(id(stream), None)
+            self._wakeups.discard(wakeup)
             self.streams.discard(stream)
             self.cache.disconnect(node_id, wakeup)
             log.info("%s disconnected (stream %d)", node_id, stream.stream_id)
@@ -232,15 +288,54 @@ class AdsServer:
         return closed
 
 
-async def _read(requests: AsyncIterator[bytes], queue: asyncio.Queue[Any]) -> None:
-    """Move requests into ``queue`` so the stream can wait on requests and snapshot changes together."""
+def short(text: str, limit: int = 200) -> str:
+    """A client-supplied value cut for a log line or a status message."""
+    return text if len(text) <= limit else f"{text[:limit]}...({len(text) - limit} more characters)"
+
+
+async def _read(requests: AsyncIterator[bytes], queue: Inbox) -> None:
+    """Move requests into ``queue`` so the stream can wait on requests and snapshot changes together.
+
+    At most ``queue.limit`` requests wait: then this stops reading, gRPC stops granting the client
+    HTTP/2 window, and a client that floods requests without reading answers is held to that."""
     try:
         async for message in requests:
-            queue.put_nowait(message)
+            await queue.put_request(message)
     except (grpc.RpcError, asyncio.CancelledError):
         pass
     finally:
         queue.put_nowait(_EOF)
+
+
+class Inbox:
+    """A stream's request queue: requests are bounded (the reader waits for a free slot), while snapshot
+    wakeups and end-of-stream always go in."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(limit)
+
+    async def put_request(self, message: bytes) -> None:
+        await self._slots.acquire()
+        self._queue.put_nowait(message)
+
+    def put_nowait(self, item: Any) -> None:
+        self._queue.put_nowait(item)
+
+    def empty(self) -> bool:
+        return self._queue.empty()
+
+    def _took(self, item: Any) -> Any:
+        if item is not _WAKE and item is not _EOF:
+            self._slots.release()
+        return item
+
+    def get_nowait(self) -> Any:
+        return self._took(self._queue.get_nowait())
+
+    async def get(self) -> Any:
+        return self._took(await self._queue.get())
 
 
 class Wakeup:
@@ -248,7 +343,7 @@ class Wakeup:
     snapshot changes with one ``queue.get()`` instead of two tasks and ``asyncio.wait`` per wakeup.
     At most one token is pending; ``clear()`` re-arms it before the stream computes its responses."""
 
-    def __init__(self, queue: asyncio.Queue[Any]) -> None:
+    def __init__(self, queue: Inbox) -> None:
         self._queue = queue
         self._pending = False
 
@@ -261,7 +356,7 @@ class Wakeup:
         self._pending = False
 
 
-async def _next(queue: asyncio.Queue[Any], deadline: float | None) -> Any:
+async def _next(queue: Inbox, deadline: float | None) -> Any:
     """The next request, or None when the snapshot changed or ``deadline`` (monotonic) passed."""
     if not queue.empty():
         item = queue.get_nowait()

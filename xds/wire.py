@@ -17,20 +17,34 @@ from meshxds.codec.encode import length_delimited
 from meshxds.codec.wire import WireError, fields, read_varint
 
 CONTROL_PLANE_ID = "meshxds"
+# Limits on what one request may carry: past them the stream ends with INVALID_ARGUMENT and a short
+# message (a node id is echoed in logs and statuses; a names list is kept per stream).
+MAX_NODE_ID = 512  # bytes; a Kuma node id is <mesh>.<name>, at most 63 + 1 + 253
+MAX_NAMES = 50_000  # resource names in one request (an Envoy with 10,000 clusters subscribes to 10,000 CLAs)
 
 
 def _text(value: int | bytes) -> str:
     if not isinstance(value, bytes):
         raise WireError("expected a string field")
-    return value.decode()
+    try:
+        return value.decode()
+    except UnicodeDecodeError as exc:
+        raise WireError(f"invalid UTF-8 in a string field (byte {exc.start})") from None
 
 
 def node_id(node: bytes) -> str:
     """``Node.id`` (field 1) without decoding the rest of the Node."""
     for number, value in fields(node):
         if number == 1:
+            if isinstance(value, bytes) and len(value) > MAX_NODE_ID:
+                raise WireError(f"node.id is {len(value)} bytes; the limit is {MAX_NODE_ID}")
             return _text(value)
     return ""
+
+
+def _too_many(names: list[str]) -> None:
+    if len(names) > MAX_NAMES:
+        raise WireError(f"more than {MAX_NAMES} resource names in one request")
 
 
 def request_node(request: bytes, field: int) -> bytes:
@@ -153,6 +167,7 @@ def parse_request(data: bytes, want_node: bool = False, known: Collection[tuple[
         elif number == 3:
             names.append(_text(value))
             run_end = pos
+            _too_many(names)
         elif number == 4:
             type_url = _text(value)
         elif number == 5:
@@ -196,8 +211,10 @@ def parse_delta_request(data: bytes, want_node: bool = False) -> DeltaRequest:
             type_url = _text(value)
         elif number == 3:
             sub.append(_text(value))
+            _too_many(sub)
         elif number == 4:
             unsub.append(_text(value))
+            _too_many(unsub)
         elif number == 5 and isinstance(value, bytes):
             k, v = _map_entry(value)
             initial[k] = v

@@ -1,0 +1,78 @@
+"""What a Dataplane's ``backendRef`` / ``reachableBackends`` reference names, and warnings where Kuma silently
+resolves nothing (``pkg/xds/context/destination_index.go`` GetReachableBackends,
+``pkg/plugins/policies/core/rules/resolve/backendref.go``, ``meshroute/listeners.go``).
+
+A reference with labels picks every MeshService/MeshMultiZoneService of the mesh carrying them;
+one with a name picks the local service of that display name in the reference's namespace (else
+the proxy's), as Kuma's KRI built from the proxy's zone does. The translators resolve with the same
+``refers_to``; this module only adds the warnings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from meshxds.resources import model as m
+from meshxds.resources.catalog import MeshView
+from meshxds.resources.errors import Problem
+from meshxds.resources.loader import Loaded, resource_id
+from meshxds.resources.match import labels_match
+
+Service = m.MeshService | m.MeshMultiZoneService
+RESOLVED_KINDS = {"MeshService": m.MeshService, "MeshMultiZoneService": m.MeshMultiZoneService}
+
+
+def refers_to(res: Service, name: str | None, namespace: str, labels: Mapping[str, str] | None) -> bool:
+    """Does a reference (already restricted to ``res``'s kind) name ``res``?"""
+    if labels:
+        return labels_match(labels, res.labels)
+    if name is None or res.display_name != name:
+        return False
+    return not isinstance(res, m.MeshService) or (res.is_local and res.namespace == namespace)
+
+
+def resolve(
+    services: Iterable[Service], kind: str, name: str | None, namespace: str, labels: Mapping[str, str] | None
+) -> list[Service]:
+    cls = RESOLVED_KINDS.get(kind)
+    if cls is None:
+        return []
+    return [r for r in services if isinstance(r, cls) and refers_to(r, name, namespace, labels)]
+
+
+def reference_warnings(view: MeshView, items: Sequence[Loaded]) -> list[Problem]:
+    """One warning per reference that resolves to nothing, or whose port matches no port of a service it names."""
+    services: list[Service] = [*view.mesh_services, *view.multizone_services]
+    out: list[Problem] = []
+    for item in items:
+        dp = item.resource
+        if not isinstance(dp, m.Dataplane) or dp.mesh != view.name:
+            continue
+        namespace = dp.labels.get(m.NAMESPACE_LABEL, "")
+        what = resource_id(dp)
+        for i, o in enumerate(dp.networking.outbound):
+            ref = o.backend_ref
+            if ref is None or ref.kind not in RESOLVED_KINDS:
+                continue
+            where = f"spec.networking.outbound[{i}].backendRef"
+            found = resolve(services, ref.kind, ref.name, namespace, ref.labels)
+            if not found:
+                out.append(item.origin.warning(what, where, f"names no {ref.kind}: Kuma skips this outbound"))
+            elif ref.port is not None and m.find_port(found[0], str(ref.port)) is None:
+                message = (
+                    f"port {ref.port} matches no port of {found[0].kind} {found[0].name}: Kuma skips this outbound"
+                )
+                out.append(item.origin.warning(what, f"{where}.port", message))
+        tp = dp.networking.transparent_proxying
+        for i, rb in enumerate(tp.reachable_backends.refs if tp and tp.reachable_backends else []):
+            if rb.kind not in RESOLVED_KINDS:
+                continue
+            where = f"spec.networking.transparentProxying.reachableBackends.refs[{i}]"
+            found = resolve(services, rb.kind, rb.name, rb.namespace or namespace, rb.labels)
+            if not found:
+                out.append(item.origin.warning(what, where, f"selects no {rb.kind}"))
+            for res in found if rb.port is not None else []:
+                if m.find_port(res, str(rb.port)) is None:
+                    message = f"port {rb.port} matches no port of {res.kind} {res.name}: Kuma selects all its ports"
+                    out.append(item.origin.warning(what, f"{where}.port", message))
+    return out
