@@ -17,7 +17,7 @@ import jwt
 import psycopg
 
 from meshxds.api.token import admin_token
-from meshxds.security.state import state_dir
+from meshxds.security.state import state_dir as dataplane_state_dir
 from meshxds.store.folder import FolderStore
 from meshxds.store.model import Store, StoreError
 from meshxds.store.postgres import PostgresStore, is_postgres_url
@@ -69,7 +69,7 @@ def parse_tags(values: list[str]) -> dict[str, list[str]]:
 
 
 def dataplane_run(args: argparse.Namespace) -> int:
-    state = state_dir(args.state_dir)
+    state = dataplane_state_dir(args.state_dir)
     try:
         if args.revoke:
             mesh = args.node.partition(".")[0]
