@@ -42,6 +42,9 @@ def passthrough_listener(family: str, address: str, port: int) -> pb.Listener:
         filter_chains=[pb.FilterChain(filters=[pb.Filter(name=TCP_PROXY, typed_config=pb.pack(proxy))])],
         use_original_dst=True,
         traffic_direction=pb.TrafficDirection.OUTBOUND,
+        # Not bound, unlike Kuma's: without iptables the sidecars share one host, and a wildcard listener on the
+        # redirect port would take connections meant for the redirect stand-in (or another sidecar).
+        bind_to_port=False,
     )
 
 
