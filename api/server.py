@@ -269,7 +269,7 @@ class Api:
         if key.mesh and not await self.mesh_exists(key.mesh):
             reason = f"mesh of name {key.mesh} is not found"
             return error(400, "Could not create a resource", "Mesh is not found", [("mesh", reason)])
-        problems = validate([item], {key.mesh} if key.mesh else set())
+        problems = [p for p in validate([item], {key.mesh} if key.mesh else set()) if p.is_error]  # warnings pass
         if problems:
             return invalid(title, problems)
         wanted = record_of(item)

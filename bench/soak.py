@@ -441,6 +441,38 @@ def probe_sigterm(server: Server, node_ids: list[str]) -> Row:
     )
 
 
+def probe_kill9(scratch: Path, folder: Path, node_ids: list[str]) -> Row:
+    """kill -9 under load, then a new process on the same ports: every client back and synced."""
+    log = scratch / "kill9.log"
+    nodes_file = scratch / "nodes-kill9.txt"
+    nodes_file.write_text("\n".join(node_ids) + "\n")
+    with Server(folder, log) as first:
+        cmd = [sys.executable, "-m", "bench.clients", "--port", str(first.port), "--nodes-file", str(nodes_file)]
+        clients = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert clients.stdout is not None and clients.stdin is not None
+        clients.stdout.readline()  # every stream synced
+        assert first.proc is not None
+        first.proc.kill()
+        first.proc.wait()
+        killed = time.monotonic()
+        try:
+            with Server(folder, scratch / "kill9-after.log", port=first.port, debug=first.debug) as second:
+                wait(lambda: connected_count(second) >= len(node_ids), 600, "every client back")
+                seconds = time.monotonic() - killed
+        finally:
+            clients.stdin.close()
+            clients.kill()
+    return Row(
+        f"kill -9 with {len(node_ids)} streams, restart",
+        True,
+        f"all {len(node_ids)} streams back {seconds:.0f} s after the kill (restart and load included)",
+    )
+
+
+def connected_count(server: Server) -> int:
+    return sum(1 for n in json.loads(get(server.debug, "/snapshots")[1])["nodes"] if n.get("connected"))
+
+
 def first_node(folder: Path) -> str:
     return f"default.{mesh.dataplane_name(0, 0)}"
 
@@ -493,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(run_probe(name, fn))
         rows.append(run_probe("fds", lambda: probe_idle_connections(scratch, folder)))
         rows.append(run_probe("keepalive", lambda: probe_frozen_connection(scratch, folder)))
+        rows.append(run_probe("kill9", lambda: probe_kill9(scratch, folder, node_ids[: args.streams])))
     if args.json:
         print(json.dumps([r.__dict__ for r in rows], indent=2))
     else:

@@ -15,7 +15,8 @@ from typing import Any
 
 from meshxds.cli.client import ApiError, Client, resource_path
 from meshxds.resources.errors import Origin
-from meshxds.resources.loader import Loaded, parse_document, read_documents
+from meshxds.resources.loader import Loaded, parse_document, read_documents, resource_id
+from meshxds.resources.rules import check_resource
 from meshxds.store.convert import document, record_of
 
 
@@ -36,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
     items: list[Loaded] = []
     for index, doc in docs:
         item, found = parse_document(doc, Origin(args.file, index), args.zone)
+        if isinstance(item, Loaded):  # the per-resource rules too, as the control plane will run them
+            what = resource_id(item.resource)
+            found += [
+                item.origin.problem(what, f.field, f.message) for f in check_resource(item.resource) if not f.warning
+            ]
         problems += [str(p) for p in found if p.is_error]
         if isinstance(item, Loaded) and not any(p.is_error for p in found):
             items.append(item)

@@ -19,8 +19,12 @@ import logging
 import time
 from typing import Any
 
+from meshxds.codec.wire import WireError
 from meshxds.control.metrics import Metrics
+from meshxds.control.reports import ProxyReports
 from meshxds.resources.catalog import Catalog
+from meshxds.resources.health import HealthReport
+from meshxds.resources.model import Dataplane
 from meshxds.snapshots.builder import Builder, SnapshotError
 from meshxds.snapshots.dump import to_json_dict
 from meshxds.store.leader import LeaderElector
@@ -30,6 +34,8 @@ from meshxds.store.model import AlreadyExists, Change, Key, Record, Store
 from meshxds.store.postgres import PostgresStore
 from meshxds.store.state import STATE_NAME, previous_catalog, remembered
 from meshxds.xds.cache import SnapshotCache
+from meshxds.xds.hds import HdsServer
+from meshxds.xds.nodemeta import dns_port
 from meshxds.xds.server import AdsServer
 
 log = logging.getLogger("meshxds.control")
@@ -57,6 +63,12 @@ class StoreService:
         self._tasks: list[asyncio.Task[None]] = []
         self._elector: LeaderElector | None = None
         self._remembered: dict[str, Any] | None = None
+        # What sidecars report (HDS health on the ADS port, DNS port in node metadata), as in the folder service.
+        self.reports = ProxyReports()
+        self.hds = HdsServer(self.hds_specifier, self.on_health, self.reports.settings.refresh_interval.total_seconds())
+        self.ads.handlers.append(self.hds.handler())
+        self.ads.on_node = self.on_node
+        self._dataplanes: dict[str, Dataplane] = {}
         if isinstance(store, PostgresStore):
             store.observer = self.metrics.observe_store
             store.on_conflict = lambda kind: self.metrics.store_conflicts.labels(kind).inc()
@@ -69,6 +81,23 @@ class StoreService:
     def config(self, node_id: str) -> dict[str, Any] | None:
         snap = self.cache.get(node_id)
         return to_json_dict(snap) if snap is not None else None
+
+    # -- what sidecars report ------------------------------------------------------------------------
+    def hds_specifier(self, node_id: str) -> bytes | None:
+        return self.reports.specifier(self._dataplanes.get(node_id))
+
+    def on_health(self, node_id: str, report: HealthReport) -> None:
+        if node_id in self._dataplanes and self.reports.report_health(node_id, report):
+            self._dirty.set()
+
+    def on_node(self, node_id: str, node: bytes) -> None:
+        try:
+            port = dns_port(node)
+        except WireError as exc:
+            log.warning("%s: unreadable node metadata: %s", node_id, exc)
+            return
+        if self.reports.report_dns_port(node_id, port):
+            self._dirty.set()
 
     # -- changes -----------------------------------------------------------------------------------
     async def on_write(self, change: Change) -> None:
@@ -112,10 +141,13 @@ class StoreService:
         await self.store.put_state(DEFAULTS_STATE, {"mesh": True})
 
     # -- rebuilding ----------------------------------------------------------------------------------
-    def build(self, records: list[Record]) -> tuple[Catalog | None, dict[str, Any] | None]:
+    def build(
+        self, records: list[Record], reports: tuple[dict[str, HealthReport], dict[str, int]]
+    ) -> tuple[Catalog | None, dict[str, Any] | None]:
         """Catalog and snapshots (runs in a worker thread; only the rebuild loop calls it)."""
         start = time.perf_counter()
-        result = self.mirror.catalog(self.previous, self.cache.connected(), records)
+        health, dns_ports = reports
+        result = self.mirror.catalog(self.previous, self.cache.connected(), records, health, dns_ports)
         self.metrics.catalog_build.observe(time.perf_counter() - start)
         if result.catalog is None:
             for problem in result.errors[:20]:
@@ -132,7 +164,8 @@ class StoreService:
 
     async def rebuild(self) -> bool:
         # The Mirror's records may change on the loop while the worker reads them: hand it a copy.
-        catalog, snapshots = await asyncio.to_thread(self.build, list(self.mirror.records.values()))
+        records = list(self.mirror.records.values())
+        catalog, snapshots = await asyncio.to_thread(self.build, records, self.reports.take())
         if catalog is None or snapshots is None:
             self.failed_builds += 1
             self.metrics.generation_errors.inc()
@@ -144,6 +177,8 @@ class StoreService:
             self.set_at[node] = stamp
         self.current = catalog
         self.previous = catalog
+        self._dataplanes = {dp.node_id: dp for view in catalog.meshes.values() for dp in view.dataplanes}
+        self.reports.forget_others(set(self._dataplanes))
         self.builds += 1
         log.info("built %d nodes; changed: %s", len(snapshots), ", ".join(changed) or "nothing")
         if self.leader:

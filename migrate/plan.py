@@ -17,8 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshxds.migrate import policy_refs  # noqa: F401  (registers the route and policy scanners)
 from meshxds.migrate.inputs import InputError, load
-from meshxds.migrate.references import Reference, scan
+from meshxds.migrate.references import Reference, replacements, scan
 from meshxds.migrate.side import Side, Size
 from meshxds.resources.model import MeshServicesMode
 from meshxds.translators.endpoints import matched_mesh_services
@@ -74,6 +75,9 @@ class ReferenceChange:
     status: str  # breaks | starts resolving | changes meaning | unchanged
     before: tuple[str, ...]
     after: tuple[str, ...]
+    legacy: bool = False  # a kuma.io/service usage after the switch
+    services: tuple[str, ...] = ()  # the kuma.io/service names it uses after the switch
+    suggest: tuple[str, ...] = ()  # what to name instead (MeshService/MeshMultiZoneService ports serving them)
 
 
 @dataclass(frozen=True)
@@ -193,9 +197,16 @@ def destination_changes(
 
 
 def reference_change(ref: Reference, before: Side, after: Side) -> ReferenceChange:
+    """Judge one reference; a ``kuma.io/service`` usage gets replacements from the load that has MeshServices
+    (after the switch, or before it when switching back to Disabled)."""
     old, new = ref.resolve(before), ref.resolve(after)
     status = BREAKS if old and not new else RESOLVES if new and not old else CHANGES if old != new else UNCHANGED
-    return ReferenceChange(ref, status, tuple(sorted(old)), tuple(sorted(new)))
+    names = ref.services(after) if ref.services is not None else ()
+    source = before if after.mode == MeshServicesMode.DISABLED else after
+    suggest = [ref.instead] if ref.instead else []
+    suggest += dict.fromkeys(s for name in names for s in replacements(source, name))
+    return ReferenceChange(ref, status, tuple(sorted(old)), tuple(sorted(new)), ref.legacy or bool(names),
+                           names, tuple(suggest))  # fmt: skip
 
 
 def multizone(side: Side) -> tuple[MultiZone, ...]:

@@ -17,10 +17,12 @@ from typing import Any
 
 from meshxds.migrate.side import TLD, Side, legacy_dns_names
 from meshxds.resources.loader import Loaded, resource_id
-from meshxds.resources.model import NAMESPACE_LABEL, SERVICE_TAG, Dataplane
+from meshxds.resources.model import NAMESPACE_LABEL, SERVICE_TAG, Dataplane, MeshMultiZoneService, MeshService
 from meshxds.translators.outbounds import DEFAULT_OUTBOUND_ADDRESS, LEGACY
 
 Resolver = Callable[[Side], frozenset[str]]
+# The kuma.io/service names a reference uses in one load (none: it names a real resource there).
+Services = Callable[[Side], tuple[str, ...]]
 LEGACY_VIP_CIDR = ipaddress.ip_network("240.0.0.0/4")  # KUMA_DNS_SERVER_CIDR
 
 
@@ -35,6 +37,8 @@ class Reference:
     value: str
     resolve: Resolver
     legacy: bool = False
+    services: Services | None = None
+    instead: str = ""  # what to write instead when that is not a MeshService (a Dataplane selector, say)
 
     @property
     def where(self) -> str:
@@ -63,9 +67,29 @@ def scan(items: tuple[Loaded, ...], mesh: str) -> list[Reference]:
     return out
 
 
-def _ref(item: Loaded, field: str, value: str, resolve: Resolver, legacy: bool = False) -> Reference:
+def reference_at(item: Loaded, field: str, value: str, resolve: Resolver, legacy: bool = False,
+                 services: Services | None = None, instead: str = "") -> Reference:  # fmt: skip
     return Reference(item.origin.file, item.origin.index, resource_id(item.resource),
-                     item.origin.show(field) or field, value, resolve, legacy)  # fmt: skip
+                     item.origin.show(field) or field, value, resolve, legacy, services, instead)  # fmt: skip
+
+
+def always(service: str) -> Services:
+    """A reference that is a ``kuma.io/service`` in every load (a tag, a ``reachableServices`` entry)."""
+    return lambda side: (service,)
+
+
+def replacements(side: Side, service: str) -> tuple[str, ...]:
+    """The MeshService and MeshMultiZoneService ports of the load serving any endpoint of ``kuma.io/service``
+    ``service`` (the seeds' step 2: "for every usage of a kuma.io/service, decide how it should be consumed")."""
+    served = side.served(side.translator.outbounds.legacy({SERVICE_TAG: service}))
+    out = set()
+    resources: list[MeshService | MeshMultiZoneService] = [*side.view.mesh_services, *side.view.multizone_services]
+    for res in resources:
+        for port in res.spec.ports:
+            dest = side.translator.outbounds.resource(res, port)
+            if dest is not None and side.served(dest) & served:
+                out.add(side.label(dest))
+    return tuple(sorted(out))
 
 
 # --------------------------------------------------------------------------- Dataplane
@@ -123,21 +147,23 @@ def scan_dataplane(item: Loaded) -> Iterator[Reference]:
             ref = o.backend_ref
             value = f"{ref.kind} {ref.name or ref.labels}" + (f" port {ref.port}" if ref.port else "")
             field = f"spec.networking.outbound[{n}].backendRef"
-            yield _ref(item, field, value, at_address(dp.node_id, address, o.port))
+            yield reference_at(item, field, value, at_address(dp.node_id, address, o.port))
         elif o.tags and SERVICE_TAG in o.tags:
             field = f"spec.networking.outbound[{n}].tags.{SERVICE_TAG}"
-            yield _ref(item, field, o.tags[SERVICE_TAG], at_address(dp.node_id, address, o.port), legacy=True)
+            service = o.tags[SERVICE_TAG]
+            resolve = at_address(dp.node_id, address, o.port)
+            yield reference_at(item, field, service, resolve, legacy=True, services=always(service))
     tp = net.transparent_proxying
     if tp is None:
         return
     for n, service in enumerate(tp.reachable_services):
         field = f"spec.networking.transparentProxying.reachableServices[{n}]"
-        yield _ref(item, field, service, legacy_service(dp.node_id, service), legacy=True)
+        yield reference_at(item, field, service, legacy_service(dp.node_id, service), True, always(service))
     if tp.reachable_backends is not None:
         for n, rb in enumerate(tp.reachable_backends.refs):
             value = f"{rb.kind} {rb.name or rb.labels}" + (f" port {rb.port}" if rb.port else "")
             field = f"spec.networking.transparentProxying.reachableBackends.refs[{n}]"
-            yield _ref(item, field, value, reachable_backend(dp, n))
+            yield reference_at(item, field, value, reachable_backend(dp, n))
 
 
 register("Dataplane", scan_dataplane)
@@ -195,4 +221,4 @@ def scan_strings(item: Loaded) -> Iterator[Reference]:
     spec = item.resource.model_dump(by_alias=True, exclude_none=True, include={"spec"})
     for path, value in _strings(spec, ""):
         if _looks_legacy(value) and "outbound[" not in path:  # explicit outbounds: scanned as Dataplane fields
-            yield _ref(item, path, value, mesh_legacy_name(value), legacy=True)
+            yield reference_at(item, path, value, mesh_legacy_name(value), legacy=True)

@@ -71,12 +71,17 @@ def render_text(plan: Plan) -> str:
     for r in plan.references:
         ref = r.reference
         if r.status == UNCHANGED:
-            status = "legacy" if ref.legacy else "ok"
-            detail = " (a kuma.io/service usage: move it to a MeshService)" if ref.legacy else ""
+            status = "legacy" if r.legacy else "ok"
+            detail = " (a kuma.io/service usage)" if r.legacy else ""
         else:
             status = {BREAKS: "BREAKS", RESOLVES: "NEW"}.get(r.status, "CHANGES")
             detail = f" (before: {', '.join(r.before) or 'nothing'}; after: {', '.join(r.after) or 'nothing'})"
         out.append(f"  {status:7} {ref.where} = {ref.value}{detail}")
+        if r.suggest:
+            out.append(f"          instead: {' or '.join(r.suggest)}")
+        elif r.services:
+            missing = ", ".join(r.services)
+            out.append(f"          instead: nothing serves kuma.io/service {missing} as a MeshService yet")
     out += ["", "Services in several zones:" if plan.multizone else "Services in several zones: none"]
     for mz in plan.multizone:
         how = (
@@ -140,10 +145,12 @@ def as_json(plan: Plan) -> dict[str, Any]:
                 "resource": r.reference.resource,
                 "field": r.reference.field,
                 "value": r.reference.value,
-                "legacy": r.reference.legacy,
+                "legacy": r.legacy,
                 "status": r.status,
                 "before": list(r.before),
                 "after": list(r.after),
+                "services": list(r.services),
+                "suggest": list(r.suggest),
             }
             for r in plan.references
         ],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -37,6 +37,26 @@ MANAGED_BY_GENERATOR = "meshservice-generator"
 
 APP_PROTOCOLS = ("tcp", "http", "http2", "grpc", "kafka")
 DURATION = re.compile(r"-?\d+(\.\d+)?s")  # protobuf JSON's google.protobuf.Duration
+
+
+class LabelNames:
+    """The names Kuma reads from labels (display name, namespace, zone), for models with ``name`` and ``labels``."""
+
+    if TYPE_CHECKING:  # declared by the models that mix this in (kept out of their field order)
+        name: str
+        labels: dict[str, str]
+
+    @property
+    def display_name(self) -> str:
+        return self.labels.get(DISPLAY_NAME_LABEL, self.name)
+
+    @property
+    def namespace(self) -> str:
+        return self.labels.get(NAMESPACE_LABEL, "")
+
+    @property
+    def zone(self) -> str:
+        return self.labels.get(ZONE_LABEL, "")
 
 
 # --------------------------------------------------------------------------- Mesh
@@ -355,25 +375,13 @@ class MeshServiceStatus(Strict):
     dataplane_proxies: DataplaneProxies | None = Field(None, alias="dataplaneProxies")
 
 
-class MeshService(Strict):
+class MeshService(Strict, LabelNames):
     kind: Literal["MeshService"] = "MeshService"
     name: str
     mesh: str = "default"
     labels: dict[str, str] = Field(default_factory=dict)
     spec: MeshServiceSpec = Field(default_factory=MeshServiceSpec)
     status: MeshServiceStatus = Field(default_factory=MeshServiceStatus)
-
-    @property
-    def display_name(self) -> str:
-        return self.labels.get(DISPLAY_NAME_LABEL, self.name)
-
-    @property
-    def namespace(self) -> str:
-        return self.labels.get(NAMESPACE_LABEL, "")
-
-    @property
-    def zone(self) -> str:
-        return self.labels.get(ZONE_LABEL, "")
 
     @property
     def is_local(self) -> bool:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from meshxds.resources.model import DISPLAY_NAME_LABEL, NAMESPACE_LABEL, ZONE_LABEL, Strict
+from meshxds.resources.model import LabelNames, Strict
 
 # --------------------------------------------------------------------------- common
 
@@ -414,25 +414,13 @@ class MeshLoadBalancingStrategySpec(Strict):
 # --------------------------------------------------------------------------- resources
 
 
-class Policy(Strict):
+class Policy(Strict, LabelNames):
     """Common shape: mesh-scoped, named, labelled; ``spec`` differs per kind."""
 
     kind: str
     name: str
     mesh: str = "default"
     labels: dict[str, str] = Field(default_factory=dict)
-
-    @property
-    def display_name(self) -> str:
-        return self.labels.get(DISPLAY_NAME_LABEL, self.name)
-
-    @property
-    def namespace(self) -> str:
-        return self.labels.get(NAMESPACE_LABEL, "")
-
-    @property
-    def zone(self) -> str:
-        return self.labels.get(ZONE_LABEL, "")
 
     @property
     def short(self) -> str:

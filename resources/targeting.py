@@ -27,6 +27,7 @@ TOP_KINDS = ("Mesh", "MeshSubset", "MeshService", "MeshServiceSubset", "Dataplan
 ROUTE_TO_KINDS = ("MeshService", "MeshExternalService", "MeshMultiZoneService")
 POLICY_TO_KINDS = ("Mesh", "MeshService", "MeshExternalService", "MeshMultiZoneService", "MeshHTTPRoute")
 BACKEND_KINDS = ("MeshService", "MeshServiceSubset", "MeshExternalService", "MeshMultiZoneService")
+MIRROR_KINDS = ("MeshService", "MeshServiceSubset")
 DEFAULT_POLICY_KINDS = ("MeshTimeout", "MeshCircuitBreaker", "MeshRetry")
 
 Issues = list[tuple[str, str]]
@@ -168,13 +169,19 @@ def check_filter(flt: p.Filter, where: str, prefix_only: bool) -> Issues:
         pw = f"{where}.{alias(wanted)}.path"
         if path.type == "ReplaceFullPath" and path.replace_full_path is None:
             out.append((f"{pw}.replaceFullPath", "must be set when type is ReplaceFullPath"))
-        if path.type == "ReplacePrefixMatch":
-            if path.replace_prefix_match is None:
-                out.append((f"{pw}.replacePrefixMatch", "must be set when type is ReplacePrefixMatch"))
-            if not prefix_only:
-                out.append((f"{pw}.type", "ReplacePrefixMatch needs every match to be a PathPrefix match"))
+        if path.type == "ReplacePrefixMatch" and path.replace_prefix_match is None:
+            out.append((f"{pw}.replacePrefixMatch", "must be set when type is ReplacePrefixMatch"))
+        if path.replace_prefix_match is not None and not prefix_only:
+            out.append((f"{pw}.replacePrefixMatch", "can only appear if all matches match a path prefix"))
+    if flt.url_rewrite is not None and flt.url_rewrite.host_to_backend_hostname:
+        # Kuma: only under a MeshGateway, which meshxds does not serve
+        out.append((f"{where}.urlRewrite.hostToBackendHostname", "can only be set with MeshGateway"))
     if flt.request_mirror is not None:
-        out += check_backend(flt.request_mirror.backend_ref, f"{where}.requestMirror.backendRef")
+        ref = flt.request_mirror.backend_ref
+        if ref.kind not in MIRROR_KINDS:
+            out.append((f"{where}.requestMirror.backendRef.kind", "must be one of " + ", ".join(MIRROR_KINDS)))
+        else:
+            out += check_backend(ref, f"{where}.requestMirror.backendRef")
     return out
 
 

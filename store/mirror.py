@@ -8,10 +8,12 @@ before the Catalog is assembled and handed to the incremental Builder. A RESYNC 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from meshxds.resources import Catalog, LoadResult, catalog_from_documents
 from meshxds.resources.errors import Origin, Problem
+from meshxds.resources.health import HealthReport
 from meshxds.resources.loader import Documents, Loaded
 from meshxds.store.convert import STORE_FILE, oldest_first, parse_record
 from meshxds.store.model import Change, Key, NotFound, Record, Store
@@ -75,6 +77,8 @@ class Mirror:
         previous: Catalog | None = None,
         connected: frozenset[str] = frozenset(),
         records: list[Record] | None = None,
+        health: Mapping[str, HealthReport] | None = None,
+        dns_ports: Mapping[str, int] | None = None,
     ) -> LoadResult:
         """The Catalog of ``records`` (default: the mirror's; a worker thread passes a copy taken on the loop)."""
         items: list[Loaded] = []
@@ -87,4 +91,4 @@ class Mirror:
                 items.append(replace(parsed.item, origin=origin))
             problems += [replace(p, index=index) for p in parsed.problems]
         docs = Documents(tuple(items), (), tuple(problems))
-        return catalog_from_documents(docs, self.zone, previous, connected)
+        return catalog_from_documents(docs, self.zone, previous, connected, health=health, dns_ports=dns_ports)

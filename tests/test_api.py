@@ -118,11 +118,15 @@ def test_errors_have_kumas_shape(postgres_url: str) -> None:
         assert got["detail"] == got["details"] == "Resource is not valid"
         assert got["invalid_parameters"] == [{"field": "spec.ports[0].port", "reason": "must be between 1 and 65535"}]
         assert got["causes"] == [{"field": "spec.ports[0].port", "message": "must be between 1 and 65535"}]
-        bad = {**MS, "spec": {"selector": {}, "ports": [{"port": 80}]}}
+        two = {"dataplaneTags": {"app": "redis"}, "dataplaneRef": {"name": "redis-1"}}
+        bad = {**MS, "spec": {"selector": two, "ports": [{"port": 80}]}}
         r = await c.put("/meshes/default/meshservices/redis", json=bad, headers=auth)
         fields = (await r.json())["invalid_parameters"]
         assert fields == [
-            {"field": "spec.selector", "reason": "must specify one of: dataplaneTags, dataplaneRef, or dataplaneLabels"}
+            {
+                "field": "spec.selector",
+                "reason": "must specify only one of: dataplaneTags, dataplaneRef, or dataplaneLabels",
+            }
         ]
         r = await c.put("/meshes/default/meshservices/other", json=MS, headers=auth)
         assert (await r.json())["causes"][0]["message"] == "name from the URL has to be the same as in body"

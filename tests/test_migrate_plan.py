@@ -134,8 +134,9 @@ def test_rollback_counts_endpoints_only_the_multizone_service_reached() -> None:
 
 
 def test_a_new_kind_plugs_into_the_reference_scan(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Routes and policies will register a scanner per kind; here a stand-in scanner on MeshMultiZoneService
-    reports its (hypothetical) use of the legacy name ``backend.mesh`` and the plan judges it like any other."""
+    """Any kind can register a scanner (routes and policies do, ``migrate/policy_refs.py``); here a stand-in
+    scanner on MeshMultiZoneService reports a (hypothetical) use of the legacy name ``backend.mesh`` and the
+    plan judges it like any other."""
     from meshxds.migrate import references as refs
 
     def scanner(item: Loaded) -> Iterator[refs.Reference]:

@@ -161,7 +161,9 @@ def test_apply_through_a_reaches_an_envoy_on_b_within_a_second(world: World) -> 
 def test_a_provoked_nack_shows_in_metrics(world: World) -> None:
     web = world.b.get("/meshes/default/dataplanes/web-1")
     bad = {k: v for k, v in web.items() if k in ("type", "name", "mesh", "networking")}
-    bad["networking"] = {**bad["networking"], "inbound": [{**bad["networking"]["inbound"][0], "address": "300.1.1.1"}]}
+    inbound = {k: v for k, v in bad["networking"]["inbound"][0].items() if k != "address"}
+    # Kuma accepts a domain name as a Dataplane address (validateAddress); Envoy cannot listen on one.
+    bad["networking"] = {**bad["networking"], "address": "web-1.invalid", "inbound": [inbound]}
     world.apply(world.a, bad)  # valid for the control plane, an unparseable listener address for Envoy
 
     def nacks() -> float:

@@ -116,10 +116,16 @@ def test_apply_reports_bad_documents_locally_and_server_errors(
     api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("type: MeshService\nname: x\nspec:\n  ports: [{port: 0}]\n")
-    assert main(["apply", "-f", str(bad)]) == 1
+    bad.write_text("type: MeshService\nname: x\nspec:\n  ports: [{port: 80, appProtocol: 7}]\n")
+    assert main(["apply", "-f", str(bad)]) == 1  # a document that does not parse is refused before any call
     err = capsys.readouterr().err
-    assert f"{bad}: document 1: MeshService default/x: spec.ports[0].port: must be between 1 and 65535" in err
+    assert f"{bad}: document 1: MeshService default/x: spec.ports[0].appProtocol: must be a string" in err
+    assert err.endswith("error: failed to validate some resources\n")
+    two = "selector: {dataplaneTags: {app: x}, dataplaneRef: {name: x-1}}"
+    bad.write_text(f"type: MeshService\nname: x\nspec:\n  {two}\n  ports: [{{port: 80}}]\n")
+    assert main(["apply", "-f", str(bad)]) == 1  # Kuma's resource rules are checked before any call, too
+    err = capsys.readouterr().err
+    assert f"{bad}: document 1: MeshService default/x: spec.selector: must specify only one of" in err
     elsewhere = tmp_path / "elsewhere.yaml"
     elsewhere.write_text(REDIS.split("---")[0].replace("mesh: default", "mesh: nope"))
     assert main(["apply", "-f", str(elsewhere)]) == 1

@@ -1,5 +1,5 @@
-"""Routes and policies on real Envoy sidecars: a client sidecar with explicit outbounds and one backend
-sidecar per MeshService, each in front of an app that names itself (tests/support/apps.py).
+"""Routes and policies on real Envoy sidecars: a client sidecar with explicit outbounds (served over ADS by our
+server) and one backend sidecar per MeshService, each in front of an app that names itself (tests/support/apps.py).
 
 What Kuma v2.14.3 promises and we check end to end:
 - MeshHTTPRoute weighted ``backendRefs`` split traffic by weight (``meshhttproute/plugin/v1alpha1/listeners.go``,
@@ -25,6 +25,8 @@ import pytest
 
 from meshxds.resources import load_catalog
 from meshxds.snapshots.builder import snapshots_for
+from meshxds.xds.bootstrap import bootstrap_config
+from tests.support.ads import ServerThread
 from tests.support.apps import App, apps
 from tests.support.envoy import Envoy
 from tests.support.net import free_port, http_get
@@ -49,9 +51,9 @@ mesh: default
 networking:
   address: {backend_ip}
   inbound:
-    - {{port: {v1_http}, name: http, servicePort: {app_v1}, tags: {v1_tags}}}
-    - {{port: {v1_api}, name: api, servicePort: {app_v1}, tags: {v1_tags}}}
-    - {{port: {v1_other}, name: other, servicePort: {app_v1}, tags: {v1_tags}}}
+    - {{port: {v1_http}, name: http, serviceAddress: 127.0.0.1, servicePort: {app_v1}, tags: {v1_tags}}}
+    - {{port: {v1_api}, name: api, serviceAddress: 127.0.0.1, servicePort: {app_v1}, tags: {v1_tags}}}
+    - {{port: {v1_other}, name: other, serviceAddress: 127.0.0.1, servicePort: {app_v1}, tags: {v1_tags}}}
 ---
 type: Dataplane
 name: backend-v2-1
@@ -59,7 +61,7 @@ mesh: default
 networking:
   address: {backend_ip}
   inbound:
-    - {{port: {v2_http}, name: http, servicePort: {app_v2}, tags: {v2_tags}}}
+    - {{port: {v2_http}, name: http, serviceAddress: 127.0.0.1, servicePort: {app_v2}, tags: {v2_tags}}}
 ---
 type: Dataplane
 name: raw-a-1
@@ -67,7 +69,8 @@ mesh: default
 networking:
   address: {backend_ip}
   inbound:
-    - {{port: {raw_a}, name: tcp, servicePort: {app_raw_a}, tags: {{kuma.io/service: raw-a}}}}
+    - {{port: {raw_a}, name: tcp, serviceAddress: 127.0.0.1, servicePort: {app_raw_a},
+       tags: {{kuma.io/service: raw-a}}}}
 ---
 type: Dataplane
 name: raw-b-1
@@ -75,7 +78,8 @@ mesh: default
 networking:
   address: {backend_ip}
   inbound:
-    - {{port: {raw_b}, name: tcp, servicePort: {app_raw_b}, tags: {{kuma.io/service: raw-b}}}}
+    - {{port: {raw_b}, name: tcp, serviceAddress: 127.0.0.1, servicePort: {app_raw_b},
+       tags: {{kuma.io/service: raw-b}}}}
 ---
 type: Dataplane
 name: client-1
@@ -171,19 +175,29 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         assert result.catalog is not None, result.errors
         assert result.warnings == ()
         snapshots = snapshots_for(result.catalog)
-        envoys = [
+        # Backends run from static bootstraps; the client gets its routes over ADS (LDS/RDS/CDS/EDS) from our server.
+        backends = [
             Envoy(static_bootstrap(snapshots[f"default.{node}"]), folder, node)
-            for node in ("backend-v1-1", "backend-v2-1", "raw-a-1", "raw-b-1", "client-1")
+            for node in ("backend-v1-1", "backend-v2-1", "raw-a-1", "raw-b-1")
         ]
-        for envoy in envoys:
-            envoy.start()
-        try:
+        with ServerThread() as server:
+            server.set(*snapshots.values())
+            client = Envoy(bootstrap_config("default.client-1", ads_port=server.port), folder, "client-1")
+            envoys = [*backends, client]
             for envoy in envoys:
-                envoy.wait_ready()
-            yield Mesh(ports, started)
-        finally:
-            for envoy in envoys:
-                envoy.stop()
+                envoy.start()
+            try:
+                for envoy in envoys:
+                    envoy.wait_ready()
+                wait_until(lambda: client.stat("listener_manager.total_listeners_active") >= 6, 10.0, 0.05, "LDS")
+                assert (
+                    client.stat("http.ads.rds.update_rejected") + client.stat("cluster_manager.cds.update_rejected")
+                    == 0
+                )
+                yield Mesh(ports, started)
+            finally:
+                for envoy in envoys:
+                    envoy.stop()
 
 
 def get(mesh: Mesh, outbound: str, path: str, timeout: float = 5.0) -> tuple[int, dict[str, object]]:

@@ -99,8 +99,9 @@ INVALID = [
         "    rules:\n    - matches: [{path: {type: Exact, value: /a}}]\n      default:\n"
         "        filters: [{type: URLRewrite,\n"
         "                   urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /}}}]\n",
-        "document 5: MeshHTTPRoute default/r: spec.to[0].rules[0].default.filters[0].urlRewrite.path.type: "
-        "ReplacePrefixMatch needs every match to be a PathPrefix match",
+        "document 5: MeshHTTPRoute default/r: "
+        "spec.to[0].rules[0].default.filters[0].urlRewrite.path.replacePrefixMatch: "
+        "can only appear if all matches match a path prefix",
     ),
     (
         "type: MeshHTTPRoute\nname: r\nmesh: default\nspec:\n  to:\n  - targetRef: {kind: MeshService, name: api}\n"
@@ -114,6 +115,13 @@ INVALID = [
         "    rules:\n    - matches: [{path: {type: Exact, value: a}}]\n",
         "document 5: MeshHTTPRoute default/r: spec.to[0].rules[0].matches[0].path.value: "
         "must be an absolute path (start with /)",
+    ),
+    (
+        "type: MeshHTTPRoute\nname: r\nmesh: default\nspec:\n  to:\n  - targetRef: {kind: MeshService, name: api}\n"
+        "    rules:\n    - matches: [{path: {type: PathPrefix, value: /a}}]\n      default:\n"
+        "        filters: [{type: URLRewrite, urlRewrite: {hostToBackendHostname: true}}]\n",
+        "document 5: MeshHTTPRoute default/r: spec.to[0].rules[0].default.filters[0].urlRewrite.hostToBackendHostname: "
+        "can only be set with MeshGateway",
     ),
     (
         "type: MeshTimeout\nname: t\nmesh: default\nspec:\n  to:\n  - targetRef: {kind: Mesh}\n"
@@ -446,3 +454,72 @@ def test_rules_command_names_the_origin_of_each_value(tmp_path: Path) -> None:
         timeout=60,
     )
     assert unknown.returncode == 1 and "unknown node 'default.nobody'" in unknown.stderr
+
+
+def test_snapshot_checks_see_weighted_and_mirror_clusters() -> None:
+    """The snapshot builder's reference scan must know every cluster a route or tcp_proxy may send to."""
+    from meshxds.codec.encode import encode_message
+    from meshxds.snapshots.wire import TCP_PROXY_URL, filter_references, route_config_clusters
+    from meshxds.translators import protos as pb
+    from meshxds.translators import route_protos as rp
+
+    weights = rp.WeightedCluster(clusters=[rp.WeightedClusterClusterWeight(name=n, weight=1) for n in ("a", "b")])
+    mirror = rp.RouteActionRequestMirrorPolicy(cluster="m")
+    action = pb.RouteAction(weighted_clusters=weights, request_mirror_policies=[mirror])
+    route = pb.Route(match=pb.RouteMatch(prefix="/"), route=action)
+    single = pb.Route(match=pb.RouteMatch(prefix="/x"), route=pb.RouteAction(cluster="c"))
+    config = pb.RouteConfiguration(
+        name="r", virtual_hosts=[pb.VirtualHost(name="v", domains=["*"], routes=[single, route])]
+    )
+    assert route_config_clusters(encode_message(config)) == ["c", "a", "b", "m"]
+    tcp_weights = rp.TcpProxyWeightedCluster(
+        clusters=[rp.TcpProxyWeightedClusterClusterWeight(name=n, weight=1) for n in ("t1", "t2")]
+    )
+    tcp = pb.TcpProxy(stat_prefix="s", weighted_clusters=tcp_weights)
+    assert filter_references(TCP_PROXY_URL, encode_message(tcp)) == (["t1", "t2"], [])
+
+
+def test_reload_rebuilds_a_route_whose_backend_appears(tmp_path: Path) -> None:
+    """The incremental builder must not keep a route or cluster whose backend resolution changed."""
+    from meshxds.snapshots.builder import Builder
+
+    route = """
+type: MeshHTTPRoute
+name: r
+mesh: default
+spec:
+  to:
+    - targetRef: {kind: MeshService, name: api, sectionName: http}
+      rules:
+        - matches: [{path: {type: PathPrefix, value: /}}]
+          default: {backendRefs: [{kind: MeshService, labels: {tier: canary}, port: 8080}]}
+---
+type: MeshTimeout
+name: t
+mesh: default
+spec:
+  to: [{targetRef: {kind: MeshService, labels: {tier: canary}}, default: {connectionTimeout: 2s}}]
+"""
+    canary = """
+---
+type: MeshService
+name: canary
+mesh: default
+labels: {tier: canary}
+spec:
+  selector: {dataplaneTags: {kuma.io/service: api-v2}}
+  ports: [{name: http, port: 8080, targetPort: 8080, appProtocol: http}]
+"""
+    builder = Builder()
+    before = load(tmp_path, route)
+    assert before.catalog is not None
+    builder.build(before.catalog)
+    after = load(tmp_path, route + canary, skip='skipCreatingInitialPolicies: ["*"]')
+    assert after.catalog is not None
+    rebuilt = to_json_dict(builder.build(after.catalog)["default.client-1"])
+    fresh = to_json_dict(snapshots_for(after.catalog)["default.client-1"])
+    assert rebuilt == fresh
+    [config] = [r for r in rebuilt["routes"] if r["name"].endswith("__api_http")]
+    assert config["virtualHosts"][0]["routes"][0]["route"]["cluster"] == "default_canary__default_msvc_8080"
+    [cluster] = [c for c in rebuilt["clusters"] if c["name"] == "default_canary__default_msvc_8080"]
+    assert cluster["connectTimeout"] == "2s"

@@ -13,8 +13,16 @@ from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from meshxds.translators import ProxyResources, ResourceSet, translate
 from meshxds.translators import protos as pb
 from meshxds.translators.clusters import outbound_cluster
-from meshxds.translators.listeners import outbound_listener, route_configuration
+from meshxds.translators.listeners import outbound_listener
 from meshxds.translators.outbounds import MESH_SERVICE, Destination, Outbound
+from meshxds.translators.routes import (
+    CATCH_ALL,
+    CATCH_ALL_NAME,
+    HttpRoute,
+    RouteSettings,
+    Split,
+    http_route_configuration,
+)
 from tests.support.snapshots import build
 
 Load = Callable[..., Catalog]
@@ -105,6 +113,13 @@ def test_tcp_proxy_to_a_missing_cluster_is_refused() -> None:
     listener = outbound_listener(Outbound("127.0.0.1", 80, _dest("tcp")), transparent=False)
     with pytest.raises(SnapshotError, match=r"listener 'outbound:127\.0\.0\.1:80' needs cluster 'svc'"):
         build({"m.p": _resources(listeners=(listener,))})
+
+
+def route_configuration(outbound: Outbound) -> pb.RouteConfiguration:
+    """The outbound's default route: the catch-all to its own cluster."""
+    dest = outbound.destination
+    route = HttpRoute(CATCH_ALL_NAME, CATCH_ALL, (), (Split(dest, 100),))
+    return http_route_configuration(dest, [route], RouteSettings())
 
 
 def test_http_listener_needs_its_route_and_the_route_its_cluster() -> None:

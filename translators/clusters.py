@@ -86,9 +86,6 @@ def local_cluster(name: str, address: str, port: int, protocol: str, transparent
     app is not on 127.0.0.1/::1 (traffic from 127.0.0.6 skips the inbound redirect).
     """
     options = {HTTP_OPTIONS_KEY: protocol_options(protocol != "http", True)} if is_http(protocol) else {}
-    source = INBOUND_SOURCE_ADDRESS_V6 if ":" in address else INBOUND_SOURCE_ADDRESS
-    bind = pb.BindConfig(source_address=pb.socket_address(source, 0).socket_address)
-    transparent = transparent and address not in LOOPBACKS
     return pb.Cluster(
         name=name,
         alt_stat_name=_alt_stat_name(name),
@@ -104,5 +101,15 @@ def local_cluster(name: str, address: str, port: int, protocol: str, transparent
         ),
         circuit_breakers=circuit_breakers(),
         typed_extension_protocol_options=options,
-        upstream_bind_config=bind if transparent else None,
+        upstream_bind_config=app_bind(address, transparent),
     )
+
+
+def app_bind(address: str, transparent: bool) -> pb.BindConfig | None:
+    """The source address for connections to a local app (app cluster and HDS probe alike): 127.0.0.6 (::6)
+    for a transparent proxy whose app is not on loopback, so the inbound redirect lets them through
+    (``inbound_proxy_generator.go``, ``hds/tracker/healthcheck_generator.go``); none otherwise."""
+    if not transparent or address in LOOPBACKS:
+        return None
+    source = INBOUND_SOURCE_ADDRESS_V6 if ":" in address else INBOUND_SOURCE_ADDRESS
+    return pb.BindConfig(source_address=pb.socket_address(source, 0).socket_address)

@@ -16,17 +16,13 @@ from datetime import timedelta
 
 from meshxds.resources.model import Dataplane, ServiceProbe
 from meshxds.translators import protos as pb
+from meshxds.translators.clusters import app_bind
 from meshxds.translators.dataplanes import interface
 from meshxds.translators.dns import tp_enabled
 from meshxds.translators.names import local_cluster_name
 
 ENVOY_ADMIN_CLUSTER = "kuma:envoy:admin"  # envoy_names.GetEnvoyAdminClusterName
 READY_PATH = "/ready"
-LOOPBACKS = ("127.0.0.1", "::1")
-# metadata.TransparentInPassThroughIPv4/IPv6: the source a transparent proxy's probe binds to, so
-# the inbound redirect lets it through to a non-loopback app.
-PASSTHROUGH_SOURCE_V4 = "127.0.0.6"
-PASSTHROUGH_SOURCE_V6 = "::6"
 
 
 @dataclass(frozen=True)
@@ -66,10 +62,7 @@ def health_check_specifier(dp: Dataplane, settings: HdsSettings = HdsSettings())
             no_traffic_interval=settings.no_traffic_interval,
             tcp_health_check=pb.HealthCheckTcpHealthCheck(),
         )
-        bind = None
-        if transparent and iface.workload_ip not in LOOPBACKS:
-            source = PASSTHROUGH_SOURCE_V6 if ":" in iface.workload_ip else PASSTHROUGH_SOURCE_V4
-            bind = pb.BindConfig(source_address=pb.SocketAddress(address=source, port_value=0))
+        bind = app_bind(iface.workload_ip, transparent)
         checks.append(
             pb.ClusterHealthCheck(
                 cluster_name=local_cluster_name(iface.workload_port),

@@ -1,8 +1,9 @@
-"""Inbound and outbound Listeners and outbound RouteConfigurations, shaped as in Kuma's golden 06.
+"""Inbound and outbound Listeners, shaped as in Kuma's golden 06.
 
-Outbound: tcp_proxy for tcp/kafka/unknown, an HTTP connection manager for http/http2/grpc whose
-routes come over RDS (Kuma inlines them; we serve them as RouteConfiguration resources so they are
-versioned and shared). Inbound: the same split, forwarding to the local app cluster.
+Outbound: tcp_proxy for tcp/kafka/unknown (or a MeshTCPRoute's split), an HTTP connection manager for
+http/http2/grpc whose routes come over RDS (Kuma inlines them; ``routes.py`` builds them as
+RouteConfiguration resources so they are versioned and shared). Inbound: the same split, forwarding to
+the local app cluster.
 """
 
 from __future__ import annotations
@@ -71,13 +72,6 @@ def _route(cluster: str) -> pb.Route:
         cluster=cluster, timeout=pb.seconds(ROUTE_TIMEOUT_S), idle_timeout=pb.seconds(ROUTE_IDLE_TIMEOUT_S)
     )
     return pb.Route(match=pb.RouteMatch(prefix="/"), route=action)
-
-
-def route_configuration(outbound: Outbound) -> pb.RouteConfiguration:
-    """Named by KRI (legacy: ``outbound:<cluster>``); one virtual host named after the cluster."""
-    dest = outbound.destination
-    host = pb.VirtualHost(name=dest.cluster, domains=["*"], routes=[_route(dest.cluster)])
-    return pb.RouteConfiguration(name=dest.route_name, virtual_hosts=[host], validate_clusters=False)
 
 
 def outbound_listener(outbound: Outbound, transparent: bool, tcp: Mapping[str, Any] | None = None) -> pb.Listener:

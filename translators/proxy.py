@@ -193,7 +193,7 @@ class MeshTranslator:
         cluster = self._clusters.get(
             (id(dest), policies),
             lambda: outbound_cluster(dest, self.targeting.cluster(dest, policies), mtls),
-            lambda: (dest.content(), self.targeting.content(policies), mtls),
+            lambda: (self.targeting.cluster_content(dest, policies), mtls),
         )
         cla = self._clas.get(
             id(dest),

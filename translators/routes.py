@@ -242,13 +242,21 @@ def redirect_action(r: p.RequestRedirect, match: pb.RouteMatch, from_prefix: boo
         response_code=rp.RedirectActionRedirectResponseCode[REDIRECT_CODES[r.status_code]],
     )
     if r.path is not None:
-        if r.path.type == "ReplaceFullPath":
-            action.regex_rewrite = rewrite_regex(r.path.replace_full_path or "")
-        elif from_prefix and match.path:
-            action.regex_rewrite = rewrite_regex(r.path.replace_prefix_match or "")
-        elif from_prefix and match.prefix:
-            action.prefix_rewrite = r.path.replace_prefix_match or ""
+        for name, value in path_rewrite(r.path, match, from_prefix).items():
+            setattr(action, name, value)
     return action
+
+
+def path_rewrite(path: p.PathModifier, match: pb.RouteMatch, from_prefix: bool) -> dict[str, object]:
+    """``filters/urlrewrite.go``/``requestredirect.go``: a full path or a prefix rewrite; with a ``PathPrefix``
+    match the ``path /x`` route gets a regex rewrite and the ``prefix /x/`` route a prefix rewrite."""
+    if path.type == "ReplaceFullPath":
+        return {"regex_rewrite": rewrite_regex(path.replace_full_path or "")}
+    if from_prefix and match.path:
+        return {"regex_rewrite": rewrite_regex(path.replace_prefix_match or "")}
+    if from_prefix and match.prefix:
+        return {"prefix_rewrite": path.replace_prefix_match or ""}
+    return {}
 
 
 def seconds(value: str | None) -> timedelta | None:
@@ -290,15 +298,9 @@ def route_action(route: HttpRoute, settings: RouteSettings, match: pb.RouteMatch
             rw = f.url_rewrite
             if rw.hostname is not None:
                 action.host_rewrite_literal = rw.hostname
-            elif rw.host_to_backend_hostname:
-                action.auto_host_rewrite = True
             if rw.path is not None:
-                if rw.path.type == "ReplaceFullPath":
-                    action.regex_rewrite = rewrite_regex(rw.path.replace_full_path or "")
-                elif from_prefix and match.path:
-                    action.regex_rewrite = rewrite_regex(rw.path.replace_prefix_match or "")
-                elif from_prefix and match.prefix:
-                    action.prefix_rewrite = rw.path.replace_prefix_match or ""
+                for name, value in path_rewrite(rw.path, match, from_prefix).items():
+                    setattr(action, name, value)
         elif f.type == "RequestMirror" and f.request_mirror is not None:
             dest = next(mirrors)
             if dest is None:

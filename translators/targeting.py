@@ -7,11 +7,11 @@ memoised for one build only; cross-build reuse goes through ``content`` keys in 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshxds.codec.encode import encode_message
 from meshxds.resources.catalog import MeshView
 from meshxds.resources.model import Dataplane
 from meshxds.resources.policies import TCPRuleConf
@@ -62,7 +62,6 @@ class MeshTargeting:
         self.view = view
         self.outbounds = outbounds
         self._rules: dict[str, ProxyRules] = {}
-        self._content: dict[str, str] = {}
         self._plans: dict[tuple[int, str], OutboundPlan] = {}
         self._policies: dict[tuple[int, str], DestinationPolicies] = {}
 
@@ -72,16 +71,14 @@ class MeshTargeting:
         key = "|".join(f"{pol.kind}/{pol.name}" for pol in pols)
         if key not in self._rules:
             self._rules[key] = ProxyRules(self.view, pols)
-            text = "".join(pol.model_dump_json(by_alias=True) for pol in pols)
-            self._content[key] = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
         return key
 
     def rules(self, key: str) -> ProxyRules:
         return self._rules[key]
 
-    def content(self, key: str) -> str:
-        """A digest of the applying policies (and of the mesh's services they resolve against)."""
-        return self._content[key]
+    def cluster_content(self, dest: Destination, key: str) -> Hashable:
+        """Everything a destination's cluster reads: the destination and its merged policies."""
+        return (dest.content(), self.policies(dest, key).content())
 
     def policies(self, dest: Destination, key: str) -> DestinationPolicies:
         hit = self._policies.get((id(dest), key))
@@ -114,7 +111,8 @@ class MeshTargeting:
             config = http_route_configuration(dest, routes, route_settings(self.policies(dest, key), dest.protocol))
             needed = [s.dest for r in routes for s in r.splits] + [d for r in routes for d in r.mirrors if d]
             dests = tuple(dict.fromkeys(needed))
-            return OutboundPlan("http", dests, config, content=(dest.content(), self._content[key]))
+            # content: the route configuration's own bytes (it depends on the services its backends resolve to)
+            return OutboundPlan("http", dests, config, content=(dest.content(), encode_message(config)))
         if tcp is not None:
             merged, route = tcp
             refs = merged.model(TCPRuleConf).backend_refs or []
@@ -125,4 +123,5 @@ class MeshTargeting:
             return NONE  # listeners_backendrefs.go: no backends left, no listener
         fields = {**tcp_proxy_target(splits), **tcp_settings(self.policies(dest, key))}
         dests = tuple(dict.fromkeys(s.dest for s in splits))
-        return OutboundPlan("tcp", dests, None, fields, (dest.content(), self._content[key]))
+        content = (dest.content(), encode_message(pb.TcpProxy(stat_prefix="", **fields)))
+        return OutboundPlan("tcp", dests, None, fields, content)
