@@ -25,6 +25,7 @@ from bench import build as b
 from bench import mesh, push
 from bench import streams as stream_state
 from bench.mesh import MeshSpec
+from meshxds.security.issuer import IdentityIssuer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,6 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--envoy-clusters", default=None, help="comma-separated (default 1000,10000; 50 with --quick); '' to skip"
     )
+    p.add_argument("--mtls", action="store_true", help="builtin mTLS + allow-all MeshTrafficPermission on the mesh")
     p.add_argument("--no-push", action="store_true", help="skip the ADS stream benchmark")
     p.add_argument(
         "--state-streams", type=int, default=20, help="streams whose state-machine memory is traced; 0 to skip"
@@ -76,7 +78,7 @@ def snapshot_overhead(snapshots: dict[str, Any]) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    spec = MeshSpec(args.services, args.dataplanes_per_service, args.ports, args.mode, args.fanout)
+    spec = MeshSpec(args.services, args.dataplanes_per_service, args.ports, args.mode, args.fanout, args.mtls)
     out: dict[str, Any] = {"machine": machine(), "command": "python -m bench " + " ".join(sys.argv[1:])}
     if not args.no_build:
         mesh_stages(args, spec, out)
@@ -100,12 +102,19 @@ def mesh_stages(args: argparse.Namespace, spec: MeshSpec, out: dict[str, Any]) -
     with tempfile.TemporaryDirectory(prefix="meshxds-bench-") as tmp:
         path, write_s = b.timed(lambda: mesh.write(spec, Path(tmp)))
         catalog, load_s = b.timed(lambda: mesh.load(path))
-        builder = b.Builder()  # the server's: the rebuild below reuses what the endpoint change left alone
+        # With --mtls: every identity is issued first (a first start); the builds below then reuse them,
+        # as a restart with a state directory does, so they time translation + secrets, not key generation.
+        issuer = IdentityIssuer()
+        if spec.mtls:
+            creds, issue_s = b.timed(lambda: issuer.credentials(catalog))
+            n = len(creds.identities)
+            out["security"] = {"identities": n, "issue_s": issue_s, "identities_per_s": n / issue_s}
+        builder = b.Builder(issuer)  # the server's: the rebuild below reuses what the endpoint change left alone
         cpu = time.process_time()
         before, build_s = b.build(catalog, builder, served=True)  # cold: the first build in this process
         build_cpu = time.process_time() - cpu
-        _, warm_s = b.build(catalog)  # a fresh Builder again: pydantic schemas and translator caches are warm
-        nogc_s = b.build_without_gc(catalog)  # the same, with the collector frozen and off
+        _, warm_s = b.build(catalog, b.Builder(issuer))  # a fresh Builder again: pydantic schemas and caches are warm
+        nogc_s = b.build_without_gc(catalog, issuer)  # the same, with the collector frozen and off
         resources = b.distinct_messages(before)
         changed_catalog = mesh.with_endpoint_change(spec, Path(tmp), catalog)
         cpu = time.process_time()
@@ -162,6 +171,10 @@ def table(r: dict[str, Any]) -> str:
     def add(metric: str, value: str, target: str = "", ok: bool | None = None) -> None:
         rows.append((metric, value, target, "" if ok is None else ("ok" if ok else "MISSED")))
 
+    if "security" in r:
+        sec = r["security"]
+        add("identities issued (mTLS, EC P-256)", f"{sec['identities']} in {sec['issue_s']:.2f} s = "
+            f"{sec['identities_per_s']:.0f}/s")  # fmt: skip
     if "build" in r:
         build_rows(r, add)
     if "push" in r:

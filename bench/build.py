@@ -19,6 +19,7 @@ from typing import Any
 
 from meshxds.codec.encode import encode_message
 from meshxds.control.heap import collector_paused
+from meshxds.security.issuer import IdentityIssuer
 from meshxds.snapshots.builder import Builder, snapshots_for
 from meshxds.snapshots.snapshot import SHORT_NAMES, TYPE_ORDER, Snapshot
 
@@ -44,13 +45,13 @@ def build(catalog: Any, builder: Builder | None = None, served: bool = False) ->
     return out
 
 
-def build_without_gc(catalog: Any) -> float:
+def build_without_gc(catalog: Any, issuer: IdentityIssuer | None = None) -> float:
     """The same build with the collector frozen and off, as a bulk build could run (issue #5 notes GC effects)."""
     gc.collect()
     gc.freeze()
     gc.disable()
     try:
-        return timed(lambda: snapshots_for(catalog))[1]
+        return timed(lambda: snapshots_for(catalog, issuer))[1]
     finally:
         gc.enable()
         gc.unfreeze()

@@ -26,6 +26,7 @@ class MeshSpec:
     ports: int = 1
     mode: str = "Exclusive"
     fanout: int = 0  # services each proxy reaches; 0 = every service
+    mtls: bool = False  # builtin mTLS on the mesh, plus an allow-all MeshTrafficPermission
 
     @property
     def proxies(self) -> int:
@@ -84,9 +85,15 @@ def dataplane(spec: MeshSpec, service: int, replica: int, *, moved: bool = False
 
 
 def documents(spec: MeshSpec) -> list[dict[str, Any]]:
-    mesh = {"type": "Mesh", "name": "default", "meshServices": {"mode": spec.mode}}
+    mesh: dict[str, Any] = {"type": "Mesh", "name": "default", "meshServices": {"mode": spec.mode}}
+    policies: list[dict[str, Any]] = []
+    if spec.mtls:
+        mesh["mtls"] = {"enabledBackend": "ca-1", "backends": [{"name": "ca-1", "type": "builtin"}]}
+        allow = {"targetRef": {"kind": "Mesh"}, "default": {"action": "Allow"}}
+        spec_ = {"targetRef": {"kind": "Mesh"}, "from": [allow]}
+        policies.append({"type": "MeshTrafficPermission", "name": "allow-all", "mesh": "default", "spec": spec_})
     dps = [dataplane(spec, s, r) for s in range(spec.services) for r in range(spec.dataplanes_per_service)]
-    return [mesh, *dps]
+    return [mesh, *policies, *dps]
 
 
 def write(spec: MeshSpec, directory: Path, docs: list[dict[str, Any]] | None = None) -> Path:
@@ -114,5 +121,5 @@ def with_endpoint_change(spec: MeshSpec, directory: Path, previous: Catalog) -> 
     """The same mesh with one Dataplane moved to a new IP: exactly one endpoint changes."""
     docs = documents(spec)
     last = spec.dataplanes_per_service - 1
-    docs[1 + last] = dataplane(spec, 0, last, moved=True)
+    docs[(2 if spec.mtls else 1) + last] = dataplane(spec, 0, last, moved=True)
     return load(write(spec, directory, docs), previous=previous)

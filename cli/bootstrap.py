@@ -1,12 +1,17 @@
-"""``meshxds bootstrap --node MESH.NAME --ads HOST:PORT``: an Envoy bootstrap for one sidecar, as YAML."""
+"""``meshxds bootstrap --node MESH.NAME --ads HOST:PORT``: an Envoy bootstrap for one sidecar, as YAML.
+
+With ``--token-file`` and ``--ca-cert`` (or ``--state-dir``, which supplies both) the sidecar talks TLS to
+the server and presents its dataplane token, as Kuma's bootstrap does."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import yaml
 
+from meshxds.security.state import state_dir
 from meshxds.xds.bootstrap import bootstrap_config
 
 DEFAULT_STATS_FLUSH = 5.0  # seconds between Envoy's counter reports to the metrics service (Envoy's own default)
@@ -29,6 +34,8 @@ def render(
     admin_address: str = "127.0.0.1",
     dns_port: int = 0,
     stats_flush_interval: float | None = DEFAULT_STATS_FLUSH,
+    token: str | None = None,
+    ca_pem: bytes | None = None,
 ) -> str:
     mesh, _, name = node.partition(".")
     if not mesh or not name:
@@ -41,7 +48,17 @@ def render(
         raise ValueError(f"--ads {ads!r}: expected HOST:PORT, e.g. 127.0.0.1:18000")
     (host, port), more = servers[0], servers[1:]
     config = bootstrap_config(
-        node, host, port, delta, admin_address, admin_port, dns_port, stats_flush_interval, more_ads=more
+        node,
+        host,
+        port,
+        delta,
+        admin_address,
+        admin_port,
+        dns_port,
+        stats_flush_interval,
+        more_ads=more,
+        token=token,
+        ca_pem=ca_pem,
     )
     kind = "delta (incremental)" if delta else "state-of-the-world"
     where = ", ".join(f"{h}:{p}" for h, p in servers)
@@ -49,11 +66,30 @@ def render(
     return header + yaml.safe_dump(config, sort_keys=False)
 
 
+def credentials(args: argparse.Namespace) -> tuple[str | None, bytes | None]:
+    """(token, CA PEM) from ``--token-file``/``--ca-cert``, or both from ``--state-dir``; neither: plaintext."""
+    token = Path(args.token_file).read_text().strip() if args.token_file else None
+    ca_pem = Path(args.ca_cert).read_bytes() if args.ca_cert else None
+    if args.state_dir:
+        state = state_dir(args.state_dir)
+        ca_path = state.control_plane / "ca.crt"
+        if ca_pem is None:
+            if not ca_path.exists():
+                raise ValueError(f"{ca_path}: no control-plane CA yet; start `meshxds serve --state-dir` once first")
+            ca_pem = ca_path.read_bytes()
+        if token is None:
+            token = state.token_for(args.node, args.valid_for)
+    return token, ca_pem
+
+
 def run(args: argparse.Namespace) -> int:
     try:
+        token, ca_pem = credentials(args)
         flush = None if args.stats_flush_interval <= 0 else args.stats_flush_interval
-        text = render(args.node, args.ads, args.delta, args.admin_port, args.admin_address, args.dns_port, flush)
-    except ValueError as exc:
+        text = render(
+            args.node, args.ads, args.delta, args.admin_port, args.admin_address, args.dns_port, flush, token, ca_pem
+        )
+    except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(text)

@@ -25,6 +25,9 @@ COMMANDS = {
 }
 
 
+STATE_HELP = "state directory for CAs, identities and token keys (default $MESHXDS_STATE_DIR or ~/.meshxds)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshxds", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll-interval", type=float, default=0.2, help="seconds between input checks")
     add_store_serve_options(p)
     serve_options.add_options(p)
+    # Security (own block): TLS + dataplane tokens unless --insecure (keys and CAs under --state-dir or ~/.meshxds).
+    p.add_argument("--insecure", action="store_true", help="plaintext ADS without tokens (local experiments only)")
+    p.add_argument("--tls-host", action="append", default=[], help="extra host name/IP for the server certificate")
 
     p = sub.add_parser("bootstrap", help=COMMANDS["bootstrap"])
     p.add_argument("--node", required=True, help="node id, <mesh>.<dataplane name>")
@@ -66,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dns-port", type=int, default=0, help="DNS listener port on 127.0.0.1 (0: none)")
     flush_help = "seconds between cluster counter reports to meshxds (migrate plan's live traffic); 0: off"
     p.add_argument("--stats-flush-interval", type=float, default=5.0, help=flush_help)  # cli/bootstrap.py's default
+    p.add_argument("--token-file", help="dataplane token (from `meshxds token`) sent as authorization metadata")
+    p.add_argument("--ca-cert", help="the control plane's CA certificate (state dir: control-plane/ca.crt)")
+    p.add_argument("--state-dir", help="take the CA from here and sign a token for --node (" + STATE_HELP + ")")
+    p.add_argument("--valid-for", default="24h", help="with --state-dir: the token's lifetime (default 24h)")
 
     add_store_commands(sub)
 
@@ -91,7 +101,7 @@ STORE_COMMANDS = {
     "get": "List or show resources through the API (kumactl get).",
     "delete": "Delete a resource through the API (kumactl delete).",
     "inspect": "Show what the control plane gives a proxy (kumactl inspect dataplane).",
-    "token": "Print the admin token that API writes need.",
+    "token": "Print the admin token that API writes need, or a dataplane token for one proxy (--node).",
 }
 
 
@@ -130,7 +140,12 @@ def add_store_commands(sub: Any) -> None:
     p = sub.add_parser("token", help=STORE_COMMANDS["token"])
     p.add_argument("--admin", action="store_true", help="the admin token (writes through the API)")
     p.add_argument("--store", help="postgres://USER@HOST:PORT/DB the server uses")
-    p.add_argument("--state-dir", help="the --state-dir the folder-mode server uses")
+    p.add_argument("--state-dir", help="the server's --state-dir (dataplane tokens: default ~/.meshxds)")
+    # Dataplane tokens (Kuma's format) for one proxy, signed with its mesh's key in the state directory.
+    p.add_argument("--node", help="a dataplane token for node id <mesh>.<dataplane name>")
+    p.add_argument("--valid-for", default="24h", help="with --node: lifetime, e.g. 24h, 30d (default 24h)")
+    p.add_argument("--tag", action="append", default=[], help="with --node: KEY=VALUE[,VALUE...] the proxy must carry")
+    p.add_argument("--revoke", metavar="JTI", help="with --node: revoke this token id in the node's mesh instead")
 
 
 def main(argv: list[str] | None = None) -> int:

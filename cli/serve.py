@@ -23,6 +23,7 @@ from meshxds.control.guard import RemovalGuard
 from meshxds.control.logs import setup_logging
 from meshxds.control.service import Service
 from meshxds.control.supervise import QuietLoopErrors
+from meshxds.security.state import state_dir
 from meshxds.xds.server import Limits
 
 log = logging.getLogger("meshxds.serve")
@@ -59,7 +60,21 @@ def port_in_use(address: str, port: int) -> str | None:
 async def serve(args: argparse.Namespace) -> int:
     QuietLoopErrors().install(asyncio.get_running_loop())
     guard = RemovalGuard(getattr(args, "max_removal_fraction", 0.5), getattr(args, "removal_hold", 10.0))
-    service = Service(args.paths, zone=args.zone, poll_interval=args.poll_interval, settle=args.settle, guard=guard)
+    state = state_dir(args.state_dir).root  # security: mesh CAs, identities, token keys, the server's own CA
+    try:
+        service = Service(
+            args.paths,
+            zone=args.zone,
+            poll_interval=args.poll_interval,
+            settle=args.settle,
+            guard=guard,
+            state_dir=state,
+            secure=not args.insecure,
+            tls_hosts=args.tls_host,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     service.ads.limits = Limits(keepalive_time=args.keepalive)
     try:
         await service.start(args.address, args.port, args.debug_port)
@@ -67,6 +82,7 @@ async def serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         await service.stop()
         return 1
+    announce_security(service, state)
     debug = f", debug http://{args.address}:{service.debug.port}/snapshots" if args.debug_port is not None else ""
     watching = ", ".join(args.paths)
     print(f"meshxds: ADS on {args.address}:{service.ads.port}{debug}; watching {watching}", file=sys.stderr)
@@ -99,6 +115,21 @@ async def serve(args: argparse.Namespace) -> int:
     name = signal.Signals(received[0]).name
     log.warning("%s: stopped in %.1f s (%d streams told to reconnect)", name, time.monotonic() - started, streams)
     return 0
+
+
+def announce_security(service: Service, state: Path) -> None:
+    """Say how the ADS port is protected; loudly when it is not."""
+    if service.tls is None:
+        banner = "!" * 100
+        print(
+            f"{banner}\nWARNING: --insecure: ADS is PLAINTEXT and trusts any node id. Anyone who can reach this port"
+            f" gets any proxy's configuration.\nUse only for local experiments.\n{banner}",
+            file=sys.stderr,
+        )
+        return
+    ca = state / "control-plane" / "ca.crt"
+    log.info("ADS over TLS; dataplane tokens required; control-plane CA %s SHA-256 %s", ca, service.tls.ca_fingerprint)
+    log.info("server certificate for %s", ", ".join(service.tls.hosts))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,8 @@ restart never moves a VIP. ``FolderView`` is what the read-only API shows of it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from meshxds.control.service import Built, Service
@@ -19,8 +21,19 @@ from meshxds.store.state import STATE_NAME, previous_catalog, remembered
 class FolderService(Service):
     """The folder service that also remembers its Catalog in ``--state-dir`` (a restart keeps VIPs)."""
 
-    def __init__(self, store: FolderStore, zone: str, poll_interval: float) -> None:
-        super().__init__(store.paths, zone=zone, poll_interval=poll_interval)
+    def __init__(
+        self,
+        store: FolderStore,
+        zone: str,
+        poll_interval: float,
+        state_dir: str | Path | None = None,
+        secure: bool = False,
+        tls_hosts: Sequence[str] = (),
+    ) -> None:
+        """``state_dir``/``secure``/``tls_hosts``: as ``Service`` (mesh CAs, identities, TLS and tokens)."""
+        super().__init__(
+            store.paths, zone=zone, poll_interval=poll_interval, state_dir=state_dir, secure=secure, tls_hosts=tls_hosts
+        )
         self.store = store
         self.catalog = previous_catalog(store.state.get(STATE_NAME), zone)
 

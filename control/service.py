@@ -13,6 +13,7 @@ last good snapshots stay served; a change that would remove most proxies at once
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gc
 import logging
 import time
@@ -32,6 +33,10 @@ from meshxds.resources import Catalog, catalog_from_documents, with_connected
 from meshxds.resources.dump import to_yaml
 from meshxds.resources.health import HealthReport
 from meshxds.resources.model import Dataplane, MeshMultiZoneService, MeshService
+from meshxds.security.auth import DataplaneAuthenticator
+from meshxds.security.cptls import ServerTLS, control_plane_tls
+from meshxds.security.issuer import IdentityIssuer
+from meshxds.security.state import StateDir
 from meshxds.snapshots.builder import Builder, SnapshotError
 from meshxds.snapshots.snapshot import Snapshot
 from meshxds.store.folder import FileCache
@@ -70,15 +75,29 @@ class Service:
         settle: float = 0.25,
         guard: RemovalGuard | None = None,
         hds: HdsSettings | None = None,
+        state_dir: str | Path | None = None,
+        secure: bool = False,
+        tls_hosts: Sequence[str] = (),
     ) -> None:
+        """``state_dir`` keeps mesh CAs and identities across restarts; ``secure`` serves ADS over TLS with the
+        control plane's own CA and requires dataplane tokens (both need ``state_dir``)."""
         self.paths = list(paths)
         self.zone = zone
         self.poll_interval = poll_interval
         self.cache = SnapshotCache()
-        self.builder = Builder()  # keeps the previous build: a reload redoes only what changed
+        state = StateDir(state_dir) if state_dir is not None else None
+        # Keeps the previous build (a reload redoes only what changed) and issues mesh identities before translating.
+        self.builder = Builder(IdentityIssuer(state))
+        self.tls: ServerTLS | None = None
+        auth = None
+        if secure:
+            if state is None:
+                raise ValueError("a secure server needs a state directory")
+            self.tls = control_plane_tls(state, list(tls_hosts))
+            auth = DataplaneAuthenticator(state, self.dataplane)
         self.files = FileCache(zone)  # keeps each file's documents: a reload parses only changed files
         self.traffic = TrafficStore()  # live per-cluster traffic from Envoy's stats sink (for `migrate plan`)
-        self.ads = AdsServer(self.cache, [MetricsSink(self.traffic).handler()])
+        self.ads = AdsServer(self.cache, [MetricsSink(self.traffic).handler()], auth=auth, tls=self.tls)
         self.debug = DebugServer(
             self.cache,
             self.meshservices_yaml,
@@ -196,15 +215,25 @@ class Service:
                 self.seen = before
                 return self.apply(built, before)
 
+    def dataplane(self, node_id: str) -> Dataplane | None:
+        """The Dataplane a token is checked against (None until the node is in the input)."""
+        return self.catalog.dataplane(node_id) if self.catalog is not None else None
+
+    def rotation_due(self) -> bool:
+        """An identity passed 4/5 of its lifetime: rebuild, so new secrets go out (streams stay open)."""
+        due = self.builder.credentials.next_rotation()
+        return due is not None and datetime.datetime.now(datetime.UTC) >= due
+
     async def watch(self) -> None:
         while True:
             await asyncio.sleep(self.poll_interval)
+            self.ads.recheck_tokens()
             current = await self.input.fingerprint()
             if current != self.seen:
                 await self.input.settled(current)  # let an editor's save or a copy finish first
                 await self.reload()
-            elif self.guard.due(time.monotonic()) or self.reports.dirty:
-                await self.reload()  # a held removal is due, or a sidecar reported (no settling needed)
+            elif self.guard.due(time.monotonic()) or self.reports.dirty or self.rotation_due():
+                await self.reload()  # a held removal or an identity rotation is due, or a sidecar reported
 
     def readiness(self) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body) for /readyz: 503 until a good snapshot is served or while the watcher is down."""

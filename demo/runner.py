@@ -32,6 +32,7 @@ from meshxds.demo.redirect import Redirector, with_redirect_listener
 from meshxds.demo.sidecar import Envoy
 from meshxds.resources import Catalog
 from meshxds.resources.model import Dataplane
+from meshxds.security.state import StateDir
 from meshxds.snapshots.snapshot import LISTENER, Snapshot
 from meshxds.xds.bootstrap import bootstrap_config
 
@@ -146,7 +147,9 @@ class Demo:
         self.stack = contextlib.ExitStack()
         self.background = Background("meshxds-demo")
         self.stack.callback(self.background.close)
-        self.service = Service(paths, poll_interval=poll_interval)
+        # The secure path, as users should run it: TLS to the ADS port and a dataplane token per sidecar.
+        self.state = StateDir(workdir / "state")
+        self.service = Service(paths, poll_interval=poll_interval, state_dir=self.state.root, secure=True)
         self.envoys: dict[str, Envoy] = {}
         self.apps: list[EchoServer] = []
 
@@ -188,9 +191,16 @@ class Demo:
             self.stack.callback(app.stop)
             self.apps.append(app)
 
+    def sidecar_bootstrap(self, node_id: str) -> dict[str, Any]:
+        """The bootstrap a sidecar gets: TLS to the ADS port, trusting the control plane's CA, and its token."""
+        tls = self.service.tls
+        token = self.state.token_for(node_id, "24h")
+        ca_pem = tls.ca_pem if tls is not None else None
+        return bootstrap_config(node_id, "127.0.0.1", self.service.ads.port, self.delta, token=token, ca_pem=ca_pem)
+
     def start_sidecar(self, dp: Dataplane) -> None:
         net = dp.networking
-        config = bootstrap_config(dp.node_id, "127.0.0.1", self.service.ads.port, self.delta)
+        config = self.sidecar_bootstrap(dp.node_id)
         tp = net.transparent_proxying
         if tp is not None:
             for port in (tp.redirect_port_inbound, tp.redirect_port_outbound):

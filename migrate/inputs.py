@@ -14,9 +14,13 @@ from meshxds.resources import Catalog, catalog_from_documents
 from meshxds.resources.errors import Origin
 from meshxds.resources.loader import Documents, Loaded, load_documents
 from meshxds.resources.model import Mesh, MeshServices, MeshServicesMode
+from meshxds.security.issuer import IdentityIssuer
 from meshxds.snapshots.builder import SnapshotError, snapshots_for
 from meshxds.snapshots.snapshot import Snapshot
 
+# One issuer for every load in the process: two loads of the same files get the same mesh CA and identities, so
+# a diff or plan compares configuration, not freshly generated keys.
+ISSUER = IdentityIssuer()
 IN_MEMORY = "(in memory)"  # origin of a Mesh that only exists because a mode was set on the default mesh
 
 
@@ -56,7 +60,7 @@ def load(paths: Sequence[str | Path], zone: str = "default", mode: tuple[str, Me
     if result.catalog is None:
         raise InputError([str(p) for p in result.errors])
     try:
-        snapshots = snapshots_for(result.catalog)
+        snapshots = snapshots_for(result.catalog, ISSUER)
     except SnapshotError as exc:
         raise InputError([str(exc)]) from exc
     return Input(docs, result.catalog, snapshots)

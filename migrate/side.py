@@ -12,7 +12,7 @@ from functools import cached_property
 from meshxds.migrate.inputs import Input
 from meshxds.resources.catalog import MeshView
 from meshxds.resources.model import SERVICE_TAG, Dataplane, MeshMultiZoneService, MeshService, MeshServicesMode
-from meshxds.snapshots.snapshot import SHORT_NAMES, TYPE_ORDER, Snapshot
+from meshxds.snapshots.snapshot import SECRET, SHORT_NAMES, TYPE_ORDER, Snapshot
 from meshxds.translators.endpoints import Endpoint
 from meshxds.translators.outbounds import LEGACY, MESH_SERVICE, Destination, Outbound
 from meshxds.translators.proxy import MeshTranslator
@@ -38,7 +38,8 @@ class Size:
     def of(cls, snapshot: Snapshot | None) -> Size:
         if snapshot is None:
             return cls(0, 0)
-        entries = [e for t in TYPE_ORDER for e in snapshot.get(t).values()]
+        # Configuration only: SDS secrets are keys and certificates, whose size changes with every issue.
+        entries = [e for t in TYPE_ORDER if t != SECRET for e in snapshot.get(t).values()]
         return cls(len(entries), sum(len(e.value) for e in entries))
 
 

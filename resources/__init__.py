@@ -161,10 +161,20 @@ def build_catalog(
             update_multizone(s, mss) for s in with_vips if isinstance(s, m.MeshMultiZoneService) and s.mesh == mesh.name
         ]
         mzss = assign_hostnames(mzss, generators, zone)
+        mtps = tuple(
+            i.resource
+            for i in items
+            if isinstance(i.resource, m.MeshTrafficPermission) and i.resource.mesh == mesh.name
+        )
         policies, found = mesh_policies(mesh, items, mss, mzss, zone)
         warnings += found
         views[mesh.name] = MeshView(
-            mesh=mesh, dataplanes=dps, mesh_services=tuple(mss), multizone_services=tuple(mzss), policies=policies
+            mesh=mesh,
+            dataplanes=dps,
+            mesh_services=tuple(mss),
+            multizone_services=tuple(mzss),
+            policies=policies,
+            traffic_permissions=mtps,
         )
         warnings += reference_warnings(views[mesh.name], items)
     catalog = Catalog(

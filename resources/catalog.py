@@ -15,6 +15,7 @@ from meshxds.resources.model import (
     Mesh,
     MeshMultiZoneService,
     MeshService,
+    MeshTrafficPermission,
     ZoneIngress,
 )
 from meshxds.resources.policies import AnyPolicy
@@ -32,6 +33,8 @@ class MeshView:
     multizone_services: tuple[MeshMultiZoneService, ...] = ()
     # Routes and policies (Kuma's defaults first, then the given ones in load order).
     policies: tuple[AnyPolicy, ...] = ()
+    # MeshTrafficPermissions of the mesh, in load order (RBAC on inbounds when mTLS is on).
+    traffic_permissions: tuple[MeshTrafficPermission, ...] = ()
 
     @property
     def name(self) -> str:

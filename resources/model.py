@@ -15,8 +15,11 @@ import re
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
+
+from meshxds.resources.base import Strict
+from meshxds.resources.mtls import Mode, Mtls
 
 # Well-known labels and tags (Kuma's names).
 MESH_LABEL = "kuma.io/mesh"
@@ -34,12 +37,6 @@ MANAGED_BY_GENERATOR = "meshservice-generator"
 
 APP_PROTOCOLS = ("tcp", "http", "http2", "grpc", "kafka")
 DURATION = re.compile(r"-?\d+(\.\d+)?s")  # protobuf JSON's google.protobuf.Duration
-
-
-class Strict(BaseModel):
-    """Base for every model: unknown fields are errors, aliases are Kuma's camelCase."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class LabelNames:
@@ -92,8 +89,8 @@ class MeshRouting(Strict):
 
 class MeshSpec(Strict):
     mesh_services: MeshServices | None = Field(None, alias="meshServices")
-    # Kept as given for later issues (mTLS, metrics, ...): validated as mappings only.
-    mtls: dict[str, Any] | None = None
+    mtls: Mtls | None = None
+    # Kept as given for later issues (metrics, ...): validated as mappings only.
     networking: MeshNetworking | None = None
     routing: MeshRouting | None = None
     metrics: dict[str, Any] | None = None
@@ -113,7 +110,20 @@ class MeshSpec(Strict):
 
     @property
     def mtls_enabled(self) -> bool:
-        return bool(self.mtls and self.mtls.get("enabledBackend"))
+        """Kuma's ``MTLSEnabled()``: an enabled backend is named."""
+        return bool(self.mtls and self.mtls.enabled_backend)
+
+    @property
+    def mtls_mode(self) -> Mode:
+        """The enabled backend's mode; STRICT when there is none (Kuma's ``GetMode()`` on nil)."""
+        backend = self.mtls.enabled if self.mtls else None
+        return backend.mode if backend else Mode.STRICT
+
+    @property
+    def passthrough(self) -> bool:
+        """Kuma's ``IsPassthrough()``: unset means true."""
+        outbound = self.networking.outbound if self.networking else None
+        return outbound is None or outbound.passthrough
 
 
 class Mesh(Strict):
@@ -488,7 +498,52 @@ class ZoneIngress(Strict):
     spec: ZoneIngressSpec
 
 
-Resource = Mesh | Dataplane | MeshService | MeshMultiZoneService | HostnameGenerator | ZoneIngress
+# --------------------------------------------------------------------------- MeshTrafficPermission
+# pkg/plugins/policies/meshtrafficpermission/api/v1alpha1/meshtrafficpermission.go (the targetRef + from[] form);
+# rules and validation in mtp.py.
+
+
+class Action(StrEnum):
+    ALLOW = "Allow"
+    DENY = "Deny"
+    ALLOW_WITH_SHADOW_DENY = "AllowWithShadowDeny"
+
+
+class PolicyTargetRef(Strict):
+    kind: str
+    name: str | None = None
+    namespace: str | None = None
+    labels: dict[str, str] | None = None
+    tags: dict[str, str] | None = None
+    mesh: str | None = None
+    section_name: str | None = Field(None, alias="sectionName")
+
+
+class Conf(Strict):
+    action: Action | None = None
+
+
+class From(Strict):
+    target_ref: PolicyTargetRef = Field(alias="targetRef")
+    default: Conf = Field(default_factory=Conf)
+
+
+class MeshTrafficPermissionSpec(Strict):
+    target_ref: PolicyTargetRef | None = Field(None, alias="targetRef")
+    from_: list[From] | None = Field(None, alias="from")
+
+
+class MeshTrafficPermission(Strict):
+    kind: Literal["MeshTrafficPermission"] = "MeshTrafficPermission"
+    name: str
+    mesh: str = "default"
+    labels: dict[str, str] = Field(default_factory=dict)
+    spec: MeshTrafficPermissionSpec = Field(default_factory=MeshTrafficPermissionSpec)
+
+
+Resource = (
+    Mesh | Dataplane | MeshService | MeshMultiZoneService | HostnameGenerator | ZoneIngress | MeshTrafficPermission
+)
 
 KINDS: dict[str, type[BaseModel]] = {
     "Mesh": Mesh,
@@ -497,4 +552,5 @@ KINDS: dict[str, type[BaseModel]] = {
     "MeshMultiZoneService": MeshMultiZoneService,
     "HostnameGenerator": HostnameGenerator,
     "ZoneIngress": ZoneIngress,
+    "MeshTrafficPermission": MeshTrafficPermission,
 }

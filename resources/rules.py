@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from meshxds.resources import model as m
 from meshxds.resources.hostnames import template_problem
+from meshxds.resources.mtls import check_mtls
+from meshxds.resources.mtp import check_mtp
 from meshxds.resources.names import check_name
 from meshxds.resources.policies import POLICY_KINDS, AnyPolicy
 from meshxds.resources.targeting import check_policy
@@ -317,4 +319,8 @@ def check_resource(res: m.Resource | AnyPolicy) -> list[Finding]:
         out += check_hostname_generator(res)
     elif isinstance(res, m.ZoneIngress):
         out += check_zone_ingress(res)
+    elif isinstance(res, m.MeshTrafficPermission):
+        out += [Finding(field, message) for field, message in check_mtp(res)]
+    elif isinstance(res, m.Mesh) and res.spec.mtls is not None:
+        out += [Finding(field, message) for field, message in check_mtls(res.spec.mtls, res.name)]
     return out

@@ -11,16 +11,19 @@ cluster without its CLA) or route into nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from meshxds.resources.catalog import Catalog, MeshView
 from meshxds.resources.model import ZoneIngress
+from meshxds.security.identity import Identity
+from meshxds.security.issuer import NO_CREDENTIALS, IdentityIssuer, MeshTrust
 from meshxds.snapshots.snapshot import (
     CLUSTER,
     ENDPOINT,
     LISTENER,
     ROUTE,
+    SECRET,
     SHORT_NAMES,
     TYPE_ORDER,
     Entry,
@@ -33,15 +36,17 @@ from meshxds.snapshots.wire import filter_references, route_config_clusters
 from meshxds.translators import ResourceSet
 from meshxds.translators.memo import same_items
 from meshxds.translators.proxy import MeshTranslator
+from meshxds.translators.tls import ca_secret, identity_secret
 
 
 class SnapshotError(ValueError):
     """A translated snapshot that must not be served; the message names node and resource."""
 
 
-def snapshots_for(catalog: Catalog) -> dict[str, Snapshot]:
-    """Translate and encode every proxy of ``catalog``; raises ``SnapshotError`` on an inconsistent one."""
-    return Builder().build(catalog)
+def snapshots_for(catalog: Catalog, issuer: IdentityIssuer | None = None) -> dict[str, Snapshot]:
+    """Translate and encode every proxy of ``catalog``; raises ``SnapshotError`` on an inconsistent one.
+    Meshes with mTLS get identities from ``issuer`` (default: a throwaway in-memory one)."""
+    return Builder(issuer).build(catalog)
 
 
 class Builder:
@@ -54,24 +59,31 @@ class Builder:
     ``build`` equals ``snapshots_for`` on the same catalog; a failed build leaves the state as it was.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, issuer: IdentityIssuer | None = None) -> None:
         self._meshes: dict[str, MeshBuild] = {}
+        self.issuer = issuer or IdentityIssuer()
+        self.credentials = NO_CREDENTIALS
 
     def build(self, catalog: Catalog) -> dict[str, Snapshot]:
         meshes: dict[str, MeshBuild] = {}
         out: dict[str, Snapshot] = {}
+        mtls = any(view.mesh.spec.mtls_enabled for view in catalog.meshes.values())
+        creds = self.issuer.credentials(catalog) if mtls else NO_CREDENTIALS  # issued at the edge, before translating
         for name in sorted(catalog.meshes):
             view = catalog.meshes[name]
             ports = tuple(
                 (dp.node_id, catalog.dns_ports[dp.node_id]) for dp in view.dataplanes if dp.node_id in catalog.dns_ports
             )
-            inputs = MeshInputs(view, catalog.zone, catalog.zone_ingresses, ports)
+            trust = creds.meshes.get(name)
+            ids = tuple(creds.identities.get(dp.node_id) for dp in view.dataplanes) if trust else ()
+            inputs = MeshInputs(view, catalog.zone, catalog.zone_ingresses, ports, trust, ids)
             previous = self._meshes.get(name)
             if previous is None or previous.inputs != inputs:
                 previous = MeshBuild.of(inputs, catalog, previous)
             meshes[name] = previous
             out.update(previous.snapshots)
         self._meshes = meshes
+        self.credentials = creds
         return out
 
 
@@ -83,6 +95,8 @@ class MeshInputs:
     zone: str
     zone_ingresses: tuple[ZoneIngress, ...]
     dns_ports: tuple[tuple[str, int], ...] = ()  # (node id, reported DNS port) of this mesh's proxies
+    trust: MeshTrust | None = None  # mesh mTLS: its CA, and each Dataplane's identity (same order)
+    identities: tuple[Identity | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +108,8 @@ class MeshBuild:
     cache: BuildCache
     snapshots: dict[str, Snapshot]
     layers: dict[str, tuple[Layer, ...]]  # node id → (own, *shared) its snapshot was made of
+    # node id → (identity, mesh trust, its SDS secrets): kept while both are unchanged (mTLS only)
+    secrets: dict[str, tuple[Identity, MeshTrust, ResourceSet]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, inputs: MeshInputs, catalog: Catalog, previous: MeshBuild | None) -> MeshBuild:
@@ -101,10 +117,17 @@ class MeshBuild:
         cache = BuildCache(previous.cache if previous else None)
         snapshots: dict[str, Snapshot] = {}
         layers: dict[str, tuple[Layer, ...]] = {}
-        for dp in inputs.view.dataplanes:
+        secrets: dict[str, tuple[Identity, MeshTrust, ResourceSet]] = {}
+        for n, dp in enumerate(inputs.view.dataplanes):
             res = translator.proxy(dp)
             node_id = res.node_id
             shared = tuple(cache.layer(node_id, rs) for rs in res.shared_sets)
+            if inputs.trust is not None and (identity := inputs.identities[n]) is not None:
+                kept = previous.secrets.get(node_id) if previous else None
+                if kept is None or kept[0] != identity or kept[1] != inputs.trust:
+                    kept = (identity, inputs.trust, secret_set(inputs.trust, identity))
+                secrets[node_id] = kept
+                shared += (cache.layer(node_id, kept[2]),)
             own = cache.layer(node_id, res.own)
             layers[node_id] = (own, *shared)
             old = previous.snapshots.get(node_id) if previous else None
@@ -117,7 +140,17 @@ class MeshBuild:
             snapshots[node_id] = old if old is not None and old.versions == snapshot.versions else snapshot
         translator.release()
         cache.release()
-        return cls(inputs, translator, cache, snapshots, layers)
+        return cls(inputs, translator, cache, snapshots, layers, secrets)
+
+
+def secret_set(trust: MeshTrust, identity: Identity) -> ResourceSet:
+    """A proxy's SDS secrets: its identity and its mesh's CA, under Kuma's names."""
+    return ResourceSet(
+        secrets=(
+            identity_secret(trust.mesh, identity.cert_pem, identity.key_pem),
+            ca_secret(trust.mesh, (trust.ca_pem,)),
+        )
+    )
 
 
 class BuildCache:
@@ -234,6 +267,7 @@ class Layer:
             (ENDPOINT, [(e.cluster_name, e) for e in rs.endpoints]),
             (LISTENER, [(lis.name, lis) for lis in rs.listeners]),
             (ROUTE, [(r.name, r) for r in rs.routes]),
+            (SECRET, [(x.name, x) for x in rs.secrets]),
         )
         by_type: dict[str, dict[str, Entry]] = {}
         for type_url, items in groups:

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.real
 def start(folder: Path, log: Path, *extra: str) -> tuple[subprocess.Popen[str], int, int]:
     port, debug = free_port(), free_port()
     cmd = [sys.executable, "-m", "meshxds.cli.main", "serve", str(folder), "--port", str(port),
-           "--debug-port", str(debug), *extra]  # fmt: skip
+           "--debug-port", str(debug), "--insecure", *extra]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("w"), text=True)
     wait_until(lambda: http_get("127.0.0.1", debug, "/readyz")[0] == 200, 20.0, what="serve ready")
     return proc, port, debug

@@ -205,12 +205,12 @@ CASES: list[tuple[str, str | list[str]]] = [
     (
         "type: Foo\nname: x\n",
         "in.yaml: document 1: type: unknown kind 'Foo': must be one of Mesh, Dataplane, "
-        "MeshService, MeshMultiZoneService, HostnameGenerator, ZoneIngress, " + POLICY_KINDS,
+        "MeshService, MeshMultiZoneService, HostnameGenerator, ZoneIngress, MeshTrafficPermission, " + POLICY_KINDS,
     ),
     (
         "apiVersion: kuma.io/v1alpha1\nkind: MeshFaultInjection\nmetadata: {name: x}\n",
         "in.yaml: document 1: kind: unknown kind 'MeshFaultInjection': must be one of Mesh, Dataplane, "
-        "MeshService, MeshMultiZoneService, HostnameGenerator, ZoneIngress, " + POLICY_KINDS,
+        "MeshService, MeshMultiZoneService, HostnameGenerator, ZoneIngress, MeshTrafficPermission, " + POLICY_KINDS,
     ),
     (
         ms() + "---\n" + ms(),

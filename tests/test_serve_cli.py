@@ -18,7 +18,7 @@ def test_serve_reports_bad_edits_like_validate_and_stops_on_sigterm(tmp_path: Pa
     private_copy(folder)
     port, debug = free_port(), free_port()
     cmd = [sys.executable, "-m", "meshxds.cli.main", "serve", str(folder), "--port", str(port),
-           "--debug-port", str(debug), "--poll-interval", "0.05"]  # fmt: skip
+           "--debug-port", str(debug), "--poll-interval", "0.05", "--insecure"]  # fmt: skip
     log = tmp_path / "serve.log"
     with log.open("w") as err:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, text=True)

@@ -22,7 +22,6 @@ from meshxds.demo.loopback import EchoServer, http_get, proxied_get
 from meshxds.demo.runner import Demo
 from meshxds.demo.sidecar import Envoy
 from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot
-from meshxds.xds.bootstrap import bootstrap_config
 from tests.support.example import private_copy
 from tests.support.poll import wait_until
 from tests.support.steady import SteadyClient
@@ -263,7 +262,7 @@ def test_invalid_edit_keeps_the_last_good_snapshots(mesh: Mesh, capfd: pytest.Ca
 
 def test_unknown_node_is_refused_until_its_dataplane_appears(mesh: Mesh, tmp_path: Path) -> None:
     """Documented behaviour: NOT_FOUND (Envoy retries with backoff), then its config once the file exists."""
-    bootstrap = bootstrap_config("default.late-1", ads_port=mesh.demo.service.ads.port, delta=mesh.demo.delta)
+    bootstrap = mesh.demo.sidecar_bootstrap("default.late-1")  # a valid token for a node not in the input yet
     with Envoy(bootstrap, tmp_path, "late-1") as envoy:
         wait_until(lambda: envoy.stat("control_plane.connected_state") == 0 and envoy.dynamic_clusters() == {})
         assert "default.late-1" not in mesh.demo.snapshots()

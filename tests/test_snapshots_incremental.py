@@ -135,7 +135,7 @@ def check_step(
 ) -> tuple[Snapshots, Snapshots]:
     """One reload: incremental equals fresh (every resource's bytes; with ``dumps`` also the JSON dump of
     the first changed proxy, dumps being slow), and exactly the proxies whose content changed got new objects."""
-    got, fresh = builder.build(catalog), snapshots_for(catalog)
+    got, fresh = builder.build(catalog), snapshots_for(catalog, builder.issuer)  # the same identities
     assert list(got) == list(fresh)
     for node, snap in got.items():
         assert dict(snap.versions) == dict(fresh[node].versions), node

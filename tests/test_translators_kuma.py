@@ -30,8 +30,11 @@ GOLDEN_06 = GOLDEN / "06-e2e-universal-exclusive-full-xds"
 
 # Every deliberate difference from Kuma's goldens, as the README lists them.
 DIFFERENCES = (
-    "no mTLS yet: no transportSocket on clusters and inbound listeners, no RBAC filter, no client-cert HCM settings",
-    "no passthrough, admin, readiness or self_transparentproxy clusters/listeners (iptables/kuma-dp features)",
+    "none for mTLS any more (transport sockets, RBAC, client-cert HCM settings match); golden 06's input has Kuma's"
+    " allow-all MeshTrafficPermission (MeshTrafficPermissionAllowAllUniversal), so ours does too",
+    "no inbound passthrough, admin, readiness or self_transparentproxy clusters/listeners (iptables/kuma-dp"
+    " features); the outbound passthrough listeners and clusters match, except that our passthrough listeners"
+    " are not bound (bindToPort: false: no iptables, sidecars share the host)",
     "outbound HTTP routes come over RDS (a RouteConfiguration resource named by KRI) instead of inline routeConfig",
 )
 
@@ -130,6 +133,15 @@ def test_golden_05_tcp_listener() -> None:
 # --------------------------------------------------------------------------- golden 06
 
 SETUP_06 = """
+type: MeshTrafficPermission
+name: allow-all
+mesh: envoyconfig
+spec:
+  targetRef: {kind: Mesh}
+  from:
+    - targetRef: {kind: Mesh}
+      default: {action: Allow}
+---
 type: Mesh
 name: envoyconfig
 skipCreatingInitialPolicies: ["*"]
@@ -196,6 +208,7 @@ def redact(value: Any, key: str = "") -> Any:
         and key == "name"
         and value.count(":") == 2
         and value.split(":")[0] in ("inbound", "outbound")
+        and value.split(":")[1] != "passthrough"
     ):
         direction, _, port = value.split(":")
         return f"{direction}:IP_REDACTED:{port}"
@@ -227,9 +240,16 @@ def test_golden_06_meshservice_clusters(node: str, dumps_06: dict[str, dict[str,
     assert sorted(ours) == sorted(golden) == ["envoyconfig_demo-client__kuma-3_msvc_3000",
                                                "envoyconfig_test-server__kuma-3_msvc_80"]  # fmt: skip
     for name, cluster in golden.items():
-        expected = copy.deepcopy(cluster)
-        expected.pop("transportSocket")  # DIFFERENCES[0]: no mTLS yet
-        assert ours[name] == expected, name
+        assert ours[name] == cluster, name  # transportSocket included: SNI, exact SAN, ALPN kuma
+
+
+@pytest.mark.parametrize("node", NODES)
+def test_golden_06_outbound_passthrough_clusters(node: str, dumps_06: dict[str, dict[str, Any]]) -> None:
+    """pkg/xds/generator/transparent_proxy_generator.go: ORIGINAL_DST clusters while the Mesh allows passthrough."""
+    golden = {n: c for n, c in golden_06(node)["Cluster"].items() if n.startswith("outbound:passthrough:")}
+    ours = {n: c for n, c in our(dumps_06[node], "clusters").items() if n.startswith("outbound:passthrough:")}
+    assert sorted(golden) == ["outbound:passthrough:ipv4", "outbound:passthrough:ipv6"]
+    assert ours == golden
 
 
 @pytest.mark.parametrize("node", NODES)
@@ -244,30 +264,21 @@ def test_golden_06_endpoints(node: str, dumps_06: dict[str, dict[str, Any]]) -> 
     assert our(dumps_06[node], "endpoints") == golden_06(node)["ClusterLoadAssignment"]
 
 
-def strip_mtls(listener: dict[str, Any]) -> dict[str, Any]:
-    """DIFFERENCES[0]: drop what mTLS adds to an inbound listener."""
-    out = copy.deepcopy(listener)
-    for chain in out["filterChains"]:
-        chain.pop("transportSocket", None)
-        chain["filters"] = [f for f in chain["filters"] if not f["name"].endswith(".rbac")]
-        for f in chain["filters"]:
-            cfg = f["typedConfig"]
-            cfg.pop("forwardClientCertDetails", None)
-            cfg.pop("setCurrentClientCertDetails", None)
-            if "httpFilters" in cfg:
-                cfg["httpFilters"] = [h for h in cfg["httpFilters"] if not h["name"].endswith(".rbac")]
-    return out
-
-
 @pytest.mark.parametrize("node", NODES)
 def test_golden_06_listeners(node: str, dumps_06: dict[str, dict[str, Any]]) -> None:
-    golden = {n: lis for n, lis in golden_06(node)["Listener"].items() if "passthrough" not in n and "kuma:" not in n}
+    golden = {
+        n: lis
+        for n, lis in golden_06(node)["Listener"].items()
+        if not n.startswith("inbound:passthrough") and "kuma:" not in n
+    }
     ours = our(dumps_06[node], "listeners")
     routes = our(dumps_06[node], "routes")
     assert sorted(ours) == sorted(golden)
     for name, listener in golden.items():
-        expected = strip_mtls(listener)
+        expected = copy.deepcopy(listener)  # mTLS and RBAC included (DIFFERENCES[0])
         actual = copy.deepcopy(ours[name])
+        if name.startswith("outbound:passthrough:"):
+            assert actual.pop("bindToPort") is False  # DIFFERENCES[1]
         for g_chain, a_chain in zip(expected["filterChains"], actual["filterChains"], strict=True):
             for g_filter, a_filter in zip(g_chain["filters"], a_chain["filters"], strict=True):
                 g_cfg, a_cfg = g_filter["typedConfig"], a_filter["typedConfig"]
@@ -280,4 +291,6 @@ def test_golden_06_listeners(node: str, dumps_06: dict[str, dict[str, Any]]) -> 
                         "routeConfigName": inline["name"],
                     }
                     assert routes[inline["name"]] == inline
+        for a_chain, g_chain in zip(actual["filterChains"], expected["filterChains"], strict=True):
+            assert a_chain == g_chain, f"{name}: {json.dumps(a_chain, sort_keys=True)[:3000]}"
         assert actual == expected, name

@@ -2,7 +2,7 @@
 
 Outbound clusters are EDS over ADS with h2 to the peer sidecar (whatever the protocol: tcp_proxy
 ignores it); MeshTimeout and MeshCircuitBreaker defaults (connect 5s, trackRemaining, HTTP idle
-1h) are applied as Kuma does even without policies. No mTLS transport socket yet.
+1h) are applied as Kuma does even without policies. With mesh mTLS, outbound clusters carry the upstream TLS socket.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from meshxds.translators import protos as pb
 from meshxds.translators.dataplanes import is_http
 from meshxds.translators.names import stat_name
 from meshxds.translators.outbounds import Destination
+from meshxds.translators.tls import upstream_tls
 
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 CONNECT_TIMEOUT_S = 5
@@ -52,19 +53,23 @@ def _alt_stat_name(name: str) -> str:
 
 
 @cache
-def _circuit_breakers() -> pb.CircuitBreakers:
+def circuit_breakers() -> pb.CircuitBreakers:
     return pb.CircuitBreakers(thresholds=[pb.CircuitBreakersThresholds(track_remaining=True)])
 
 
-def outbound_cluster(dest: Destination, policies: Mapping[str, Any] | None = None) -> pb.Cluster:
+def outbound_cluster(dest: Destination, policies: Mapping[str, Any] | None = None, mtls_mesh: str = "") -> pb.Cluster:
     """An EDS cluster for one destination; its CLA has the same name. ``policies`` are the fields the
-    destination's MeshTimeout/MeshCircuitBreaker/MeshHealthCheck/MeshLoadBalancingStrategy set."""
+    destination's MeshTimeout/MeshCircuitBreaker/MeshHealthCheck/MeshLoadBalancingStrategy set. With
+    ``mtls_mesh`` the upstream connection is Kuma mTLS (``client_side_mtls_configurer.go``): SNI, exact SAN,
+    ALPN kuma."""
     fields: dict[str, Any] = {
         "connect_timeout": pb.seconds(CONNECT_TIMEOUT_S),
-        "circuit_breakers": _circuit_breakers(),
+        "circuit_breakers": circuit_breakers(),
         "typed_extension_protocol_options": {HTTP_OPTIONS_KEY: protocol_options(True, is_http(dest.protocol))},
         **(policies or {}),
     }
+    if mtls_mesh:
+        fields["transport_socket"] = upstream_tls(mtls_mesh, dest.sni, dest.identities)
     return pb.Cluster(
         name=dest.cluster,
         alt_stat_name=_alt_stat_name(dest.cluster),
@@ -94,7 +99,7 @@ def local_cluster(name: str, address: str, port: int, protocol: str, transparent
                 )
             ],
         ),
-        circuit_breakers=_circuit_breakers(),
+        circuit_breakers=circuit_breakers(),
         typed_extension_protocol_options=options,
         upstream_bind_config=app_bind(address, transparent),
     )

@@ -9,14 +9,19 @@ the local app cluster.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
 from meshxds.resources.model import MESH_LABEL, Inbound
+from meshxds.resources.mtls import Mode
+from meshxds.resources.mtp import Rule
 from meshxds.translators import protos as pb
 from meshxds.translators.dataplanes import InboundInterface, is_http
 from meshxds.translators.names import inbound_listener_name, outbound_listener_name, stat_name
 from meshxds.translators.outbounds import LEGACY, Outbound
+from meshxds.translators.rbac import http_rbac, network_rbac
+from meshxds.translators.tls import permissive_chains, strict_chain, tls_inspector
 
 TCP_IDLE_TIMEOUT_S = 3600
 ROUTE_TIMEOUT_S = 15
@@ -28,6 +33,7 @@ INTERNAL_CIDRS = (("10.0.0.0", 8), ("192.168.0.0", 16), ("172.16.0.0", 12), ("12
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
 HCM = "envoy.filters.network.http_connection_manager"
 ROUTER = "envoy.filters.http.router"
+SANITIZE_SET = 3  # HttpConnectionManager.ForwardClientCertDetails.SANITIZE_SET
 
 
 def _tags_metadata(tags: Mapping[str, str]) -> pb.Metadata:
@@ -105,14 +111,21 @@ def outbound_listener(outbound: Outbound, transparent: bool, tcp: Mapping[str, A
     )
 
 
-def inbound_chain(service: str, protocol: str, cluster: str, named: bool = True) -> pb.FilterChain:
+def inbound_chain(
+    service: str, protocol: str, cluster: str, named: bool = True, security: InboundSecurity | None = None
+) -> pb.FilterChain:
     """The inbound filter chain: independent of the address, so proxies of one service share it.
 
     ``named`` is False for an inbound without ``kuma.io/service``: ``service`` is then the listener's
     name, which names the route configuration and virtual host (``FilterChainBuilder``, testdata 10).
+    With ``security`` (mesh mTLS) the chain also authorizes (RBAC first, as Kuma's MeshTrafficPermission
+    configurer puts it) and the HCM forwards the client's certificate URI (``SANITIZE_SET``).
     """
     if not is_http(protocol):
-        return pb.FilterChain(filters=[_tcp_proxy(stat_name(cluster), cluster)])
+        filters = [_tcp_proxy(stat_name(cluster), cluster)]
+        if security is not None:
+            filters.insert(0, network_rbac(security.mesh, security.rules, security.stat_prefix))
+        return pb.FilterChain(filters=filters)
     host = pb.VirtualHost(name=service, domains=["*"], routes=[_route(cluster)])
     route_config = pb.RouteConfiguration(
         name=f"inbound:{service}" if named else service,
@@ -120,16 +133,43 @@ def inbound_chain(service: str, protocol: str, cluster: str, named: bool = True)
         request_headers_to_remove=["x-kuma-tags"],
         validate_clusters=False,
     )
+    http_filters = [_router()]
+    if security is not None:
+        http_filters.insert(0, http_rbac(security.mesh, security.rules))
     hcm = pb.HttpConnectionManager(
         stat_prefix=stat_name(cluster),
         route_config=route_config,
-        http_filters=[_router()],
+        http_filters=http_filters,
         common_http_protocol_options=_no_idle_timeout(),
         stream_idle_timeout=pb.seconds(STREAM_IDLE_TIMEOUT_S),
         request_headers_timeout=pb.seconds(0),
         internal_address_config=_internal_addresses(),
+        forward_client_cert_details=SANITIZE_SET if security is not None else 0,
+        set_current_client_cert_details=_cert_uri() if security is not None else None,
     )
     return pb.FilterChain(filters=[pb.Filter(name=HCM, typed_config=pb.pack(hcm))])
+
+
+@dataclass(frozen=True)
+class InboundSecurity:
+    """What mesh mTLS adds to one inbound: its mesh and mode, and its MeshTrafficPermission rules."""
+
+    mesh: str
+    mode: Mode
+    rules: tuple[Rule, ...]
+    stat_prefix: str  # the listener's stat name (Kuma's network RBAC stat prefix, plus ".")
+
+
+@cache
+def _cert_uri() -> pb.HttpConnectionManagerSetCurrentClientCertDetails:
+    return pb.HttpConnectionManagerSetCurrentClientCertDetails(uri=True)
+
+
+def secure_chains(plain: pb.FilterChain, secured: pb.FilterChain, security: InboundSecurity) -> list[pb.FilterChain]:
+    """STRICT: the secured chain behind mTLS; PERMISSIVE: Kuma's three chains (``tls.permissive_chains``)."""
+    if security.mode == Mode.PERMISSIVE:
+        return permissive_chains(plain, secured, security.mesh)
+    return [strict_chain(secured, security.mesh)]
 
 
 def inbound_unified_name(inbound: Inbound) -> str:
@@ -138,13 +178,16 @@ def inbound_unified_name(inbound: Inbound) -> str:
 
 
 def inbound_listener(
-    inbound: Inbound, iface: InboundInterface, chain: pb.FilterChain, transparent: bool
+    inbound: Inbound, iface: InboundInterface, chains: pb.FilterChain | list[pb.FilterChain], transparent: bool
 ) -> pb.Listener:
-    """``inbound:<ip>:<port>`` forwarding to the app's local cluster (no mTLS/RBAC yet)."""
+    """``inbound:<ip>:<port>`` forwarding to the app's local cluster; several chains (PERMISSIVE) add
+    Kuma's TLS inspector."""
+    chains = chains if isinstance(chains, list) else [chains]
     return pb.Listener(
         name=inbound_listener_name(iface.dataplane_ip, iface.dataplane_port),
         address=pb.socket_address(iface.dataplane_ip, iface.dataplane_port),
-        filter_chains=[chain],
+        filter_chains=chains,
+        listener_filters=[tls_inspector()] if len(chains) > 1 else [],
         metadata=_tags_metadata(inbound.tags or {UNIFIED_NAME_TAG: inbound_unified_name(inbound)}),
         traffic_direction=pb.TrafficDirection.INBOUND,
         enable_reuse_port=True,

@@ -33,6 +33,7 @@ from meshxds.resources.references import refers_to
 from meshxds.translators.dataplanes import common_protocol, exposed_inbounds, interface, overlap, parse_protocol
 from meshxds.translators.endpoints import EndpointMap
 from meshxds.translators.names import cluster_name, kri, legacy_cluster_name, legacy_route_name
+from meshxds.translators.tls import sni_for_resource, sni_from_tags, spiffe_ids
 
 LEGACY = "Legacy"
 MESH_SERVICE = "MeshService"
@@ -66,11 +67,15 @@ class Destination:
     kri: str = ""  # with section name; empty for legacy destinations
     kri_resource: str = ""  # without section name (what a reachableBackends ref without port selects)
     tags: Mapping[str, str] = field(default_factory=dict)  # legacy outbound tags
+    # mTLS: Kuma's SNI and the SPIFFE IDs the upstream must present (none: any identity of the mesh).
+    sni: str = ""
+    identities: tuple[str, ...] = ()
 
     def content(self) -> Hashable:
         """Everything the cluster, route and listener of this destination read from it."""
         tags = tuple(sorted(self.tags.items()))
-        return (self.kind, self.cluster, self.service, self.protocol, self.kri, self.kri_resource, tags)
+        return (self.kind, self.cluster, self.service, self.protocol, self.kri, self.kri_resource, tags,
+                self.sni, self.identities)  # fmt: skip
 
     @property
     def route_name(self) -> str:
@@ -132,7 +137,11 @@ class MeshOutbounds:
         if dest is None:
             service = tags[SERVICE_TAG]
             protocols = (parse_protocol(e.tags.get(PROTOCOL_TAG)) for e in self._endpoints.get(service, ()))
-            dest = Destination(LEGACY, name, service, common_protocol(protocols), tags=dict(tags))
+            mesh = self.view.name
+            dest = Destination(
+                LEGACY, name, service, common_protocol(protocols), tags=dict(tags),
+                sni=sni_from_tags(dict(tags)), identities=(f"spiffe://{mesh}/{service}",),
+            )  # fmt: skip
             self._legacy[name] = dest
         return dest
 
@@ -146,7 +155,15 @@ class MeshOutbounds:
                 return None
             kind = MESH_SERVICE if isinstance(res, MeshService) else MULTI_ZONE
             name = cluster_name(res, port.port)
-            dest = Destination(kind, name, name, protocol, kri(res, port.section_name), kri(res))
+            mesh = self.view.name
+            if isinstance(res, MeshService):
+                ids = spiffe_ids(mesh, [(i.type, i.value) for i in res.spec.identities or ()])
+                sni = sni_for_resource(res.name, mesh, kind, port.port)
+            else:
+                ids, sni = (), sni_for_resource(res.display_name, mesh, kind, port.port)
+            dest = Destination(
+                kind, name, name, protocol, kri(res, port.section_name), kri(res), sni=sni, identities=ids
+            )
             self._ms[key] = dest
         return dest
 

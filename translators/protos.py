@@ -20,6 +20,7 @@ with warnings.catch_warnings():
         Cluster,
         ClusterDiscoveryType,
         ClusterEdsClusterConfig,
+        ClusterLbPolicy,
     )
     from envoy_data_plane.envoy.config.core.v3 import (
         Address,
@@ -64,6 +65,7 @@ with warnings.catch_warnings():
     from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v3 import (
         HttpConnectionManager,
         HttpConnectionManagerInternalAddressConfig,
+        HttpConnectionManagerSetCurrentClientCertDetails,
         HttpFilter,
         Rds,
     )
@@ -100,6 +102,7 @@ __all__ = [
     "ClusterDiscoveryType",
     "ClusterEdsClusterConfig",
     "ClusterHealthCheck",
+    "ClusterLbPolicy",
     "ClusterLoadAssignment",
     "ConfigSource",
     "DnsFilterConfig",
@@ -119,6 +122,7 @@ __all__ = [
     "Http2ProtocolOptions",
     "HttpConnectionManager",
     "HttpConnectionManagerInternalAddressConfig",
+    "HttpConnectionManagerSetCurrentClientCertDetails",
     "HttpFilter",
     "HttpProtocolOptions",
     "HttpProtocolOptionsExplicitHttpConfig",

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshxds.resources.catalog import Catalog, MeshView
-from meshxds.resources.model import Dataplane, MeshMultiZoneService, MeshService
+from meshxds.resources.model import Dataplane, Inbound, MeshMultiZoneService, MeshService
+from meshxds.resources.mtp import inbound_rules, selects
 from meshxds.translators import protos as pb
 from meshxds.translators.clusters import local_cluster, outbound_cluster
 from meshxds.translators.dataplanes import (
@@ -24,14 +25,23 @@ from meshxds.translators.dataplanes import (
     exposed_inbounds,
     inbound_protocol,
     interface,
+    is_http,
 )
 from meshxds.translators.dns import dns_listener, ipv6_enabled, mesh_vip_domains, tp_enabled
 from meshxds.translators.endpoints import ClaBuilder, Endpoint, build_endpoint_map, subset
-from meshxds.translators.listeners import inbound_chain, inbound_listener, outbound_listener
+from meshxds.translators.listeners import (
+    InboundSecurity,
+    inbound_chain,
+    inbound_listener,
+    outbound_listener,
+    secure_chains,
+)
 from meshxds.translators.memo import Memo, same_items
-from meshxds.translators.names import inbound_listener_name, local_cluster_name
+from meshxds.translators.names import inbound_listener_name, local_cluster_name, stat_name
 from meshxds.translators.outbounds import LEGACY, Destination, MeshOutbounds, Outbound
+from meshxds.translators.passthrough import passthrough
 from meshxds.translators.targeting import MeshTargeting, OutboundPlan
+from meshxds.translators.tls import Secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +52,11 @@ class ResourceSet:
     endpoints: tuple[pb.ClusterLoadAssignment, ...] = ()
     listeners: tuple[pb.Listener, ...] = ()
     routes: tuple[pb.RouteConfiguration, ...] = ()
+    secrets: tuple[Secret, ...] = ()  # SDS: a proxy's identity and its mesh's CA (only in its own set)
 
     @property
     def size(self) -> int:
-        return len(self.clusters) + len(self.endpoints) + len(self.listeners) + len(self.routes)
+        return len(self.clusters) + len(self.endpoints) + len(self.listeners) + len(self.routes) + len(self.secrets)
 
 
 EMPTY = ResourceSet()
@@ -101,6 +112,10 @@ def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+# (service, protocol, app cluster, named, security): what decides an inbound's mTLS filter chains.
+SecureKey = tuple[str, str, str, bool, InboundSecurity]
+
+
 # (kind, selection, own-inbound collisions, applying policies): what decides one outbound ResourceSet of a proxy.
 BundleKey = tuple[str, str, frozenset[tuple[str, int]], str]
 
@@ -127,12 +142,21 @@ class MeshTranslator:
         self._routes: Memo[tuple[int, str], pb.RouteConfiguration] = Memo(old._routes if old else None)
         self._listeners: Memo[tuple[str, int, bool, int, str], pb.Listener] = Memo(old._listeners if old else None)
         self._locals: Memo[tuple[str, str, int, str, bool], pb.Cluster] = Memo(old._locals if old else None)
-        self._chains: Memo[tuple[str, str, str, bool], pb.FilterChain] = Memo(old._chains if old else None)
+        self._chains: Memo[tuple[str, str, str, bool, InboundSecurity | None], pb.FilterChain] = Memo(
+            old._chains if old else None
+        )
+        self._secure: Memo[SecureKey, list[pb.FilterChain]] = Memo(old._secure if old else None)
         self._bundles: dict[BundleKey, ResourceSet] = {}
         self._old_bundles = old._bundles if old else {}
         # node id → (its Dataplane, selection key, own resources); reused while the Dataplane is equal
         self._own: dict[str, tuple[Dataplane, str, ResourceSet]] = {}
         self._old_own = old._own if old else {}
+        # Mesh mTLS: the mesh name when on ("" when off); with the Mesh fields below, what decides own resources.
+        spec = view.mesh.spec
+        self._mtls = view.name if spec.mtls_enabled else ""
+        self._security_inputs = (self._mtls, spec.mtls_mode, view.traffic_permissions, spec.passthrough)
+        if old is not None and old._security_inputs != self._security_inputs:
+            self._old_own = {}  # the same Dataplane gets different inbound listeners now
         # DNS: the mesh's names once; a ResourceSet per listener message (equal tables share one message)
         legacy_vips = {ob.destination.service: ob.address for ob in self.outbounds.legacy_outbounds}
         services: list[MeshService | MeshMultiZoneService] = [*view.mesh_services, *view.multizone_services]
@@ -144,7 +168,15 @@ class MeshTranslator:
 
     def release(self) -> None:
         """Every proxy is translated: drop what is left of the previous build, so at most one lives on."""
-        for memo in (self._clusters, self._clas, self._routes, self._listeners, self._locals, self._chains):
+        for memo in (
+            self._clusters,
+            self._clas,
+            self._routes,
+            self._listeners,
+            self._locals,
+            self._chains,
+            self._secure,
+        ):
             memo.release()
         self._cla.release()
         self._old_bundles = {}
@@ -157,10 +189,11 @@ class MeshTranslator:
         return subset(endpoints, dest.tags) if dest.kind == LEGACY else endpoints
 
     def _cluster(self, dest: Destination, policies: str) -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:
+        mtls = self._mtls
         cluster = self._clusters.get(
             (id(dest), policies),
-            lambda: outbound_cluster(dest, self.targeting.cluster(dest, policies)),
-            lambda: self.targeting.cluster_content(dest, policies),
+            lambda: outbound_cluster(dest, self.targeting.cluster(dest, policies), mtls),
+            lambda: (self.targeting.cluster_content(dest, policies), mtls),
         )
         cla = self._clas.get(
             id(dest),
@@ -221,10 +254,28 @@ class MeshTranslator:
         return self._locals.get((name, ip, port, protocol, transparent),
                                 lambda: local_cluster(name, ip, port, protocol, transparent))  # fmt: skip
 
-    def _inbound_chain(self, service: str, protocol: str, cluster: str, named: bool) -> pb.FilterChain:
+    def _inbound_chain(
+        self, service: str, protocol: str, cluster: str, named: bool, security: InboundSecurity | None = None
+    ) -> pb.FilterChain:
         return self._chains.get(
-            (service, protocol, cluster, named), lambda: inbound_chain(service, protocol, cluster, named)
+            (service, protocol, cluster, named, security),
+            lambda: inbound_chain(service, protocol, cluster, named, security),
         )
+
+    def _secure_chains(self, key: SecureKey, plain: pb.FilterChain) -> list[pb.FilterChain]:
+        """The mTLS chains of an inbound, shared by every inbound with the same key (all HTTP ones of a service)."""
+        return self._secure.get(key, lambda: secure_chains(plain, self._inbound_chain(*key), key[4]))
+
+    def _security(self, dp: Dataplane, inbound: Inbound, listener: str) -> InboundSecurity | None:
+        """Mesh mTLS for one inbound, with the MeshTrafficPermission rules that select it (none: deny all)."""
+        if not self._mtls:
+            return None
+        view = self.view
+        selected = [p for p in view.traffic_permissions if selects(p, dp, inbound, view.mesh_services)]
+        rules = tuple(inbound_rules(selected))
+        # Only a network RBAC filter names the listener: HTTP chains stay shared by every proxy of the service.
+        prefix = "" if is_http(inbound_protocol(inbound)) else stat_name(listener)
+        return InboundSecurity(self._mtls, view.mesh.spec.mtls_mode, rules, prefix)
 
     def _own_resources(self, dp: Dataplane) -> ResourceSet:
         """The proxy's inbounds: its listeners and the app clusters behind them (read from ``dp`` only)."""
@@ -241,8 +292,19 @@ class MeshTranslator:
             clusters.pop(name, None)
             clusters[name] = self._local_cluster(name, iface, protocol, transparent)
             service = inbound.service or inbound_listener_name(iface.dataplane_ip, iface.dataplane_port)
-            chain = self._inbound_chain(service, protocol, name, bool(inbound.service))
-            listeners.append(inbound_listener(inbound, iface, chain, transparent))
+            named = bool(inbound.service)
+            chain = self._inbound_chain(service, protocol, name, named)
+            security = self._security(dp, inbound, inbound_listener_name(iface.dataplane_ip, iface.dataplane_port))
+            if security is None:
+                listeners.append(inbound_listener(inbound, iface, chain, transparent))
+            else:
+                chains = self._secure_chains((service, protocol, name, named, security), chain)
+                listeners.append(inbound_listener(inbound, iface, chains, transparent))
+        tp = dp.networking.transparent_proxying
+        if tp is not None:  # the transparent proxy's catch-all outbound (Mesh networking.outbound.passthrough)
+            more_listeners, more_clusters = passthrough(tp, self.view.mesh.spec.passthrough)
+            listeners += more_listeners
+            clusters.update((c.name, c) for c in more_clusters)
         return ResourceSet(clusters=tuple(clusters.values()), listeners=tuple(listeners))
 
     def proxy(self, dp: Dataplane) -> ProxyResources:

@@ -23,6 +23,8 @@ def bootstrap_config(
     dns_port: int = 0,
     stats_flush_interval: float | None = None,
     more_ads: Sequence[tuple[str, int]] = (),
+    token: str | None = None,
+    ca_pem: bytes | None = None,
 ) -> dict[str, Any]:
     """A complete bootstrap: node id ``<mesh>.<name>``, ADS over gRPC, CDS and LDS via ADS, HDS.
 
@@ -89,6 +91,32 @@ def bootstrap_config(
     if stats_flush_interval is not None:  # counters to meshxds' metrics service, for `migrate plan`
         config["stats_sinks"] = [sink_config("xds_cluster")]
         config["stats_flush_interval"] = f"{stats_flush_interval:g}s"
+    return secure_ads(config, ads_host, token, ca_pem)
+
+
+def secure_ads(config: dict[str, Any], ads_host: str, token: str | None, ca_pem: bytes | None) -> dict[str, Any]:
+    """Kuma's bootstrap security (``pkg/xds/bootstrap/template_v3.go``): the token as ``authorization`` initial
+    metadata on the ADS gRPC service (raw, no ``Bearer``), and TLS to the server trusting ``ca_pem`` with the
+    server's SAN checked against the host Envoy dials (DNS or IP, as Kuma's ``cp_validation_ctx``)."""
+    ads = config["dynamic_resources"]["ads_config"]["grpc_services"][0]
+    if token is not None:
+        ads["initial_metadata"] = [{"key": "authorization", "value": token}]
+    if ca_pem is not None:
+        san_type = "DNS" if _is_hostname(ads_host) else "IP_ADDRESS"
+        context = {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "sni": ads_host,
+            "common_tls_context": {
+                "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+                "alpn_protocols": ["h2"],
+                "validation_context": {
+                    "trusted_ca": {"inline_string": ca_pem.decode()},
+                    "match_typed_subject_alt_names": [{"san_type": san_type, "matcher": {"exact": ads_host}}],
+                },
+            },
+        }
+        cluster = config["static_resources"]["clusters"][0]
+        cluster["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": context}
     return config
 
 

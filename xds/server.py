@@ -8,11 +8,17 @@ Node ids: the first request must carry ``node.id`` = ``<mesh>.<dataplane name>``
 cache does not know ends the stream with NOT_FOUND (Envoy retries with backoff and gets its
 configuration once the Dataplane appears in the input); a node removed while connected gets
 NOT_FOUND the same way and keeps its last configuration. Never another proxy's snapshot.
+
+Security (given an authenticator and TLS material; ``--insecure`` gives neither): the port is TLS, and
+before anything is answered the stream's ``authorization`` metadata must hold a dataplane token for
+that node (UNAUTHENTICATED / PERMISSION_DENIED otherwise, with the reason). A stream ends with
+UNAUTHENTICATED when its token expires or ``recheck_tokens`` finds it revoked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -21,6 +27,9 @@ from typing import Any
 
 import grpc
 
+from meshxds.security.auth import DataplaneAuthenticator, Grant, credential
+from meshxds.security.cptls import ServerTLS
+from meshxds.security.tokens import AuthError
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.delta import DeltaStream
 from meshxds.xds.sotw import SotwStream
@@ -32,6 +41,21 @@ log = logging.getLogger("meshxds.xds")
 SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 _EOF = object()
 _WAKE = object()  # a snapshot change (see Wakeup)
+_AUTH_CODES = {
+    "UNAUTHENTICATED": grpc.StatusCode.UNAUTHENTICATED,
+    "PERMISSION_DENIED": grpc.StatusCode.PERMISSION_DENIED,
+}
+
+
+class _Revoked:
+    """Queued into a stream whose token no longer holds (expired, revoked, key removed): the stream ends."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class TokenRevoked(Exception):
+    pass
 
 
 @dataclass(frozen=True)
@@ -74,7 +98,15 @@ def unknown_node_message(node_id: str) -> str:
 class AdsServer:
     """Serves the snapshots of ``cache`` to Envoy over SotW and Delta ADS."""
 
-    def __init__(self, cache: SnapshotCache, handlers: Sequence[Any] = (), limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        handlers: Sequence[Any] = (),
+        limits: Limits | None = None,
+        auth: DataplaneAuthenticator | None = None,
+        tls: ServerTLS | None = None,
+    ) -> None:
+        """Without ``auth`` and ``tls`` the server is plaintext and trusts every node id (``--insecure``)."""
         self.cache = cache
         self.limits = limits or Limits()
         self.streams: set[Stream] = set()
@@ -87,6 +119,10 @@ class AdsServer:
         # encoded Node (the service reads node metadata from it: the server itself only routes bytes).
         self.handlers: list[grpc.GenericRpcHandler] = list(handlers)
         self.on_node: Callable[[str, bytes], None] | None = None
+        self.auth = auth
+        self.tls = tls
+        self._grants: dict[int, tuple[Grant, Inbox]] = {}
+        self._auth_seen: tuple[tuple[str, int], ...] = auth.fingerprint() if auth else ()
 
     async def start(self, address: str = "127.0.0.1", port: int = 0) -> int:
         """Bind and start; returns the port (useful with ``port=0``)."""
@@ -100,7 +136,11 @@ class AdsServer:
         self._server = grpc.aio.server(options=self.limits.grpc_options())
         self._server.add_generic_rpc_handlers((handler, *self.handlers))
         try:
-            self.port = self._server.add_insecure_port(f"{address}:{port}")
+            if self.tls is not None:
+                creds = grpc.ssl_server_credentials([(self.tls.key_pem, self.tls.cert_pem)])
+                self.port = self._server.add_secure_port(f"{address}:{port}", creds)
+            else:
+                self.port = self._server.add_insecure_port(f"{address}:{port}")
         except RuntimeError:
             self.port = 0
         if not self.port:
@@ -148,6 +188,14 @@ class AdsServer:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}")
                 return
             node_id = parsed.node_id or ""
+            grant = None
+            if self.auth is not None:
+                try:
+                    grant = self.auth.authenticate(node_id, credential(context.invocation_metadata() or ()))
+                except AuthError as exc:
+                    log.warning("refusing %s stream for %r from %s: %s", kind.protocol, node_id, context.peer(), exc)
+                    await context.abort(_AUTH_CODES[exc.code], f"authentication failed: {exc}")
+                    return
             if self.cache.get(node_id) is None:
                 message = unknown_node_message(node_id)
                 log.warning("rejecting %s stream from %s: %s", kind.protocol, context.peer(), message)
@@ -156,22 +204,31 @@ class AdsServer:
                 return
             if self.on_node is not None:
                 self.on_node(node_id, request_node(first, 1 if kind is DeltaStream else 2))
-            await self._loop(kind(node_id, self.cache.node_status(node_id)), first, queue, context)
+            await self._loop(kind(node_id, self.cache.node_status(node_id)), first, queue, context, grant)
         finally:
             reader.cancel()
 
-    async def _loop(self, stream: Stream, first: bytes, queue: Inbox, context: Any) -> None:
+    async def _loop(self, stream: Stream, first: bytes, queue: Inbox, context: Any, grant: Grant | None = None) -> None:
         node_id = stream.node_id
         wakeup = Wakeup(queue)
         self.cache.connect(node_id, stream.protocol, wakeup)
         self.streams.add(stream)
         self._wakeups.add(wakeup)
+        expiry = None
+        if grant is not None:  # the stream ends with its token (Kuma keeps it open: kumahq/kuma#3379)
+            self._grants[id(stream)] = (grant, queue)
+            seconds = (grant.expires - datetime.datetime.now(datetime.UTC)).total_seconds()
+            expiry = asyncio.get_running_loop().call_later(
+                max(0.0, seconds), queue.put_nowait, _Revoked("token expired")
+            )
         log.info("%s connected (%s, stream %d)", node_id, stream.protocol, stream.stream_id)
         try:
             request: Any = first
             while request is not _EOF:
                 # Apply every request already queued before answering: only the latest state matters.
                 while request is not None and request is not _EOF:
+                    if isinstance(request, _Revoked):
+                        raise TokenRevoked(request.reason)
                     if request is not _WAKE:
                         stream.handle(request, time.monotonic())
                     request = queue.get_nowait() if not queue.empty() else None
@@ -200,11 +257,35 @@ class AdsServer:
         except (ProtocolError, WireError) as exc:
             log.warning("%s: bad request: %s", node_id, short(str(exc)))
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, short(str(exc)))
+        except TokenRevoked as exc:
+            log.warning("%s: closing its stream: %s", node_id, exc)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"authentication failed: {exc}")
         finally:
+            if expiry is not None:
+                expiry.cancel()
+            self._grants.pop(id(stream), None)
             self._wakeups.discard(wakeup)
             self.streams.discard(stream)
             self.cache.disconnect(node_id, wakeup)
             log.info("%s disconnected (stream %d)", node_id, stream.stream_id)
+
+    def recheck_tokens(self) -> int:
+        """Re-check every live stream's token if a signing key or revocation list changed; the streams whose
+        token no longer holds are closed with UNAUTHENTICATED. Returns how many were closed."""
+        if self.auth is None:
+            return 0
+        seen = self.auth.fingerprint()
+        if seen == self._auth_seen:
+            return 0
+        self._auth_seen = seen
+        closed = 0
+        for grant, queue in list(self._grants.values()):
+            try:
+                self.auth.recheck(grant)
+            except AuthError as exc:
+                queue.put_nowait(_Revoked(str(exc)))
+                closed += 1
+        return closed
 
 
 def short(text: str, limit: int = 200) -> str:

@@ -32,7 +32,7 @@ class Replica:
 
     def start(self) -> Replica:
         cmd = [sys.executable, "-m", "meshxds.cli.main", "serve", "--store", self.url,
-               "--port", str(self.ads_port), "--api-port", str(self.api_port)]  # fmt: skip
+               "--port", str(self.ads_port), "--api-port", str(self.api_port), "--insecure"]  # fmt: skip
         env = {**os.environ, "MESHXDS_LOG": "INFO"}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env)

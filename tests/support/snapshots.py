@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from meshxds.snapshots.builder import BuildCache
-from meshxds.snapshots.dump import to_json_dict
-from meshxds.snapshots.snapshot import Snapshot
+from meshxds.snapshots.dump import canonical, to_json_dict
+from meshxds.snapshots.snapshot import SECRET, Snapshot
 from meshxds.translators import ProxyResources
 
 
@@ -49,4 +49,23 @@ def static_bootstrap(snapshot: Snapshot) -> dict[str, Any]:
                     flt["typedConfig"]["routeConfig"] = copy.deepcopy(routes[rds["routeConfigName"]])  # no YAML aliases
         listeners.append(lis)
     node = {"id": snapshot.node_id, "cluster": snapshot.node_id.split(".")[0]}
-    return {"node": node, "static_resources": {"clusters": clusters, "listeners": listeners}}
+    static: dict[str, Any] = {"clusters": clusters, "listeners": listeners}
+    entries = snapshot.get(SECRET)
+    if entries:  # real key material here (a dump redacts it): Envoy must load it
+        secrets = {
+            n: {k: v for k, v in canonical(e.message, SECRET).items() if k != "@type"} for n, e in entries.items()
+        }
+        static = _static_sds(static, secrets)
+        static["secrets"] = [secrets[n] for n in sorted(secrets)]
+    return {"node": node, "static_resources": static}
+
+
+def _static_sds(value: Any, secrets: dict[str, Any]) -> Any:
+    """SDS references over ADS → references to static secrets (the same name, no ``sdsConfig``)."""
+    if isinstance(value, dict):
+        if "sdsConfig" in value and value.get("name") in secrets:
+            return {"name": value["name"]}
+        return {k: _static_sds(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_static_sds(v, secrets) for v in value]
+    return value
