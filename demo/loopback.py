@@ -17,6 +17,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def serve_in_thread(host: str, port: int, handler: type[BaseHTTPRequestHandler], name: str) -> ThreadingHTTPServer:
+    """Start a threaded HTTP server for ``handler`` on ``host:port`` (0: a free port) in a daemon thread."""
+    ThreadingHTTPServer.allow_reuse_address = True
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
+    return server
+
+
 @dataclass
 class EchoServer:
     """A threaded HTTP server on ``host:port`` answering every GET with ``body`` (200, text/plain).
@@ -48,12 +57,8 @@ class EchoServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        server = ThreadingHTTPServer((self.host, self.port), Handler)
-        server.daemon_threads = True
-        self.port = server.server_address[1]
-        self._server = server
-        threading.Thread(target=server.serve_forever, name=f"echo-{self.host}:{self.port}", daemon=True).start()
+        self._server = serve_in_thread(self.host, self.port, Handler, f"echo-{self.host}:{self.port}")
+        self.port = self._server.server_address[1]
         return self
 
     def stop(self) -> None:

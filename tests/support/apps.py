@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from meshxds.demo.loopback import serve_in_thread
+
 
 @dataclass
 class App:
@@ -56,12 +58,8 @@ class App:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        server = ThreadingHTTPServer((self.host, self.port), Handler)
-        server.daemon_threads = True
-        self.port = server.server_address[1]
-        self._server = server
-        threading.Thread(target=server.serve_forever, name=f"app-{self.name}", daemon=True).start()
+        self._server = serve_in_thread(self.host, self.port, Handler, f"app-{self.name}")
+        self.port = self._server.server_address[1]
         return self
 
     def stop(self) -> None:
