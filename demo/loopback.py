@@ -17,6 +17,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive and no per-request log lines: the base of the loopback apps' handlers."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def stop_server(server: ThreadingHTTPServer | None) -> None:
+    """Stop a server started by ``serve_in_thread`` (None: nothing to do) and release its socket."""
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
 def serve_in_thread(host: str, port: int, handler: type[BaseHTTPRequestHandler], name: str) -> ThreadingHTTPServer:
     """Start a threaded HTTP server for ``handler`` on ``host:port`` (0: a free port) in a daemon thread."""
     ThreadingHTTPServer.allow_reuse_address = True
@@ -42,9 +58,7 @@ class EchoServer:
     def start(self) -> EchoServer:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 owner.hits.append(self.path)
                 data = owner.body.encode()
@@ -54,18 +68,13 @@ class EchoServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
         self._server = serve_in_thread(self.host, self.port, Handler, f"echo-{self.host}:{self.port}")
         self.port = self._server.server_address[1]
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop_server(self._server)
+        self._server = None
 
     def __enter__(self) -> EchoServer:
         return self.start()

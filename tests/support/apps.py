@@ -9,10 +9,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from meshxds.demo.loopback import serve_in_thread
+from meshxds.demo.loopback import QuietHandler, serve_in_thread, stop_server
 
 
 @dataclass
@@ -30,9 +30,7 @@ class App:
     def start(self) -> App:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 with owner._lock:
@@ -55,18 +53,13 @@ class App:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the sidecar gave up first (a timeout under test)
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
         self._server = serve_in_thread(self.host, self.port, Handler, f"app-{self.name}")
         self.port = self._server.server_address[1]
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop_server(self._server)
+        self._server = None
 
 
 @contextmanager
