@@ -1,17 +1,28 @@
-"""The cyclic garbage collector paused while a build runs.
+"""The process heap: the cyclic collector paused while a build runs, and the C allocator's free memory.
 
 A build allocates millions of long-lived objects (messages, entries, snapshots, the Catalog). With
 the collector on, the full collections its allocations trigger walk all of them again, and the
 previous build's, while the build holds the GIL. Builds make no reference cycles the collector
 would need to reclaim (old builds and catalogs go by reference counting), so the collector is off
 for the build; ``Service.apply`` then freezes what survives (``gc.freeze``).
+
+Below the interpreter, glibc's malloc keeps what gRPC and large Python objects free inside its
+arenas: a proxy's first sync pushes megabytes of responses through gRPC's buffers, and after the
+sync that memory is free but still resident. ``malloc_trim`` hands it back to the kernel
+(``bench.memory`` measures how much); on a C library without it every function here is a no-op.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 
 @contextmanager
@@ -24,3 +35,50 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@cache
+def _libc() -> Any:
+    """glibc, or None (another C library, or not Linux): the functions below then do nothing."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim  # noqa: B018 (glibc only)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+class _Mallinfo2(ctypes.Structure):
+    _FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+    _fields_ = [(name, ctypes.c_size_t) for name in _FIELDS.split()]
+
+
+@dataclass(frozen=True)
+class MallocInfo:
+    """glibc's own account of its heap, all arenas together (``mallinfo2``), in bytes."""
+
+    arenas: int  # obtained from the kernel for the arenas (sbrk and mmapped heaps)
+    in_use: int  # handed out and not yet freed, in the arenas
+    free: int  # free inside the arenas: resident unless trimmed (or never touched)
+    mmapped: int  # large blocks (>= the mmap threshold) mapped one by one, all in use
+
+
+def malloc_info() -> MallocInfo | None:
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return None
+    libc.mallinfo2.restype = _Mallinfo2
+    info = libc.mallinfo2()
+    return MallocInfo(info.arena, info.uordblks, info.fordblks, info.hblkhd)
+
+
+def malloc_trim() -> float:
+    """Return the free pages of every malloc arena to the kernel; returns the seconds it took (0.0 if
+    there is no glibc). It holds each arena's lock while it walks it: call it after bursts, not per
+    request."""
+    libc = _libc()
+    if libc is None:
+        return 0.0
+    started = time.perf_counter()
+    libc.malloc_trim(ctypes.c_size_t(0))
+    return time.perf_counter() - started
