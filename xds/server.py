@@ -168,7 +168,7 @@ class AdsServer:
 
     async def _serve(self, kind: type[Stream], requests: AsyncIterator[bytes], context: Any) -> None:
         queue = Inbox(self.limits.queued_requests)
-        reader = asyncio.create_task(_read(requests, queue))
+        reader = asyncio.create_task(_read(context, queue))
         try:
             try:
                 first = await asyncio.wait_for(queue.get(), self.limits.first_request_timeout)
@@ -250,6 +250,8 @@ class AdsServer:
                         # The timed-out write still holds the call's send slot, so no status can be sent
                         # (abort() fails); ending the handler as cancelled frees the stream without a traceback.
                         raise asyncio.CancelledError from None
+                # The loop variable would keep the last response (up to megabytes) alive while the stream idles.
+                message = b""
                 request = await _next(queue, stream.deadline())
         except NodeGone:
             log.warning("%s: Dataplane removed from the input; closing its stream", node_id)
@@ -293,14 +295,22 @@ def short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else f"{text[:limit]}...({len(text) - limit} more characters)"
 
 
-async def _read(requests: AsyncIterator[bytes], queue: Inbox) -> None:
+async def _read(context: Any, queue: Inbox) -> None:
     """Move requests into ``queue`` so the stream can wait on requests and snapshot changes together.
 
     At most ``queue.limit`` requests wait: then this stops reading, gRPC stops granting the client
-    HTTP/2 window, and a client that floods requests without reading answers is held to that."""
+    HTTP/2 window, and a client that floods requests without reading answers is held to that.
+
+    It reads with ``context.read()`` rather than the handler's request iterator: grpc.aio's iterator keeps
+    the last request alive while it waits for the next one, and an idle Envoy's last request (an EDS
+    subscription to every cluster) is tens of KB per stream."""
     try:
-        async for message in requests:
+        while True:
+            message = await context.read()
+            if message is grpc.aio.EOF:
+                break
             await queue.put_request(message)
+            del message  # not kept alive while waiting for the next request
     except (grpc.RpcError, asyncio.CancelledError):
         pass
     finally:
