@@ -14,9 +14,11 @@ sync that memory is free but still resident. ``malloc_trim`` hands it back to th
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import gc
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,3 +84,59 @@ def malloc_trim() -> float:
     started = time.perf_counter()
     libc.malloc_trim(ctypes.c_size_t(0))
     return time.perf_counter() - started
+
+
+class Trimmer:
+    """Hands malloc's free memory back to the kernel after bursts (a reload, proxies (re)connecting).
+
+    A proxy's first sync pushes megabytes of responses through gRPC; once sent they are freed, but
+    glibc keeps the pages inside its arenas, so RSS stays at the burst's peak (``python -m
+    bench.memory --trim`` shows the difference). ``tick`` is cheap enough to call from a loop that runs
+    every second: it looks at most every ``every`` seconds, and trims when at least ``min_free`` bytes
+    were freed since the low-water mark of free memory (a trim leaves the free chunks counted as free,
+    only their pages go back, so the mark, not the total, says whether there is anything new). The
+    trim runs in a worker thread: it takes each arena's lock while it walks it, but releases the GIL,
+    so the event loop keeps serving.
+    """
+
+    def __init__(self, min_free: int = 32 << 20, every: float = 10.0) -> None:
+        self.min_free = min_free
+        self.every = every
+        self.trims = 0
+        self.released = 0  # bytes of RSS the trims so far gave back
+        self._next = 0.0
+        self._mark: int | None = None  # the least free memory seen since the last trim
+
+    def due(self, now: float) -> bool:
+        if now < self._next:
+            return False
+        self._next = now + self.every
+        info = malloc_info()
+        if info is None:
+            return False
+        self._mark = info.free if self._mark is None else min(self._mark, info.free)
+        return info.free - self._mark >= self.min_free
+
+    async def tick(self) -> float:
+        """Trim if it is time and worth it; returns the seconds the trim took (0.0 when it did not run)."""
+        if not self.due(time.monotonic()):
+            return 0.0
+        rss = resident_bytes()
+        took = await asyncio.to_thread(malloc_trim)
+        self.trims += 1
+        self.released += max(0, rss - resident_bytes())
+        info = malloc_info()
+        self._mark = info.free if info is not None else None
+        return took
+
+
+def resident_bytes() -> int:
+    """This process's resident set size (Linux ``/proc/self/statm``; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
