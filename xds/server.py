@@ -70,6 +70,15 @@ class Limits:
     keepalive_timeout: float = 20.0  # ...and to wait for the answer: a half-open connection goes in under a minute
 
     def grpc_options(self) -> list[tuple[str, int]]:
+        """The server's channel arguments: limits and keepalive only.
+
+        No buffer-sizing arguments: ``python -m bench.memory`` compared ``grpc.http2.write_buffer_size``,
+        ``grpc.http2.lookahead_bytes``, ``grpc.experimental.tcp_read_chunk_size`` and its min/max,
+        ``grpc.http2.hpack_table_size.*`` and ``grpc.enable_channelz``, and none changes what a connected
+        stream keeps (the TCP endpoint's pending read buffer follows its own estimate of the read size,
+        not these). ``grpc.http2.bdp_probe`` stays at its default (on): off, each connection keeps more.
+        The resource quota that would shrink read buffers under pressure is not settable from Python.
+        """
         return [
             ("grpc.max_send_message_length", 256 << 20),
             ("grpc.max_receive_message_length", self.max_message),
