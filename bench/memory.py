@@ -14,10 +14,14 @@ stream synced, and split into:
   vs free but resident inside the arenas;
 - the rest of RSS (thread stacks, pages of libraries, untracked mappings).
 
-``--trim`` adds a ``malloc_trim(0)`` after the sync and shows RSS again. gRPC channel arguments for
-the server go in with ``--grpc-option NAME=VALUE`` (repeatable). Run it with ``MALLOC_ARENA_MAX=2``
-in the environment to compare arena settings; each configuration is one process, since the allocator's
-state is per process.
+``--trim`` trims once before the clients start (so the build's garbage is not credited to it) and
+once after the sync, and shows RSS again; ``--trimmer S`` runs ``control.heap.Trimmer`` during the
+sync as the service would; ``--pushes K`` alternates K snapshot changes after the sync, each ACKed
+(memory that grows per message shows here). gRPC channel arguments for the server go in with
+``--grpc-option NAME=VALUE`` (repeatable). Run it with ``MALLOC_ARENA_MAX=2`` in the environment to
+compare arena settings; each configuration is one process, since the allocator's state is per process.
+Splitting per connection from per stream: run ``--streams-per-connection 1`` and ``10`` and solve
+``c + s`` and ``c / 10 + s``.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from typing import Any
 from bench import mesh
 from bench.build import Builder, build
 from bench.push import rss_bytes
-from meshxds.control.heap import MallocInfo, malloc_info, malloc_trim
+from meshxds.control.heap import MallocInfo, Trimmer, malloc_info, malloc_trim
 from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, Snapshot
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.server import AdsServer, Limits
@@ -214,6 +218,8 @@ async def serve(args: argparse.Namespace, snaps: dict[str, Snapshot], other: dic
     before, trace0 = start(args.trace)
     started = time.monotonic()
     out: dict[str, Any] = {}
+    trimmer = Trimmer(every=args.trimmer) if args.trimmer else None
+    ticking = asyncio.create_task(tick(trimmer)) if trimmer is not None else None
     try:
         async with client_process(port, list(snaps), args.streams_per_connection) as stdout:
             line = await asyncio.wait_for(stdout.readline(), args.timeout)
@@ -227,6 +233,9 @@ async def serve(args: argparse.Namespace, snaps: dict[str, Snapshot], other: dic
                 await push(cache, other if k % 2 == 0 else snaps, args.timeout)
             out["push_s"] = time.monotonic() - pushed
             await asyncio.sleep(args.settle)  # let the last writes drain out of gRPC's buffers
+            if ticking is not None and trimmer is not None:
+                ticking.cancel()
+                out["trimmer"] = {"trims": trimmer.trims, "released": trimmer.released, "seconds": trimmer.seconds}
             after, out["sites"] = finish(trace0, args.top)
             del trace0
             out["tasks"] = len(asyncio.all_tasks())
@@ -236,8 +245,17 @@ async def serve(args: argparse.Namespace, snaps: dict[str, Snapshot], other: dic
                 out["trim_s"] = malloc_trim()
                 out["parts_after_trim"] = parts(before, finish(None, 0)[0])
     finally:
+        if ticking is not None:
+            ticking.cancel()
         await server.stop(0)
     return out
+
+
+async def tick(trimmer: Trimmer) -> None:
+    """As the service would run it: a look every second."""
+    while True:
+        await asyncio.sleep(1.0)
+        await trimmer.tick()
 
 
 def parts(before: Point, after: Point) -> dict[str, int]:
@@ -314,6 +332,11 @@ def report(args: argparse.Namespace, out: dict[str, Any]) -> str:
         "KB per stream:",
     ]
     lines += [f"  {k:22} {v / n / KB:8.1f}" for k, v in out["parts"].items()]
+    if "trimmer" in out:
+        t = out["trimmer"]
+        lines.append(
+            f"Trimmer: {t['trims']} trims, {t['seconds'] * 1000:.0f} ms in all, {t['released'] / 1e6:.0f} MB given back"
+        )
     if args.trim:
         lines.append(f"after malloc_trim(0) ({out['trim_s'] * 1000:.0f} ms): KB per stream")
         lines += [f"  {k:22} {v / n / KB:8.1f}" for k, v in out["parts_after_trim"].items()]
@@ -333,6 +356,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tiny", action="store_true", help="a two-service configuration under every node id")
     p.add_argument("--pushes", type=int, default=0, help="after the sync, this many EDS changes, each ACKed")
     p.add_argument("--trim", action="store_true", help="malloc_trim(0) after the sync, then RSS again")
+    p.add_argument(
+        "--trimmer",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="run control.heap.Trimmer (looks every SECONDS) from the start of the sync, as the service would",
+    )
     p.add_argument("--trace", type=int, default=0, metavar="FRAMES", help="tracemalloc with this many frames")
     p.add_argument("--top", type=int, default=15, help="allocation sites to show with --trace")
     p.add_argument("--grpc-option", action="append", default=[], metavar="NAME=VALUE")

@@ -103,6 +103,7 @@ class Trimmer:
         self.min_free = min_free
         self.every = every
         self.trims = 0
+        self.seconds = 0.0  # spent trimming so far (in the worker thread)
         self.released = 0  # bytes of RSS the trims so far gave back
         self._next = 0.0
         self._mark: int | None = None  # the least free memory seen since the last trim
@@ -124,6 +125,7 @@ class Trimmer:
         rss = resident_bytes()
         took = await asyncio.to_thread(malloc_trim)
         self.trims += 1
+        self.seconds += took
         self.released += max(0, rss - resident_bytes())
         info = malloc_info()
         self._mark = info.free if info is not None else None
