@@ -132,6 +132,14 @@ class Trimmer:
         return took
 
 
+_PROCESS_TRIMMER = Trimmer()  # malloc's arenas belong to the process: one trimmer for all its services
+
+
+async def trim_after_bursts() -> float:
+    """The process's ``Trimmer.tick``: the one call a service's periodic loop makes (``Service.watch``)."""
+    return await _PROCESS_TRIMMER.tick()
+
+
 def resident_bytes() -> int:
     """This process's resident set size (Linux ``/proc/self/statm``; 0 elsewhere)."""
     try:
