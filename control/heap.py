@@ -92,11 +92,10 @@ class Trimmer:
     A proxy's first sync pushes megabytes of responses through gRPC; once sent they are freed, but
     glibc keeps the pages inside its arenas, so RSS stays at the burst's peak (``python -m
     bench.memory --trim`` shows the difference). ``tick`` is cheap enough to call from a loop that runs
-    every second: it looks at most every ``every`` seconds, and trims when at least ``min_free`` bytes
-    were freed since the low-water mark of free memory (a trim leaves the free chunks counted as free,
-    only their pages go back, so the mark, not the total, says whether there is anything new). The
-    trim runs in a worker thread: it takes each arena's lock while it walks it, but releases the GIL,
-    so the event loop keeps serving.
+    every second: it looks at most every ``every`` seconds, and trims when RSS grew by ``min_free``
+    since the last trim and at least that much lies free in the arenas (mallinfo cannot tell free pages
+    that are resident from those already given back, RSS can). The trim runs in a worker thread: it
+    takes each arena's lock while it walks it, but releases the GIL, so the event loop keeps serving.
     """
 
     def __init__(self, min_free: int = 32 << 20, every: float = 10.0) -> None:
@@ -106,17 +105,17 @@ class Trimmer:
         self.seconds = 0.0  # spent trimming so far (in the worker thread)
         self.released = 0  # bytes of RSS the trims so far gave back
         self._next = 0.0
-        self._mark: int | None = None  # the least free memory seen since the last trim
+        self._base: int | None = None  # RSS after the last trim (or the least seen since)
 
     def due(self, now: float) -> bool:
         if now < self._next:
             return False
         self._next = now + self.every
-        info = malloc_info()
-        if info is None:
+        info, rss = malloc_info(), resident_bytes()
+        if info is None or not rss:
             return False
-        self._mark = info.free if self._mark is None else min(self._mark, info.free)
-        return info.free - self._mark >= self.min_free
+        self._base = rss if self._base is None else min(self._base, rss)
+        return info.free >= self.min_free and rss - self._base >= self.min_free
 
     async def tick(self) -> float:
         """Trim if it is time and worth it; returns the seconds the trim took (0.0 when it did not run)."""
@@ -124,11 +123,10 @@ class Trimmer:
             return 0.0
         rss = resident_bytes()
         took = await asyncio.to_thread(malloc_trim)
+        self._base = resident_bytes()
         self.trims += 1
         self.seconds += took
-        self.released += max(0, rss - resident_bytes())
-        info = malloc_info()
-        self._mark = info.free if info is not None else None
+        self.released += max(0, rss - self._base)
         return took
 
 
