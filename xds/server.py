@@ -213,11 +213,17 @@ class AdsServer:
                 return
             if self.on_node is not None:
                 self.on_node(node_id, request_node(first, 1 if kind is DeltaStream else 2))
-            await self._loop(kind(node_id, self.cache.node_status(node_id)), first, queue, context, grant)
+            # Handed over in a list that _loop empties: Envoy's first request carries its whole Node (tens of
+            # KB with the extensions list), and a local here would keep it for the stream's life.
+            handed, first = [first], None
+            await self._loop(kind(node_id, self.cache.node_status(node_id)), handed, queue, context, grant)
         finally:
             reader.cancel()
 
-    async def _loop(self, stream: Stream, first: bytes, queue: Inbox, context: Any, grant: Grant | None = None) -> None:
+    async def _loop(
+        self, stream: Stream, first: list[bytes], queue: Inbox, context: Any, grant: Grant | None = None
+    ) -> None:
+        """Serve one accepted stream; ``first`` holds its first request (taken out, so it is not kept)."""
         node_id = stream.node_id
         wakeup = Wakeup(queue)
         self.cache.connect(node_id, stream.protocol, wakeup)
@@ -232,7 +238,7 @@ class AdsServer:
             )
         log.info("%s connected (%s, stream %d)", node_id, stream.protocol, stream.stream_id)
         try:
-            request: Any = first
+            request: Any = first.pop()
             while request is not _EOF:
                 # Apply every request already queued before answering: only the latest state matters.
                 while request is not None and request is not _EOF:
