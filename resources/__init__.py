@@ -325,8 +325,6 @@ def previous_vips(previous: Catalog | None) -> dict[tuple[str, str, str], tuple[
     if previous is None:
         return {}
     out = dict(previous.vip_memory)
-    if previous.memo is not None:
-        return out  # built by ``build_catalog``: its memory holds every service of its views already
     for view in previous.meshes.values():
         services: list[m.MeshService | m.MeshMultiZoneService] = [*view.mesh_services, *view.multizone_services]
         for svc in services:
