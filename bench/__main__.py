@@ -136,6 +136,9 @@ def mesh_stages(args: argparse.Namespace, spec: MeshSpec, out: dict[str, Any]) -
         "rss_after_build_mb": push.rss_bytes() / 1e6,
         "snapshot_bytes_per_proxy": snapshot_overhead(before),
     }
+    from bench import catalog as catalog_bench  # Catalog assembly from cached documents (``python -m bench.catalog``)
+
+    out["catalog"] = catalog_bench.figures(spec)
     rows = b.encode_speed(resources)
     out["encode"] = {
         "per_type": [{**r.__dict__, "speedup": r.speedup} for r in rows],
@@ -214,6 +217,10 @@ def build_rows(r: dict[str, Any], add: Add) -> None:
         f"(CPU {bd['endpoint_change_rebuild_cpu_s']:.2f} s, {bd['endpoint_change_snapshots_changed']} snapshots "
         "changed)", "<= 0.5 s",
         bd["endpoint_change_rebuild_s"] <= 0.5)  # fmt: skip
+    if "catalog" in r:
+        c = r["catalog"]
+        add("  catalog from cached documents: full / one endpoint changed", f"{c['full_ms']:.0f} ms / "
+            f"{c['one_change_ms']:.0f} ms (CPU {c['full_cpu_ms']:.0f} / {c['one_change_cpu_ms']:.0f} ms)")  # fmt: skip
     for row in r["encode"]["per_type"]:
         add(f"encode {row['kind']} (us/resource)", f"{row['ours_us']:.1f} vs bytes() {row['bytes_us']:.0f} "
             f"= {row['speedup']:.0f}x")  # fmt: skip

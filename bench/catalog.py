@@ -97,7 +97,7 @@ def changes(name: str, previous: Catalog, repeat: int, read: Callable[[int], Doc
 
 def run(spec: MeshSpec, repeat: int) -> list[Row]:
     docs_in = mesh.documents(spec)
-    moved = 1 + spec.dataplanes_per_service - 1  # svc-00000's last Dataplane (after the Mesh document)
+    moved = moved_index(spec)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="meshxds-bench-") as tmp:
         folder = Path(tmp, "files")
@@ -137,6 +137,38 @@ def run(spec: MeshSpec, repeat: int) -> list[Row]:
         row, catalog = changes(name, catalog, max(1, repeat // 2), whole_file)
         rows.append(row)
     return rows
+
+
+def moved_index(spec: MeshSpec) -> int:
+    """Where svc-00000's last Dataplane sits in ``mesh.documents(spec)`` (after the Mesh and, with mTLS, the MTP)."""
+    return (2 if spec.mtls else 1) + spec.dataplanes_per_service - 1
+
+
+def figures(spec: MeshSpec, repeat: int = 3) -> dict[str, float]:
+    """For ``python -m bench``: a full load and the median build after one endpoint change, one file per
+    resource through the folder service's ``FileCache`` (equivalence is the tests' job, not timed here)."""
+    docs_in = mesh.documents(spec)
+    with tempfile.TemporaryDirectory(prefix="meshxds-bench-") as tmp:
+        paths = write_files(docs_in, Path(tmp))
+        cache = FileCache()
+        docs = cache.load([tmp])
+        result, full_ms, full_cpu = timed(partial(catalog_from_documents, docs))
+        catalog = catalog_of(result)
+        walls, cpus = [], []
+        for n in range(repeat):
+            doc = mesh.dataplane(spec, 0, spec.dataplanes_per_service - 1, moved=n % 2 == 0)
+            paths[moved_index(spec)].write_text(yaml.dump(doc, Dumper=DUMPER))
+            docs = cache.load([tmp])
+            result, wall, cpu = timed(partial(catalog_from_documents, docs, previous=catalog))
+            catalog = catalog_of(result)
+            walls.append(wall)
+            cpus.append(cpu)
+    return {
+        "full_ms": full_ms,
+        "full_cpu_ms": full_cpu,
+        "one_change_ms": median(walls),
+        "one_change_cpu_ms": median(cpus),
+    }
 
 
 def median(values: list[float]) -> float:

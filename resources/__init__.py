@@ -260,21 +260,23 @@ def statuses(
     """``update_status`` of every local MeshService of ``mesh``. What each selects is updated from the previous
     build's selection (``select_each``); a service whose inputs (itself, the very same selected Dataplanes, the
     mesh's mTLS, their connected state) are unchanged keeps its previous result."""
-    local = {ms.name: ms.spec.selector for ms in mss if ms.is_local}
-    if len(local) != sum(1 for ms in mss if ms.is_local):  # two of one name (only in an invalid input)
+    local = [ms for ms in mss if ms.is_local]
+    selectors = {ms.name: ms.spec.selector for ms in local}
+    if len(selectors) != len(local):  # two of one name (only in an invalid input)
         index = DataplaneIndex(dps)
         return [update_status(ms, index, mesh, connected) for ms in mss]
     table = memo["selection"]
-    selections = select_each(local, dps, table.last(mesh.name))
+    selections = select_each(selectors, dps, table.last(mesh.name))
     table.put(mesh.name, selections)
     mtls = mesh.spec.mtls_enabled
+    linked = {id(dp) for dp in dps if dp.node_id in connected} if connected else set()
     out = []
     for ms in mss:
-        if not ms.is_local:
-            out.append(ms)
+        if ms.name not in selectors or selectors[ms.name] is not ms.spec.selector:
+            out.append(ms)  # not local: Kuma's updater leaves it alone
             continue
         picked = selections.picked[ms.name][1]
-        inputs = (ms, picked, mtls, tuple(dp.node_id in connected for dp in picked))
+        inputs = (ms, picked, mtls, len(linked.intersection(map(id, picked))))  # how many of them are connected
         make = partial(status_of, ms, picked, mtls, connected)
         out.append(memo["status"].get(id(ms), inputs, make, keep_equal=True))
     return out

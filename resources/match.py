@@ -96,7 +96,8 @@ class DataplaneIndex:
 class Selections:
     """What each selector (by key) picked from one mesh's Dataplanes, with every inbound (the status updater's)."""
 
-    dataplanes: tuple[m.Dataplane, ...]
+    dataplanes: tuple[m.Dataplane, ...]  # held, so their ids below stay theirs
+    ids: list[int]
     picked: dict[str, tuple[m.Selector, tuple[m.Dataplane, ...]]]
 
 
@@ -112,17 +113,12 @@ def select_each(
     """
     added: list[m.Dataplane] = []
     gone: set[int] = set()
-    if previous is not None and not (
-        len(previous.dataplanes) == len(dataplanes)
-        and all(a is b for a, b in zip(previous.dataplanes, dataplanes, strict=True))
-    ):
-        before = {id(dp) for dp in previous.dataplanes}
-        now = {id(dp) for dp in dataplanes}
+    ids = list(map(id, dataplanes))
+    if previous is not None and previous.ids != ids:
+        before, now = set(previous.ids), set(ids)
         gone = before - now
         added = [dp for dp in dataplanes if id(dp) not in before]
-        stayed_in_order = [id(dp) for dp in previous.dataplanes if id(dp) in now] == [
-            id(dp) for dp in dataplanes if id(dp) in before
-        ]
+        stayed_in_order = [i for i in previous.ids if i in now] == [i for i in ids if i in before]
         if not stayed_in_order or 4 * (len(added) + len(gone)) > len(dataplanes):
             previous = None  # reordered, or a big change: index everything
     full: DataplaneIndex | None = None
@@ -143,4 +139,4 @@ def select_each(
             position = position or {id(dp): n for n, dp in enumerate(dataplanes)}
             kept = tuple(sorted((*kept, *new), key=lambda dp: position[id(dp)]))
         picked[key] = (selector, kept)
-    return Selections(dataplanes, picked)
+    return Selections(dataplanes, ids, picked)
