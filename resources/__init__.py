@@ -115,6 +115,7 @@ def catalog_from_documents(
     if errors:
         return LoadResult(None, errors, tuple(p for p in problems if not p.is_error))
     catalog, build_warnings = build_catalog(items + from_k8s, meshes, zone, previous, connected, grace, memo, health)
+    memo.release()
     if dns_ports:
         known = set(catalog.node_ids())
         catalog = replace(catalog, dns_ports={n: p for n, p in dns_ports.items() if n in known and p})

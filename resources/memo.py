@@ -60,6 +60,10 @@ class Table:
         value: V = entry[2]
         return value
 
+    def release(self) -> None:
+        """The build is done: let go of the previous build's results it did not take."""
+        self._old = {}
+
     def last(self, key: Hashable) -> Any:
         """What the previous build left under ``key`` (whatever its inputs), or None: for steps that update
         their previous result rather than compare inputs."""
@@ -80,7 +84,11 @@ class Table:
 
 
 class CatalogMemo:
-    """One ``Table`` per step of ``build_catalog``; see each step for its key and inputs."""
+    """One ``Table`` per step of ``catalog_from_documents``; each step names its key and inputs where it calls it.
+
+    Kept in the Catalog it made (``Catalog.memo``), so a caller that passes ``previous`` passes it along; any
+    memo is valid with any inputs (a result is taken only when its inputs are equal), only slower when stale.
+    """
 
     STEPS = (
         "canonical",
@@ -90,7 +98,6 @@ class CatalogMemo:
         "candidates",
         "ports",
         "generated",
-        "lingering",
         "vips",
         "selection",
         "status",
@@ -108,14 +115,14 @@ class CatalogMemo:
             step: Table(previous.tables[step] if previous else None) for step in self.STEPS
         }
 
+    def release(self) -> None:
+        """The build is done: keep only its own results (the previous build's can be freed)."""
+        for table in self.tables.values():
+            table.release()
+
     def __getitem__(self, step: str) -> Table:
         return self.tables[step]
 
     def intern(self, key: Hashable, items: tuple[V, ...]) -> tuple[V, ...]:
         """``items``, or the previous build's equal tuple under ``key``: its identity then says "unchanged"."""
         return self.tables["interned"].keep(key, items)
-
-
-def fresh(previous: CatalogMemo | None) -> CatalogMemo:
-    """This build's memo, taking over ``previous``'s results (a build without one starts empty)."""
-    return CatalogMemo(previous)

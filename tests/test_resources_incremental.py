@@ -430,3 +430,23 @@ def test_nothing_changed_gives_the_very_same_objects(tmp_path: Path) -> None:
     old, new = every_object(first), every_object(second)
     assert all(new[key] is old[key] for key in old)
     assert second == first
+
+
+def test_a_catalog_holds_its_own_build_not_the_ones_before(tmp_path: Path) -> None:
+    """What a build replaced is freed with the Catalog before it: the memo keeps one build's results, not a chain."""
+    import gc
+    import weakref
+
+    docs = base()
+    cache = FileCache()
+    write_files(tmp_path, docs)
+    first = catalog_from_documents(cache.load([tmp_path])).catalog
+    assert first is not None
+    moved = weakref.ref(every_object(first)[("Dataplane", "default", "api-2")])
+    docs["21-api-2"]["networking"]["address"] = "10.7.7.7"
+    write_files(tmp_path, docs)
+    second = catalog_from_documents(cache.load([tmp_path]), previous=first).catalog  # the cache drops the old one
+    assert second is not None and moved() is not None
+    del first
+    gc.collect()
+    assert moved() is None
