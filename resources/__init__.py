@@ -271,6 +271,7 @@ def statuses(
     table.put(mesh.name, selections)
     mtls = mesh.spec.mtls_enabled
     linked = {id(dp) for dp in dps if dp.node_id in connected} if connected else set()
+    done = memo["status"]
     out = []
     for ms in mss:
         if ms.name not in selectors or selectors[ms.name] is not ms.spec.selector:
@@ -279,7 +280,7 @@ def statuses(
         picked = selections.picked[ms.name][1]
         inputs = (ms, picked, mtls, len(linked.intersection(map(id, picked))))  # how many of them are connected
         make = partial(status_of, ms, picked, mtls, connected)
-        out.append(memo["status"].get(id(ms), inputs, make, keep_equal=True))
+        out.append(done.get(id(ms), inputs, make, keep_equal=True))
     return out
 
 

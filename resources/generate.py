@@ -77,13 +77,14 @@ def candidates(
     """
     by_service: dict[str, list[Candidate]] = {}
     warnings: list[Problem] = []
+    table, interned = (memo["candidates"], memo["ports"]) if memo is not None else (None, None)
     for item in dataplanes:
         dp = item.resource
         assert isinstance(dp, m.Dataplane)
-        if memo is None:
+        if table is None:
             wanted, invalid = dataplane_ports(dp)
         else:
-            wanted, invalid = memo["candidates"].of(dp, None, dataplane_ports, dp, memo["ports"])
+            wanted, invalid = table.of(dp, None, dataplane_ports, dp, interned)
         for i, service in invalid:
             warnings.append(
                 item.origin.warning(

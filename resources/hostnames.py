@@ -179,10 +179,11 @@ def assign_hostnames(
             results.setdefault(n, []).append(outcome)
     out: list[Svc] = []
     for n, item in enumerate(services):
-        outcomes = tuple(sorted(results.get(n, []), key=lambda r: r[0]))
-        if not outcomes:
+        given = results.get(n)
+        if not given:
             out.append(item)
             continue
+        outcomes = tuple(sorted(given, key=lambda r: r[0]) if len(given) > 1 else given)
         out.append(memo.of(item, outcomes, with_hostnames, item, outcomes) if memo else with_hostnames(item, outcomes))
     return out
 

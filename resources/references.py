@@ -49,9 +49,10 @@ def reference_warnings(view: MeshView, items: Sequence[Loaded], memo: Table | No
     """
     services: tuple[Service, ...] = (*view.mesh_services, *view.multizone_services)
     out: list[Problem] = []
+    mesh = view.name
     for item in items:
         dp = item.resource
-        if not isinstance(dp, m.Dataplane) or dp.mesh != view.name:
+        if not isinstance(dp, m.Dataplane) or dp.mesh != mesh:
             continue
         tp = dp.networking.transparent_proxying
         if not dp.networking.outbound and not (tp and tp.reachable_backends):
