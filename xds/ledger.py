@@ -98,6 +98,10 @@ class Ledger:
     def sent_version(self, nonce: str) -> str:
         return self._sent_versions.get(nonce, "")
 
+    def states(self) -> list[Mapping[str, str]]:
+        """Full state: every whole state the client may hold (confirmed, in flight, just sent)."""
+        return [self._confirmed, self._client, *cast(dict[str, Mapping[str, str]], self._pending).values()]
+
     def maybe_held(self) -> set[tuple[str, str]]:
         """Every (name, version) the client may hold: confirmed, in flight or just sent."""
         keep = set(self._client.items()) | set(self._confirmed.items())
@@ -153,12 +157,16 @@ class Ledger:
             self._own_client().pop(name, None)
         self.generation += 1
 
-    def sent(self, nonce: str, version: str, changed: Iterable[str]) -> None:
-        """A response with ``nonce`` set ``changed`` names to their ``held`` versions."""
+    def sent(self, nonce: str, version: str, changed: Iterable[str], everything: bool = False) -> None:
+        """A response with ``nonce`` set ``changed`` names to their ``held`` versions (``everything``: it
+        set every name the client holds, so ``changed`` need not be read)."""
         self._nonce = nonce
-        # Full state: share the (never mutated, only replaced) client map instead of copying it.
+        # Full state, or every name of a shared (never mutated) client map: share it instead of copying.
         shared = cast(dict[str, str | None], self._client)
-        self._pending[nonce] = shared if self.full_state else {name: self._client.get(name) for name in changed}
+        if self.full_state or (everything and not self._client_owned):
+            self._pending[nonce] = shared
+        else:
+            self._pending[nonce] = {name: self._client.get(name) for name in changed}
         self._sent_versions[nonce] = version
         if len(self._sent_versions) > KEEP_SENT:
             self._sent_versions.pop(next(iter(self._sent_versions)))
@@ -173,6 +181,10 @@ class Ledger:
         if self.full_state:
             self._confirmed = changes  # type: ignore[assignment]  # a whole state, shared, never mutated
             self._confirmed_owned = False
+            return True
+        if changes is self._client and not self._confirmed:
+            # The whole (shared, unchanged since) client map, and nothing confirmed before: both are it.
+            self._confirmed, self._client_owned, self._confirmed_owned = self._client, False, False
             return True
         confirmed = self._own_confirmed()
         for name, version in changes.items():
