@@ -24,14 +24,16 @@ from typing import Any
 
 import grpc
 
-from bench.push import client_process
+from bench.push import client_process, percentile
 from meshxds.snapshots.snapshot import TYPE_ORDER, Snapshot
 from meshxds.xds.wire import sotw_response
 
 METHOD = "/bench.Floor/Stream"
 # One bench proxy's full configuration (1,000 services x 3, all-to-all): CDS, EDS, LDS, RDS response bytes.
 SIZES = (283_000, 1_280_000, 519_000, 165_000)
-REQUEST = b"\x22\x10floor-request-00"  # a small message standing for a request or an ACK
+REQUEST = b"\x22\x10floor-request-00"  # a small message standing for a request
+PUSH = bytes(1_500)  # one changed ClusterLoadAssignment's response
+ACK = bytes(30_000)  # an ACK repeating a subscription to 1,000 CLAs
 WINDOW = 250  # streams syncing at once (bench.clients uses the same)
 
 
@@ -43,6 +45,8 @@ class FloorResult:
     server_cpu_s: float  # this process's CPU time over that span
     client_cpu_s: float  # the client process's CPU time, as it reports it
     failures: int  # client streams that failed and were retried
+    push_p50_s: float  # then one small message to every stream at once: until the server has its reply, p50...
+    push_p99_s: float  # ...and p99
 
 
 def sizes_of(snapshot: Snapshot) -> tuple[int, ...]:
@@ -54,12 +58,26 @@ def sizes_of(snapshot: Snapshot) -> tuple[int, ...]:
     )
 
 
-async def _serve_stream(requests: AsyncIterator[bytes], messages: tuple[bytes, ...], context: Any) -> None:
+class _Push:
+    """The push phase: once ``go`` is set every stream sends one small message; ``acked`` collects the
+    times (from ``go``) at which the replies arrive."""
+
+    def __init__(self) -> None:
+        self.go = asyncio.Event()
+        self.at = 0.0
+        self.acked: list[float] = []
+
+
+async def _serve_stream(requests: AsyncIterator[bytes], messages: tuple[bytes, ...], push: _Push, context: Any) -> None:
     it = requests.__aiter__()
     await it.__anext__()  # the first request
     for message in messages:
         await context.write(message)
         await it.__anext__()  # the reply, as an ACK
+    await push.go.wait()
+    await context.write(PUSH)
+    await it.__anext__()
+    push.acked.append(time.monotonic() - push.at)
     async for _ in it:  # until the client closes
         pass
 
@@ -68,10 +86,11 @@ async def run(
     streams: int, sizes: tuple[int, ...] = SIZES, window: int = WINDOW, timeout: float = 600.0
 ) -> FloorResult:
     messages = tuple(bytes(n) for n in sizes)
+    push = _Push()
 
     async def handler(requests: AsyncIterator[bytes], context: Any) -> None:
         with contextlib.suppress(StopAsyncIteration):  # the client went away
-            await _serve_stream(requests, messages, context)
+            await _serve_stream(requests, messages, push, context)
 
     server = grpc.aio.server(options=[("grpc.max_send_message_length", 256 << 20), ("grpc.so_reuseport", 0)])
     rpc = grpc.stream_stream_rpc_method_handler(handler)
@@ -85,20 +104,37 @@ async def run(
         async with client_process("bench.floor", *args, "--window", str(window), timeout=timeout) as hello:
             sync_s = time.monotonic() - started
             server_cpu = time.process_time() - cpu
+            await asyncio.sleep(0.5)
+            push.at = time.monotonic()
+            push.go.set()
+            while len(push.acked) < streams and time.monotonic() - push.at < timeout:
+                await asyncio.sleep(0.01)
     finally:
         await server.stop(0)
-    return FloorResult(streams, sum(sizes), sync_s, server_cpu, hello["cpu_s"], hello["failures"])
+    return FloorResult(
+        streams,
+        sum(sizes),
+        sync_s,
+        server_cpu,
+        hello["cpu_s"],
+        hello["failures"],
+        percentile(push.acked, 50),
+        percentile(push.acked, 99),
+    )
 
 
-async def _client_call(channel: Any, count: int) -> None:
+async def _client_call(channel: Any, count: int, synced: asyncio.Event) -> None:
     call = channel.stream_stream(METHOD, request_serializer=None, response_deserializer=None)()
     await call.write(REQUEST)
-    for _ in range(count):
+    received = 0
+    while True:
         data = await call.read()
         if data is grpc.aio.EOF:
             raise RuntimeError("server ended the stream")
-        await call.write(REQUEST)
-    await call.done_writing()
+        await call.write(ACK if received else REQUEST)
+        received += 1
+        if received == count:
+            synced.set()
 
 
 async def client_main(port: int, streams: int, count: int, window: int) -> None:
@@ -107,20 +143,28 @@ async def client_main(port: int, streams: int, count: int, window: int) -> None:
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) for _ in range(streams)]
     slots = asyncio.Semaphore(window)
     failures = 0
+    tasks: list[asyncio.Task[None]] = []
+
+    async def call(channel: Any, synced: asyncio.Event) -> None:
+        nonlocal failures
+        while True:
+            try:
+                return await _client_call(channel, count, synced)
+            except (grpc.RpcError, RuntimeError):
+                failures += 1
+                await asyncio.sleep(0.5)
 
     async def one(channel: Any) -> None:
-        nonlocal failures
+        synced = asyncio.Event()
         async with slots:
-            while True:
-                try:
-                    return await _client_call(channel, count)
-                except (grpc.RpcError, RuntimeError):
-                    failures += 1
-                    await asyncio.sleep(0.5)
+            tasks.append(asyncio.create_task(call(channel, synced)))
+            await synced.wait()
 
     await asyncio.gather(*(one(ch) for ch in channels))
     print(json.dumps({"cpu_s": time.process_time() - cpu, "failures": failures}), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    for task in tasks:
+        task.cancel()
     for ch in channels:
         await ch.close()
 
@@ -128,7 +172,8 @@ async def client_main(port: int, streams: int, count: int, window: int) -> None:
 def describe(r: FloorResult) -> str:
     return (
         f"{r.streams} streams x {r.bytes_per_stream / 1e6:.2f} MB in {r.sync_s:.1f} s (server CPU "
-        f"{r.server_cpu_s:.1f} s, client CPU {r.client_cpu_s:.1f} s, {r.failures} retries)"
+        f"{r.server_cpu_s:.1f} s, client CPU {r.client_cpu_s:.1f} s, {r.failures} retries); one small message "
+        f"to every stream: reply p50 {r.push_p50_s * 1000:.0f} ms, p99 {r.push_p99_s * 1000:.0f} ms"
     )
 
 

@@ -55,6 +55,8 @@ class PushResult:
     p50_s: float
     p99_s: float
     max_s: float
+    sent_p50_s: float  # from the push until the server built and wrote the new EDS response, p50...
+    sent_p99_s: float  # ...and p99 (the rest of the latency is the client's read and the ACK's way back)
     rss_per_stream: float  # server RSS growth from connecting the streams, per stream
     loop_lag_s: float | None = None  # worst event-loop lag while a full build ran in a worker thread
     lag_build_s: float = 0.0  # that build's duration
@@ -127,6 +129,7 @@ async def run(
                 profiler.disable()
                 profiler.dump_stats(f"{profile}.push")
             latencies = [cache.node_status(n).type(ENDPOINT).acked_at - t0 for n in expected if n not in waiting]
+            sends = [cache.node_status(n).type(ENDPOINT).sent_at - t0 for n in expected]
             lag = await loop_lag_during(rebuild) if rebuild is not None else None
     finally:
         await server.stop(0)
@@ -143,6 +146,8 @@ async def run(
         p50_s=percentile(latencies, 50),
         p99_s=percentile(latencies, 99),
         max_s=max(latencies, default=float("nan")),
+        sent_p50_s=percentile(sends, 50),
+        sent_p99_s=percentile(sends, 99),
         rss_per_stream=(rss1 - rss0) / max(1, synced),
         sync_cpu_s=sync_cpu,
         client_sync_s=hello_s,

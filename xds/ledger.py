@@ -35,6 +35,7 @@ class Ledger:
         "_client_owned",
         "_confirmed",
         "_confirmed_owned",
+        "_diverged",
         "_nacked",
         "_nonce",
         "_pending",
@@ -59,6 +60,9 @@ class Ledger:
         self._sent_versions: dict[str, str] = {}  # nonce -> version, for ACK/NACK reports
         self._nonce = ""
         self.generation = 0
+        # Named types: whether confirmed may differ from "client minus the pending changes" (after a NACK);
+        # until then, answering the last pending response makes confirmed the client map without a copy.
+        self._diverged = False
 
     # -- reading ---------------------------------------------------------------------------------
     @property
@@ -182,8 +186,8 @@ class Ledger:
             self._confirmed = changes  # type: ignore[assignment]  # a whole state, shared, never mutated
             self._confirmed_owned = False
             return True
-        if changes is self._client and not self._confirmed:
-            # The whole (shared, unchanged since) client map, and nothing confirmed before: both are it.
+        if not self._pending and not self._diverged:
+            # The last response answered: confirmed + every pending change in order is the client map.
             self._confirmed, self._client_owned, self._confirmed_owned = self._client, False, False
             return True
         confirmed = self._own_confirmed()
@@ -196,6 +200,7 @@ class Ledger:
             # Every response answered and nothing rolled back: one map for both (copied on write).
             self._confirmed = self._client
             self._client_owned = self._confirmed_owned = False
+            self._diverged = False
         return True
 
     def nack(self, nonce: str, wants: Callable[[str], bool]) -> dict[str, str | None]:
@@ -203,6 +208,7 @@ class Ledger:
         what was rejected. Returns the rejected response's changes (empty if it is unknown)."""
         changes = self._pending.pop(nonce, None) or {}
         self.generation += 1
+        self._diverged = True  # a rollback may leave confirmed holding what the client dropped
         if self.full_state and changes:
             self._client = list(self._pending.values())[-1] if self._pending else self._confirmed  # type: ignore[assignment]
             self._client_owned = False

@@ -114,6 +114,8 @@ class Stream:
         # _eds_blocked's last answer: (CDS ledger generation, CLA map, earliest deadline, blocked).
         self._eds_memo: tuple[int, Mapping[str, Entry], float, bool] | None = None
         self._eds_held_at = -1  # the CDS ledger generation at which every wait's cluster was held
+        # (snapshot, generations) of the last responses() call that had nothing to send and nothing waiting.
+        self._idle: tuple[Snapshot, tuple[tuple[int, int], ...]] | None = None
 
     # -- helpers for subclasses ------------------------------------------------------------------
     def next_nonce(self) -> str:
@@ -268,7 +270,12 @@ class Stream:
         """Everything to send now, in order (see the module docstring)."""
         if snap is None:
             raise NodeGone(self.node_id)
+        idle = self._idle
+        if idle is not None and idle[0] is snap and idle[1] == self._generations():
+            return []  # nothing changed since a call that had nothing to send and nothing waiting
+        self._idle = None
         out: list[bytes] = []
+        waited = False
         if self.rewarm:
             self.after_clusters_sent(snap, sorted(self.rewarm), now)
             self.rewarm.clear()
@@ -279,12 +286,14 @@ class Stream:
                 continue
             st.ledger.forget_fixed(snap.get(t))
             if t in (LISTENER, ROUTE) and self._listeners_wait(snap, now):
+                waited = True
                 continue
             msg = self._build_if_changed(st, snap, now, hold and t == CLUSTER)
             if msg is not None:
                 out.append(msg)
         cds = self.types.get(CLUSTER)
         if cds is not None and cds.sub.requested and self._held(cds, snap):
+            waited = True
             if self.held_since is None:
                 self.held_since = now
             if self._may_remove_clusters(snap, now) or now - self.held_since >= GATE_TIMEOUT:
@@ -294,7 +303,14 @@ class Stream:
                 self.held_since = None
         else:
             self.held_since = None
+        if not out and not (waited or self.rewarm or self.eds_wait):
+            # Until a build could see a change (a new snapshot, a subscription or ledger change: an ACK is
+            # none, and with no gate waiting it cannot unblock anything), the answer stays "nothing".
+            self._idle = (snap, self._generations())
         return out
+
+    def _generations(self) -> tuple[tuple[int, int], ...]:
+        return tuple((st.sub.generation, st.ledger.generation) for st in self.types.values())
 
     def _build_if_changed(self, st: TypeState, snap: Snapshot, now: float, hold: bool) -> bytes | None:
         """``build``, skipped in O(1) when neither the type's snapshot content nor the stream's state

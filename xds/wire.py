@@ -112,11 +112,17 @@ def names_digest(region: bytes) -> bytes:
 
 
 def _known_region(data: bytes, pos: int, known: Collection[tuple[bytes, int]]) -> tuple[bytes, int] | None:
-    """The known (digest, length) whose bytes the names run starting at ``pos`` repeats exactly."""
+    """The known (digest, length) whose bytes the names run starting at ``pos`` repeats exactly
+    (compared byte for byte when the region is a shared one, which is cheaper than hashing it)."""
     for digest, length in known:
         end = pos + length
-        ends_run = end <= len(data) and (end == len(data) or data[end] != NAMES_KEY)
-        if ends_run and names_digest(data[pos:end]) == digest:
+        if end > len(data) or (end != len(data) and data[end] == NAMES_KEY):
+            continue
+        shared = _regions.get((digest, length))
+        if shared is not None:
+            if data.startswith(shared[1], pos):
+                return digest, length
+        elif names_digest(data[pos:end]) == digest:
             return digest, length
     return None
 
@@ -125,7 +131,7 @@ def _known_region(data: bytes, pos: int, known: Collection[tuple[bytes, int]]) -
 # newest last; a stream's first request with one of them is not decoded again.
 SHARED_REGIONS = 16
 SHARE_NAMES_AT = 32  # fewer names are cheaper to decode than to look up
-_regions: OrderedDict[tuple[bytes, int], tuple[str, ...]] = OrderedDict()
+_regions: OrderedDict[tuple[bytes, int], tuple[tuple[str, ...], bytes]] = OrderedDict()  # -> (names, region)
 
 
 def _shared_region(data: bytes, pos: int) -> tuple[bytes, int, tuple[str, ...]] | None:
@@ -136,12 +142,13 @@ def _shared_region(data: bytes, pos: int) -> tuple[bytes, int, tuple[str, ...]] 
     if match is None:
         return None
     _regions.move_to_end(match)
-    return match[0], match[1], _regions[match]
+    return match[0], match[1], _regions[match][0]
 
 
-def _remember_region(digest: bytes, size: int, names: tuple[str, ...]) -> None:
-    _regions[(digest, size)] = names
-    _regions.move_to_end((digest, size))
+def _remember_region(digest: bytes, region: bytes, names: tuple[str, ...]) -> None:
+    key = (digest, len(region))
+    _regions[key] = (names, region)
+    _regions.move_to_end(key)
     if len(_regions) > SHARED_REGIONS:
         _regions.popitem(last=False)
 
@@ -210,7 +217,7 @@ def parse_request(data: bytes, want_node: bool = False, known: Collection[tuple[
     if runs == 1 and not reused and not digest:
         digest = names_digest(data[run_start:run_end])
         if len(names) >= SHARE_NAMES_AT:
-            _remember_region(digest, run_end - run_start, tuple(names))
+            _remember_region(digest, data[run_start:run_end], tuple(names))
     elif runs > 1:
         digest = b""
     size = run_end - run_start if digest else 0
