@@ -114,6 +114,7 @@ class Stream:
         # _eds_blocked's last answer: (CDS ledger generation, CLA map, earliest deadline, blocked).
         self._eds_memo: tuple[int, Mapping[str, Entry], float, bool] | None = None
         self._eds_held_at = -1  # the CDS ledger generation at which every wait's cluster was held
+        self._eds_earliest = float("inf")  # no later than the earliest wait's deadline
         # (snapshot, generations) of the last responses() call that had nothing to send and nothing waiting.
         self._idle: tuple[Snapshot, tuple[tuple[int, int], ...]] | None = None
 
@@ -191,6 +192,7 @@ class Stream:
             # Every cluster was just sent, so every wait's cluster is held (see _eds_blocked).
             self._eds_held_at = cds.ledger.generation
         deadline = now + GATE_TIMEOUT
+        self._eds_earliest = min(self._eds_earliest, deadline) if self.eds_wait else deadline
         self.eds_wait.update({target: (name, deadline) for target, name in targets.items()})
         self._eds_memo = None
         eds = self.types.get(ENDPOINT)
@@ -226,14 +228,17 @@ class Stream:
         memo = self._eds_memo
         if memo is not None and memo[0] == generation and memo[1] is claims and now < memo[2]:
             return memo[3]
+        waits = len(self.eds_wait)
         if cds is None or self._eds_held_at != generation:
             for name, (cluster, _) in list(self.eds_wait.items()):
                 if cds is None or cds.ledger.holds(cluster) is None:
                     del self.eds_wait[name]
             self._eds_held_at = generation
-        gave_up = [name for name, (_, deadline) in self.eds_wait.items() if deadline <= now]
-        for name in gave_up:
-            del self.eds_wait[name]
+        gave_up = []
+        if self._eds_earliest <= now:
+            gave_up = [name for name, (_, deadline) in self.eds_wait.items() if deadline <= now]
+            for name in gave_up:
+                del self.eds_wait[name]
         if gave_up:
             log.info(
                 "%s: gave up waiting for Envoy to request %d CLA(s): %s",
@@ -242,8 +247,9 @@ class Stream:
                 ", ".join(repr(n) for n in gave_up[:5]) + (", ..." if len(gave_up) > 5 else ""),
             )
         blocked = any(name in claims for name in self.eds_wait)
-        earliest = min((deadline for _, deadline in self.eds_wait.values()), default=float("inf"))
-        self._eds_memo = (generation, claims, earliest, blocked)
+        if len(self.eds_wait) != waits or self._eds_earliest <= now:
+            self._eds_earliest = min((deadline for _, deadline in self.eds_wait.values()), default=float("inf"))
+        self._eds_memo = (generation, claims, self._eds_earliest, blocked)
         return blocked
 
     def _listeners_wait(self, snap: Snapshot, now: float) -> bool:
@@ -367,13 +373,20 @@ class Stream:
         Only gates that have not yet given up count: an expired gate stays open, so returning its
         (past) deadline would make the stream spin until the next request.
         """
-        times = [deadline for _, deadline in self.eds_wait.values()]
+        now = time.monotonic()
+        times = []
+        if self.eds_wait:
+            # The earliest deadline only ever errs early (waits end, none is added unseen); once it has
+            # passed, the earliest still to come.
+            earliest = self._eds_earliest
+            if earliest <= now:
+                earliest = min((d for _, d in self.eds_wait.values() if d > now), default=now)
+            times.append(earliest)
         cds = self.types.get(CLUSTER)
         if cds is not None and cds.ledger.in_flight:
             times.append(self.cds_sent_at + GATE_TIMEOUT)
         if self.held_since is not None:
             times.append(self.held_since + GATE_TIMEOUT)
-        now = time.monotonic()
         future = [t for t in times if t > now]
         return min(future) if future else None
 
