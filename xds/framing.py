@@ -17,7 +17,9 @@ from meshxds.codec.encode import length_delimited
 from meshxds.snapshots.snapshot import Entry, Layered
 from meshxds.xds.diff import SHARE_AT, IdentityMemo
 
-CACHE_SIZE = 256  # framed maps kept (least recently used dropped); a map's frames live as long as it does
+# Framed maps kept, least recently used dropped: a frame block is as big as its map's encoded resources and
+# keeps the map alive, so only the maps in use (a few per snapshot generation) are worth keeping.
+CACHE_SIZE = 64
 RESOURCES = 2  # DiscoveryResponse.resources
 
 Part = bytes | memoryview
