@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import build as b
-from bench import floor, mesh, push
+from bench import floor, mesh, mtls, push
 from bench import streams as stream_state
 from bench.mesh import MeshSpec
 from meshxds.security.issuer import IdentityIssuer
@@ -42,6 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--mtls", action="store_true", help="builtin mTLS + allow-all MeshTrafficPermission on the mesh")
     p.add_argument("--no-push", action="store_true", help="skip the ADS stream benchmark")
+    p.add_argument("--no-mtls-ratio", action="store_true", help="skip building the mesh with mTLS on and off")
     p.add_argument(
         "--state-streams", type=int, default=20, help="streams whose state-machine memory is traced; 0 to skip"
     )
@@ -136,6 +137,9 @@ def mesh_stages(args: argparse.Namespace, spec: MeshSpec, out: dict[str, Any]) -
         "rss_after_build_mb": push.rss_bytes() / 1e6,
         "snapshot_bytes_per_proxy": snapshot_overhead(before),
     }
+    if not args.no_mtls_ratio and not spec.mtls:
+        ratio = mtls.run(spec)
+        out["mtls_ratio"] = {**ratio.__dict__, "ratio": ratio.ratio}
     rows = b.encode_speed(resources)
     out["encode"] = {
         "per_type": [{**r.__dict__, "speedup": r.speedup} for r in rows],
@@ -178,6 +182,10 @@ def table(r: dict[str, Any]) -> str:
             f"{sec['identities_per_s']:.0f}/s")  # fmt: skip
     if "build" in r:
         build_rows(r, add)
+    if "mtls_ratio" in r:
+        mr = r["mtls_ratio"]
+        add("build with mTLS on / off (warm, best of 2)", f"{mr['on_s']:.2f} s / {mr['off_s']:.2f} s = "
+            f"{mr['ratio']:.2f}x ({mr['identities']} identities)", "<= 1.3x", mr["ratio"] <= 1.3)  # fmt: skip
     if "push" in r:
         push_rows(r["push"], add)
     if "stream_state" in r:
