@@ -23,6 +23,8 @@ from meshxds.translators.outbounds import LEGACY, Outbound
 from meshxds.translators.rbac import http_rbac, network_rbac
 from meshxds.translators.tls import permissive_chains, strict_chain, tls_inspector
 
+FORWARD_CERT = pb.HttpConnectionManagerForwardClientCertDetails
+
 TCP_IDLE_TIMEOUT_S = 3600
 ROUTE_TIMEOUT_S = 15
 ROUTE_IDLE_TIMEOUT_S = 1800
@@ -33,7 +35,6 @@ INTERNAL_CIDRS = (("10.0.0.0", 8), ("192.168.0.0", 16), ("172.16.0.0", 12), ("12
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
 HCM = "envoy.filters.network.http_connection_manager"
 ROUTER = "envoy.filters.http.router"
-SANITIZE_SET = 3  # HttpConnectionManager.ForwardClientCertDetails.SANITIZE_SET
 
 
 def _tags_metadata(tags: Mapping[str, str]) -> pb.Metadata:
@@ -144,7 +145,7 @@ def inbound_chain(
         stream_idle_timeout=pb.seconds(STREAM_IDLE_TIMEOUT_S),
         request_headers_timeout=pb.seconds(0),
         internal_address_config=_internal_addresses(),
-        forward_client_cert_details=SANITIZE_SET if security is not None else 0,
+        forward_client_cert_details=FORWARD_CERT.SANITIZE_SET if security is not None else FORWARD_CERT.SANITIZE,
         set_current_client_cert_details=_cert_uri() if security is not None else None,
     )
     return pb.FilterChain(filters=[pb.Filter(name=HCM, typed_config=pb.pack(hcm))])
