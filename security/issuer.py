@@ -78,10 +78,11 @@ class IdentityIssuer:
             if backend is None:
                 continue
             ca = self.mesh_ca(view.mesh, backend)
-            meshes[name] = MeshTrust(name, backend.name, backend.mode, ca.cert_pem, ca.fingerprint)
+            ca_fingerprint = ca.fingerprint  # a SHA-256 of the certificate at every read: once per mesh
+            meshes[name] = MeshTrust(name, backend.name, backend.mode, ca.cert_pem, ca_fingerprint)
             lifetime = backend.cert_expiration or WORKLOAD_VALIDITY
             for dp in view.dataplanes:
-                identities[dp.node_id] = self._identity(dp, ca, lifetime, now)
+                identities[dp.node_id] = self._identity(dp, ca, ca_fingerprint, lifetime, now)
         self._identities = identities
         return Credentials(meshes, identities)
 
@@ -117,13 +118,18 @@ class IdentityIssuer:
         return ca
 
     def _identity(
-        self, dp: Dataplane, ca: CertificateAuthority, lifetime: datetime.timedelta, now: datetime.datetime
+        self,
+        dp: Dataplane,
+        ca: CertificateAuthority,
+        ca_fingerprint: str,
+        lifetime: datetime.timedelta,
+        now: datetime.datetime,
     ) -> Identity:
         uris = tuple(identity_uris(dp.mesh, tag_set(dp)))
         current = self._identities.get(dp.node_id)
         if current is None and self.state is not None:
             current = self.state.load_identity(dp.mesh, dp.name)
-        if current is not None and _fits(current, uris, ca, lifetime, now):
+        if current is not None and _fits(current, uris, ca_fingerprint, lifetime, now):
             return current
         identity = issue_identity(ca, dp.mesh, uris, lifetime, self.spec, now)
         self.issued += 1
@@ -137,14 +143,14 @@ class IdentityIssuer:
 def _fits(
     identity: Identity,
     uris: tuple[str, ...],
-    ca: CertificateAuthority,
+    ca_fingerprint: str,
     lifetime: datetime.timedelta,
     now: datetime.datetime,
 ) -> bool:
     same_lifetime = abs((identity.not_after - identity.generation) - lifetime) < datetime.timedelta(seconds=1)
     return (
         identity.uris == uris
-        and identity.ca_fingerprint == ca.fingerprint
+        and identity.ca_fingerprint == ca_fingerprint
         and same_lifetime
         and not identity.expiring_soon(now)
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 from meshxds.resources.catalog import Catalog, MeshView
 from meshxds.resources.model import Dataplane, Inbound, MeshMultiZoneService, MeshService
-from meshxds.resources.mtp import inbound_rules, selects
+from meshxds.resources.mtp import Rule, inbound_rules, selects
 from meshxds.translators import protos as pb
 from meshxds.translators.clusters import local_cluster, outbound_cluster
 from meshxds.translators.dataplanes import (
@@ -157,6 +157,9 @@ class MeshTranslator:
         self._security_inputs = (self._mtls, spec.mtls_mode, view.traffic_permissions, spec.passthrough)
         if old is not None and old._security_inputs != self._security_inputs:
             self._old_own = {}  # the same Dataplane gets different inbound listeners now
+        # MeshTrafficPermission rules by the selecting policies (Kuma's rule computation is exponential in tags)
+        self._rules: dict[tuple[int, ...], tuple[Rule, ...]] = {}
+        self._securities: dict[tuple[tuple[int, ...], str], InboundSecurity] = {}
         # DNS: the mesh's names once; a ResourceSet per listener message (equal tables share one message)
         legacy_vips = {ob.destination.service: ob.address for ob in self.outbounds.legacy_outbounds}
         services: list[MeshService | MeshMultiZoneService] = [*view.mesh_services, *view.multizone_services]
@@ -271,11 +274,17 @@ class MeshTranslator:
         if not self._mtls:
             return None
         view = self.view
-        selected = [p for p in view.traffic_permissions if selects(p, dp, inbound, view.mesh_services)]
-        rules = tuple(inbound_rules(selected))
+        selected = tuple(p for p in view.traffic_permissions if selects(p, dp, inbound, view.mesh_services))
         # Only a network RBAC filter names the listener: HTTP chains stay shared by every proxy of the service.
         prefix = "" if is_http(inbound_protocol(inbound)) else stat_name(listener)
-        return InboundSecurity(self._mtls, view.mesh.spec.mtls_mode, rules, prefix)
+        key = (tuple(map(id, selected)), prefix)  # the policies live as long as the view, so their ids are stable
+        security = self._securities.get(key)
+        if security is None:
+            rules = self._rules.get(key[0])
+            if rules is None:
+                rules = self._rules[key[0]] = tuple(inbound_rules(selected))
+            security = self._securities[key] = InboundSecurity(self._mtls, view.mesh.spec.mtls_mode, rules, prefix)
+        return security
 
     def _own_resources(self, dp: Dataplane) -> ResourceSet:
         """The proxy's inbounds: its listeners and the app clusters behind them (read from ``dp`` only)."""
