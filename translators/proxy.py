@@ -9,8 +9,7 @@ previous build's ``MeshTranslator``, unchanged messages and sets are carried ove
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,7 +116,7 @@ SecureKey = tuple[str, str, str, bool, InboundSecurity]
 
 
 # (kind, selection, own-inbound collisions, applying policies): what decides one outbound ResourceSet of a proxy.
-BundleKey = tuple[str, str, frozenset[tuple[str, int]], str]
+BundleKey = tuple[str, Hashable, frozenset[tuple[str, int]], str]
 
 
 class MeshTranslator:
@@ -149,7 +148,7 @@ class MeshTranslator:
         self._bundles: dict[BundleKey, ResourceSet] = {}
         self._old_bundles = old._bundles if old else {}
         # node id → (its Dataplane, selection key, own resources); reused while the Dataplane is equal
-        self._own: dict[str, tuple[Dataplane, str, ResourceSet]] = {}
+        self._own: dict[str, tuple[Dataplane, Hashable, ResourceSet]] = {}
         self._old_own = old._own if old else {}
         # Mesh mTLS: the mesh name when on ("" when off); with the Mesh fields below, what decides own resources.
         spec = view.mesh.spec
@@ -331,9 +330,9 @@ class MeshTranslator:
         if tp is None or not dp.transparent:  # explicit outbounds only (Kuma's resolveVIPOutbounds)
             explicit = self._bundle(("explicit", selection, collisions, policies), dp, self.outbounds.explicit)
             return ProxyResources(node_id, own, explicit)
-        legacy_key = ("legacy", json.dumps(sorted(set(tp.reachable_services))), collisions, policies)
+        legacy_key = ("legacy", tuple(sorted(set(tp.reachable_services))), collisions, policies)
         legacy = self._bundle(legacy_key, dp, self.outbounds.select_legacy)
-        shared_key = ("resources", f"{selection}|{legacy_key[1]}", collisions, policies)
+        shared_key = ("resources", (selection, legacy_key[1]), collisions, policies)
         shared = self._bundle(
             shared_key, dp, self.outbounds.select_resources, frozenset(c.name for c in legacy.clusters)
         )
