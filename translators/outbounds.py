@@ -89,6 +89,17 @@ class Outbound:
     destination: Destination
 
 
+def outbound_inputs(view: MeshView, endpoints: EndpointMap) -> Hashable:
+    """Everything ``MeshOutbounds`` and the outbound plans read: equal inputs give equal destinations and plans.
+
+    Besides services and policies, only the endpoints' protocol tags (a legacy destination's protocol) and,
+    outside Exclusive mode, the legacy VIPs come from the Dataplanes: moving an endpoint changes neither.
+    """
+    legacy = legacy_vips(view.dataplanes) if view.mesh.spec.mode != MeshServicesMode.EXCLUSIVE else {}
+    protocols = {name: tuple(e.tags.get(PROTOCOL_TAG) for e in eps) for name, eps in endpoints.items()}
+    return (view.mesh, view.mesh_services, view.multizone_services, view.policies, legacy, protocols)
+
+
 class MeshOutbounds:
     """Every destination of one mesh and its VIP outbounds, built once and shared by all its proxies."""
 

@@ -10,7 +10,7 @@ previous build's ``MeshTranslator``, unchanged messages and sets are carried ove
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from meshxds.resources.catalog import Catalog, MeshView
@@ -37,7 +37,7 @@ from meshxds.translators.listeners import (
 )
 from meshxds.translators.memo import Memo, same_items
 from meshxds.translators.names import inbound_listener_name, local_cluster_name, stat_name
-from meshxds.translators.outbounds import LEGACY, Destination, MeshOutbounds, Outbound
+from meshxds.translators.outbounds import LEGACY, Destination, MeshOutbounds, Outbound, outbound_inputs
 from meshxds.translators.passthrough import passthrough
 from meshxds.translators.targeting import MeshTargeting, OutboundPlan
 from meshxds.translators.tls import Secret
@@ -111,6 +111,17 @@ def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+@dataclass(frozen=True, slots=True)
+class ProxyInputs:
+    """What a proxy's translation reads from its Dataplane: own resources and the keys of its outbound sets."""
+
+    dataplane: Dataplane
+    own: ResourceSet
+    selection: Hashable  # MeshOutbounds.selection_key
+    collisions: frozenset[tuple[str, int]]  # VIP outbounds that are its own inbounds
+    policies: str  # MeshTargeting.key: the policies that apply to it
+
+
 # (service, protocol, app cluster, named, security): what decides an inbound's mTLS filter chains.
 SecureKey = tuple[str, str, str, bool, InboundSecurity]
 
@@ -132,9 +143,19 @@ class MeshTranslator:
     def __init__(self, view: MeshView, catalog: Catalog, previous: MeshTranslator | None = None) -> None:
         self.view = view
         self.endpoint_map = build_endpoint_map(view, catalog)
-        self.outbounds = MeshOutbounds(view, self.endpoint_map)
-        self.targeting = MeshTargeting(view, self.outbounds)  # routes and policies (MeshHTTPRoute, MeshTimeout...)
         old = previous
+        # Destinations, outbound plans and policies depend on services, policies and the endpoints' protocols only:
+        # when those are equal (an endpoint moved, a Dataplane came or went) the previous build's objects carry over,
+        # so every id()-keyed memo below and each proxy's outbound keys stay valid.
+        self._outbound_inputs = outbound_inputs(view, self.endpoint_map)
+        self._carried = old is not None and old._outbound_inputs == self._outbound_inputs
+        self.outbounds: MeshOutbounds
+        self.targeting: MeshTargeting
+        if old is not None and self._carried:
+            self.outbounds, self.targeting = old.outbounds, old.targeting
+        else:
+            self.outbounds = MeshOutbounds(view, self.endpoint_map)
+            self.targeting = MeshTargeting(view, self.outbounds)  # routes and policies (MeshHTTPRoute, MeshTimeout...)
         self._cla: ClaBuilder = ClaBuilder(old._cla if old else None)
         self._clusters: Memo[tuple[int, str], pb.Cluster] = Memo(old._clusters if old else None)
         self._clas: Memo[int, pb.ClusterLoadAssignment] = Memo(old._clas if old else None)
@@ -147,8 +168,8 @@ class MeshTranslator:
         self._secure: Memo[SecureKey, list[pb.FilterChain]] = Memo(old._secure if old else None)
         self._bundles: dict[BundleKey, ResourceSet] = {}
         self._old_bundles = old._bundles if old else {}
-        # node id → (its Dataplane, selection key, own resources); reused while the Dataplane is equal
-        self._own: dict[str, tuple[Dataplane, Hashable, ResourceSet]] = {}
+        # node id → its Dataplane, own resources and outbound keys; reused while the Dataplane is equal
+        self._own: dict[str, ProxyInputs] = {}
         self._old_own = old._own if old else {}
         # Mesh mTLS: the mesh name when on ("" when off); with the Mesh fields below, what decides own resources.
         spec = view.mesh.spec
@@ -315,17 +336,31 @@ class MeshTranslator:
             clusters.update((c.name, c) for c in more_clusters)
         return ResourceSet(clusters=tuple(clusters.values()), listeners=tuple(listeners))
 
+    def _inputs(self, dp: Dataplane) -> ProxyInputs:
+        """``dp``'s own resources and outbound keys: the previous build's while ``dp`` is equal."""
+        hit = self._own.get(dp.node_id)
+        if hit is not None and hit.dataplane is dp:
+            return hit
+        old = self._old_own.get(dp.node_id)
+        if old is not None and (old.dataplane is dp or old.dataplane == dp):
+            # Other destinations or policies than last time: the outbound keys may differ.
+            hit = replace(old, dataplane=dp) if self._carried else replace(old, dataplane=dp, **self._outbound_keys(dp))
+        else:
+            own = self._own_resources(dp)
+            hit = ProxyInputs(dp, own, self.outbounds.selection_key(dp), **self._outbound_keys(dp))
+        self._own[dp.node_id] = hit
+        return hit
+
+    def _outbound_keys(self, dp: Dataplane) -> dict[str, Any]:
+        return {
+            "collisions": frozenset(self.outbounds.own_inbound_collisions(dp)),
+            "policies": self.targeting.key(dp),
+        }
+
     def proxy(self, dp: Dataplane) -> ProxyResources:
         node_id = dp.node_id
-        hit = self._own.get(node_id)
-        if hit is None or hit[0] is not dp:
-            hit = self._old_own.get(node_id)
-            if hit is None or not (hit[0] is dp or hit[0] == dp):
-                hit = (dp, self.outbounds.selection_key(dp), self._own_resources(dp))
-            self._own[node_id] = hit
-        _, selection, own = hit
-        collisions = frozenset(self.outbounds.own_inbound_collisions(dp))
-        policies = self.targeting.key(dp)
+        hit = self._inputs(dp)
+        own, selection, collisions, policies = hit.own, hit.selection, hit.collisions, hit.policies
         tp = dp.networking.transparent_proxying
         if tp is None or not dp.transparent:  # explicit outbounds only (Kuma's resolveVIPOutbounds)
             explicit = self._bundle(("explicit", selection, collisions, policies), dp, self.outbounds.explicit)
