@@ -62,12 +62,7 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _MICRO = datetime.timedelta(microseconds=1)
 
 
-def varint(n: int) -> bytes:
-    """Base-128 varint; negative numbers as their 64-bit two's complement (10 bytes), as protobuf does."""
-    if 0 <= n < 128:
-        return _SMALL[n]
-    if n < 0:
-        n += 1 << 64
+def _slow_varint(n: int) -> bytes:
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -76,13 +71,32 @@ def varint(n: int) -> bytes:
     return bytes(out)
 
 
+# Two-byte varints (128..16383: lengths of most resources and fields, ports) precomputed, like _SMALL.
+_TWO = tuple(_slow_varint(i) if i >= 128 else b"" for i in range(1 << 14))
+
+
+def varint(n: int) -> bytes:
+    """Base-128 varint; negative numbers as their 64-bit two's complement (10 bytes), as protobuf does."""
+    if 0 <= n < 128:
+        return _SMALL[n]
+    if 0 < n < 16384:
+        return _TWO[n]
+    return _slow_varint(n + (1 << 64) if n < 0 else n)
+
+
 def length_delimited(field: int, payload: bytes) -> bytes:
     return varint((field << 3) | 2) + varint(len(payload)) + payload
 
 
+_TYPE_URL_FIELDS: dict[str, bytes] = {}
+
+
 def encode_any(type_url: str, value: bytes) -> bytes:
     """A google.protobuf.Any: type_url = 1, value = 2."""
-    return length_delimited(1, type_url.encode()) + length_delimited(2, value)
+    head = _TYPE_URL_FIELDS.get(type_url)
+    if head is None:
+        head = _TYPE_URL_FIELDS[type_url] = length_delimited(1, type_url.encode())
+    return head + length_delimited(2, value)
 
 
 def encode_message(message: Any) -> bytes:
