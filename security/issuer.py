@@ -67,6 +67,7 @@ class IdentityIssuer:
         self.issued = 0  # identities issued by this process (for logs and benchmarks)
         self._cas: dict[tuple[str, str, str], CertificateAuthority] = {}
         self._identities: dict[str, Identity] = {}
+        self._uris: dict[str, tuple[Dataplane, tuple[str, ...]]] = {}  # node id → (Dataplane, its identity's SANs)
 
     def credentials(self, catalog: Catalog) -> Credentials:
         meshes: dict[str, MeshTrust] = {}
@@ -84,6 +85,7 @@ class IdentityIssuer:
             for dp in view.dataplanes:
                 identities[dp.node_id] = self._identity(dp, ca, ca_fingerprint, lifetime, now)
         self._identities = identities
+        self._uris = {node: hit for node, hit in self._uris.items() if node in identities}  # drop proxies that left
         return Credentials(meshes, identities)
 
     def mesh_ca(self, mesh: Mesh, backend: Backend) -> CertificateAuthority:
@@ -125,7 +127,10 @@ class IdentityIssuer:
         lifetime: datetime.timedelta,
         now: datetime.datetime,
     ) -> Identity:
-        uris = tuple(identity_uris(dp.mesh, tag_set(dp)))
+        hit = self._uris.get(dp.node_id)
+        if hit is None or hit[0] is not dp:  # the same Dataplane object: its tags are the same
+            hit = self._uris[dp.node_id] = (dp, tuple(identity_uris(dp.mesh, tag_set(dp))))
+        uris = hit[1]
         current = self._identities.get(dp.node_id)
         if current is None and self.state is not None:
             current = self.state.load_identity(dp.mesh, dp.name)
