@@ -63,7 +63,9 @@ def _internal_addresses() -> pb.HttpConnectionManagerInternalAddressConfig:
     return pb.HttpConnectionManagerInternalAddressConfig(cidr_ranges=ranges)
 
 
+@lru_cache(maxsize=65536)
 def _tcp_proxy(stat_prefix: str, cluster: str) -> pb.Filter:
+    """Shared by an inbound's plain and mTLS chains (the latter adds RBAC in front), on every proxy of a service."""
     config = pb.TcpProxy(stat_prefix=stat_prefix, cluster=cluster, idle_timeout=pb.seconds(TCP_IDLE_TIMEOUT_S))
     return pb.Filter(name=TCP_PROXY, typed_config=pb.pack(config))
 
