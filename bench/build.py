@@ -127,8 +127,8 @@ CATEGORIES = (
     ("encoding", ("codec/encode.py", "<encoder ")),
     ("hashing", ("blake2", "hashlib", "hexdigest")),
     (
-        "message construction (pydantic/betterproto2)",
-        ("pydantic", "betterproto2", "envoy_data_plane", "validate_python"),
+        "message construction (constructors, pydantic)",
+        ("<constructor ", "codec/construct.py", "pydantic", "betterproto2", "envoy_data_plane", "validate_python"),
     ),
     ("translation", ("translators/", "ipaddress", "resources/")),
     ("snapshot assembly + checks", ("snapshots/builder.py", "snapshots/snapshot.py")),
