@@ -154,11 +154,10 @@ def profile(fn: Callable[[], Any], top: int = 15) -> Profile:
     """cProfile ``fn`` and add up self-time per category (times are inflated by the profiler itself).
 
     The collector is paused as for a served build: a collection of the whole heap would otherwise be
-    charged to whichever function happened to allocate (often a message constructor). The timer is CPU
-    time, so other load on the machine does not inflate the figures.
+    charged to whichever function happened to allocate (often a message constructor).
     """
     gc.collect()
-    prof = cProfile.Profile(time.process_time)
+    prof = cProfile.Profile()
     with collector_paused():
         prof.enable()
         fn()
