@@ -9,7 +9,7 @@ the local app cluster.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
 
@@ -161,6 +161,14 @@ class InboundSecurity:
     mode: Mode
     rules: tuple[Rule, ...]
     stat_prefix: str  # the listener's stat name (Kuma's network RBAC stat prefix, plus ".")
+    # It keys several memos per inbound: hash the rules once, not at every lookup.
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.mesh, self.mode, self.rules, self.stat_prefix)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @cache

@@ -64,7 +64,8 @@ def _policy(principals: list[Principal]) -> Policy:
     return Policy(permissions=[Permission(any=True)], principals=principals)
 
 
-def rbac_rules(mesh: str, rules: Sequence[Rule]) -> tuple[Rbac, Rbac | None]:
+@lru_cache(maxsize=4096)
+def rbac_rules(mesh: str, rules: tuple[Rule, ...]) -> tuple[Rbac, Rbac | None]:
     """(rules, shadow rules) for one inbound."""
     allowed = [principal(mesh, r.subset) for r in rules if r.action == Action.ALLOW]
     allowed += [principal(mesh, r.subset) for r in rules if r.action == Action.ALLOW_WITH_SHADOW_DENY]
