@@ -222,6 +222,8 @@ class AdsServer:
                 max(0.0, seconds), queue.put_nowait, _Revoked("token expired")
             )
         log.info("%s connected (%s, stream %d)", node_id, stream.protocol, stream.stream_id)
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
         try:
             request: Any = first
             while request is not _EOF:
@@ -238,18 +240,12 @@ class AdsServer:
                     await context.abort(grpc.StatusCode.UNAVAILABLE, "server shutting down; reconnect")
                 wakeup.clear()
                 for message in stream.responses(self.cache.get(node_id), time.monotonic()):
+                    # A timer instead of wait_for (which runs every write in a task of its own).
+                    timer = loop.call_later(self.limits.write_timeout, self._write_timed_out, node_id, task)
                     try:
-                        await asyncio.wait_for(context.write(message), self.limits.write_timeout)
-                    except TimeoutError:
-                        self.dropped += 1
-                        log.warning(
-                            "%s: not reading its responses for %g s; closing the stream",
-                            node_id,
-                            self.limits.write_timeout,
-                        )
-                        # The timed-out write still holds the call's send slot, so no status can be sent
-                        # (abort() fails); ending the handler as cancelled frees the stream without a traceback.
-                        raise asyncio.CancelledError from None
+                        await context.write(message)
+                    finally:
+                        timer.cancel()
                 request = await _next(queue, stream.deadline())
         except NodeGone:
             log.warning("%s: Dataplane removed from the input; closing its stream", node_id)
@@ -268,6 +264,16 @@ class AdsServer:
             self.streams.discard(stream)
             self.cache.disconnect(node_id, wakeup)
             log.info("%s disconnected (stream %d)", node_id, stream.stream_id)
+
+    def _write_timed_out(self, node_id: str, task: asyncio.Task[Any] | None) -> None:
+        """A response waited ``write_timeout`` for the client to read it: end the stream.
+
+        The timed-out write still holds the call's send slot, so no status can be sent (abort() fails);
+        ending the handler as cancelled frees the stream without a traceback."""
+        self.dropped += 1
+        log.warning("%s: not reading its responses for %g s; closing the stream", node_id, self.limits.write_timeout)
+        if task is not None:
+            task.cancel()
 
     def recheck_tokens(self) -> int:
         """Re-check every live stream's token if a signing key or revocation list changed; the streams whose
