@@ -57,20 +57,6 @@ def build_without_gc(catalog: Any, issuer: IdentityIssuer | None = None) -> floa
         gc.unfreeze()
 
 
-def mtls_cost(plain: Any, mtls: Any, issuer: IdentityIssuer, rounds: int = 3) -> tuple[float, float]:
-    """Warm full builds of the same mesh without and with mTLS (identities already issued to ``issuer``),
-    alternating, collector frozen and off, best of ``rounds`` each: (seconds off, seconds on).
-
-    Alternating pairs in one process keep the ratio meaningful on a shared machine."""
-    best = [float("inf"), float("inf")]
-    build_without_gc(plain, issuer)
-    build_without_gc(mtls, issuer)  # warm: constructors, encoders and caches of both kinds exist
-    for _ in range(rounds):
-        for n, catalog in enumerate((plain, mtls)):
-            best[n] = min(best[n], build_without_gc(catalog, issuer))
-    return best[0], best[1]
-
-
 def changed_nodes(before: Mapping[str, Snapshot], after: Mapping[str, Snapshot]) -> int:
     return sum(1 for n in after if n not in before or dict(before[n].versions) != dict(after[n].versions))
 

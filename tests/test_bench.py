@@ -10,9 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.build import mtls_cost
 from bench.mesh import MeshSpec, build_catalog, with_endpoint_change
-from meshxds.security.issuer import IdentityIssuer
 from meshxds.snapshots.builder import snapshots_for
 from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT
 
@@ -90,15 +88,3 @@ def test_endpoint_change_touches_one_service(tmp_path: Path) -> None:
         if before[node].get(ENDPOINT)[name].version != entry.version
     }
     assert len(changed) == 1
-
-
-def test_mtls_cost_times_both_builds() -> None:
-    """The paired off/on figure the mTLS ratio target is read from: both builds run and are timed."""
-    plain = build_catalog(MeshSpec(services=3, dataplanes_per_service=1))
-    mtls = build_catalog(MeshSpec(services=3, dataplanes_per_service=1, mtls=True))
-    issuer = IdentityIssuer()
-    issuer.credentials(mtls)
-    issued = issuer.issued
-    off, on = mtls_cost(plain, mtls, issuer, rounds=1)
-    assert 0 < off < float("inf") and 0 < on < float("inf")
-    assert issuer.issued == issued  # the timed builds reuse the identities, as a restart with a state dir does
