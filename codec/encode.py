@@ -22,6 +22,7 @@ concatenation, which is byte-identical to protobuf's own encoding.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import struct
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from typing import Any
 import betterproto2
 from envoy_data_plane.google import protobuf as wkt
 from envoy_data_plane.message_pool import default_message_pool
+
+from meshxds.codec.construct import constructor
 
 # A writer appends one field (tag included) holding value ``v`` to ``out``.
 Writer = Callable[[bytearray, Any], None]
@@ -59,12 +62,7 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _MICRO = datetime.timedelta(microseconds=1)
 
 
-def varint(n: int) -> bytes:
-    """Base-128 varint; negative numbers as their 64-bit two's complement (10 bytes), as protobuf does."""
-    if 0 <= n < 128:
-        return _SMALL[n]
-    if n < 0:
-        n += 1 << 64
+def _slow_varint(n: int) -> bytes:
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -73,13 +71,32 @@ def varint(n: int) -> bytes:
     return bytes(out)
 
 
+# Two-byte varints (128..16383: lengths of most resources and fields, ports) precomputed, like _SMALL.
+_TWO = tuple(_slow_varint(i) if i >= 128 else b"" for i in range(1 << 14))
+
+
+def varint(n: int) -> bytes:
+    """Base-128 varint; negative numbers as their 64-bit two's complement (10 bytes), as protobuf does."""
+    if 0 <= n < 128:
+        return _SMALL[n]
+    if 0 < n < 16384:
+        return _TWO[n]
+    return _slow_varint(n + (1 << 64) if n < 0 else n)
+
+
 def length_delimited(field: int, payload: bytes) -> bytes:
     return varint((field << 3) | 2) + varint(len(payload)) + payload
 
 
+_TYPE_URL_FIELDS: dict[str, bytes] = {}
+
+
 def encode_any(type_url: str, value: bytes) -> bytes:
     """A google.protobuf.Any: type_url = 1, value = 2."""
-    return length_delimited(1, type_url.encode()) + length_delimited(2, value)
+    head = _TYPE_URL_FIELDS.get(type_url)
+    if head is None:
+        head = _TYPE_URL_FIELDS[type_url] = length_delimited(1, type_url.encode())
+    return head + length_delimited(2, value)
 
 
 def encode_message(message: Any) -> bytes:
@@ -87,9 +104,12 @@ def encode_message(message: Any) -> bytes:
     return bytes(_encode(message))
 
 
+_new_any = constructor(wkt.Any)
+
+
 def pack(message: Any) -> wkt.Any:
-    """``Any.pack`` without betterproto2's slow ``bytes()``: for typed_config and friends."""
-    return wkt.Any(type_url=default_message_pool.type_to_url[type(message)], value=encode_message(message))
+    """``Any.pack`` without betterproto2's slow ``bytes()`` or a validated constructor: for typed_config and friends."""
+    return _new_any(type_url=default_message_pool.type_to_url[type(message)], value=encode_message(message))
 
 
 # --------------------------------------------------------------------------- plans
@@ -168,10 +188,19 @@ def _struct_entry(key: str, value: bytes | bytearray) -> bytes:
 _ENCODERS[wkt.Struct] = _encode_struct
 
 
+def field_metadata(cls: type) -> dict[str, betterproto2.FieldMetadata]:
+    """betterproto2's metadata of each field, read from the dataclass fields.
+
+    ``cls._betterproto`` holds the same, but building it resolves every field's type hint (the whole
+    class's hints once per field): seconds for the classes of one build, spent on nothing we read.
+    """
+    return {f.name: f.metadata["betterproto"] for f in dataclasses.fields(cls)}
+
+
 def plan_for(cls: type) -> tuple[FieldPlan, ...]:
     """The encoding plan of one message class, in field-number order."""
     rows = []
-    for name, meta in cls._betterproto.meta_by_field_name.items():  # type: ignore[attr-defined]
+    for name, meta in field_metadata(cls).items():
         pt = meta.proto_type
         if pt == betterproto2.TYPE_MAP:
             assert meta.map_meta is not None
@@ -337,7 +366,7 @@ def _unwrapped_payload(wrapper: type) -> Callable[[Any], bytes | bytearray]:
     if wrapper is wkt.Timestamp:
         return _timestamp
     # BoolValue, UInt32Value, StringValue, ...: one field ``value`` = 1, omitted when zero.
-    meta = wrapper._betterproto.meta_by_field_name["value"]  # type: ignore[attr-defined]
+    meta = field_metadata(wrapper)["value"]
     if meta.proto_type in _VARINT_TYPES:
 
         def wrapped_varint(v: int) -> bytes:

@@ -67,6 +67,7 @@ class IdentityIssuer:
         self.issued = 0  # identities issued by this process (for logs and benchmarks)
         self._cas: dict[tuple[str, str, str], CertificateAuthority] = {}
         self._identities: dict[str, Identity] = {}
+        self._uris: dict[str, tuple[Dataplane, tuple[str, ...]]] = {}  # node id → (Dataplane, its identity's SANs)
 
     def credentials(self, catalog: Catalog) -> Credentials:
         meshes: dict[str, MeshTrust] = {}
@@ -78,11 +79,13 @@ class IdentityIssuer:
             if backend is None:
                 continue
             ca = self.mesh_ca(view.mesh, backend)
-            meshes[name] = MeshTrust(name, backend.name, backend.mode, ca.cert_pem, ca.fingerprint)
+            ca_fingerprint = ca.fingerprint  # a SHA-256 of the certificate at every read: once per mesh
+            meshes[name] = MeshTrust(name, backend.name, backend.mode, ca.cert_pem, ca_fingerprint)
             lifetime = backend.cert_expiration or WORKLOAD_VALIDITY
             for dp in view.dataplanes:
-                identities[dp.node_id] = self._identity(dp, ca, lifetime, now)
+                identities[dp.node_id] = self._identity(dp, ca, ca_fingerprint, lifetime, now)
         self._identities = identities
+        self._uris = {node: hit for node, hit in self._uris.items() if node in identities}  # drop proxies that left
         return Credentials(meshes, identities)
 
     def mesh_ca(self, mesh: Mesh, backend: Backend) -> CertificateAuthority:
@@ -117,13 +120,21 @@ class IdentityIssuer:
         return ca
 
     def _identity(
-        self, dp: Dataplane, ca: CertificateAuthority, lifetime: datetime.timedelta, now: datetime.datetime
+        self,
+        dp: Dataplane,
+        ca: CertificateAuthority,
+        ca_fingerprint: str,
+        lifetime: datetime.timedelta,
+        now: datetime.datetime,
     ) -> Identity:
-        uris = tuple(identity_uris(dp.mesh, tag_set(dp)))
+        hit = self._uris.get(dp.node_id)
+        if hit is None or hit[0] is not dp:  # the same Dataplane object: its tags are the same
+            hit = self._uris[dp.node_id] = (dp, tuple(identity_uris(dp.mesh, tag_set(dp))))
+        uris = hit[1]
         current = self._identities.get(dp.node_id)
         if current is None and self.state is not None:
             current = self.state.load_identity(dp.mesh, dp.name)
-        if current is not None and _fits(current, uris, ca, lifetime, now):
+        if current is not None and _fits(current, uris, ca_fingerprint, lifetime, now):
             return current
         identity = issue_identity(ca, dp.mesh, uris, lifetime, self.spec, now)
         self.issued += 1
@@ -137,14 +148,14 @@ class IdentityIssuer:
 def _fits(
     identity: Identity,
     uris: tuple[str, ...],
-    ca: CertificateAuthority,
+    ca_fingerprint: str,
     lifetime: datetime.timedelta,
     now: datetime.datetime,
 ) -> bool:
     same_lifetime = abs((identity.not_after - identity.generation) - lifetime) < datetime.timedelta(seconds=1)
     return (
         identity.uris == uris
-        and identity.ca_fingerprint == ca.fingerprint
+        and identity.ca_fingerprint == ca_fingerprint
         and same_lifetime
         and not identity.expiring_soon(now)
     )

@@ -346,3 +346,18 @@ def test_struct_fast_path_matches_generic_encoding() -> None:
     assert assert_equivalent(Metadata(filter_metadata={"m": msg})) == encode_message(
         Metadata(filter_metadata={"m": Struct.from_dict(dict(reversed(list(msg.to_dict().items()))))})
     )
+
+
+@pytest.mark.parametrize("n", [0, 1, 127, 128, 300, 16383, 16384, 2**21 - 1, 2**21, 2**63 - 1, -1, -128, -(2**63)])
+def test_varint_matches_the_definition(n: int) -> None:
+    """Base 128, low group first, continuation bit on all but the last; negatives as 64-bit two's complement
+    (the precomputed one- and two-byte forms included)."""
+    value = n % (1 << 64)
+    expected = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        expected.append(low | (0x80 if value else 0))
+        if not value:
+            break
+    assert varint(n) == bytes(expected)
+    assert _read_varint(varint(n), 0) == (n % (1 << 64), len(expected))

@@ -262,3 +262,22 @@ def test_one_builder_through_every_golden_case() -> None:
         result = load_catalog([case / "input"], zone=zone)
         assert result.catalog is not None
         before, fresh_before = check_step(builder, result.catalog, before, fresh_before)
+
+
+def test_an_endpoint_move_carries_destinations_and_plans_over() -> None:
+    """Moving an endpoint changes no service, policy or protocol: the rebuild keeps the previous build's
+    destinations and outbound plans (and still equals a fresh build); a protocol change does not."""
+    docs = base()
+    builder = Builder()
+    catalog = load(docs)
+    before = fresh_before = builder.build(catalog)
+    first = builder._meshes["red"].translator
+    moved_endpoint(docs)
+    catalog = load(docs, catalog)
+    before, fresh_before = check_step(builder, catalog, before, fresh_before, dumps=True)
+    carried = builder._meshes["red"].translator
+    assert carried is not first and carried.outbounds is first.outbounds and carried.targeting is first.targeting
+    find(docs, "b-1")["networking"]["inbound"][0]["tags"]["kuma.io/protocol"] = "http"
+    catalog = load(docs, catalog)
+    check_step(builder, catalog, before, fresh_before, dumps=True)
+    assert builder._meshes["red"].translator.outbounds is not first.outbounds

@@ -3,17 +3,19 @@ stay isolated, Exclusive never yields legacy clusters, and output is determinist
 
 from __future__ import annotations
 
+import ipaddress
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from meshxds.resources import load_catalog
 from meshxds.snapshots.builder import snapshots_for
 from meshxds.snapshots.snapshot import CLUSTER, LISTENER
+from meshxds.translators.outbounds import canonical_address
 
 MODES = ("Disabled", "Everywhere", "ReachableBackends", "Exclusive")
 SERVICES = ("alpha", "beta", "gamma")
@@ -111,3 +113,19 @@ def test_random_meshes_translate_consistently(docs: list[dict[str, Any]]) -> Non
         if not dp.transparent:
             outbound = [n for n in snap.get(LISTENER) if n.startswith("outbound:")]
             assert len(outbound) <= len(dp.networking.outbound)
+
+
+@given(st.one_of(st.ip_addresses().map(str), st.lists(st.sampled_from("0123456789.:a٤ "), max_size=16).map("".join)))
+@example("01.2.3.4")
+@example("256.1.1.1")
+@example("1.2.3.٤")
+@example("0.0.0.0")
+@example("1.2.3")
+def test_canonical_address_agrees_with_ipaddress(address: str) -> None:
+    """The IPv4 fast path of ``canonical_address`` returns what parsing with ``ipaddress`` returns."""
+    try:
+        ip = ipaddress.ip_address(address)
+        expected = (str(ip), True, ip.is_unspecified)
+    except ValueError:
+        expected = (address, False, False)
+    assert canonical_address.__wrapped__(address) == expected

@@ -9,7 +9,7 @@ the local app cluster.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
 
@@ -23,6 +23,8 @@ from meshxds.translators.outbounds import LEGACY, Outbound
 from meshxds.translators.rbac import http_rbac, network_rbac
 from meshxds.translators.tls import permissive_chains, strict_chain, tls_inspector
 
+FORWARD_CERT = pb.HttpConnectionManagerForwardClientCertDetails
+
 TCP_IDLE_TIMEOUT_S = 3600
 ROUTE_TIMEOUT_S = 15
 ROUTE_IDLE_TIMEOUT_S = 1800
@@ -33,7 +35,6 @@ INTERNAL_CIDRS = (("10.0.0.0", 8), ("192.168.0.0", 16), ("172.16.0.0", 12), ("12
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
 HCM = "envoy.filters.network.http_connection_manager"
 ROUTER = "envoy.filters.http.router"
-SANITIZE_SET = 3  # HttpConnectionManager.ForwardClientCertDetails.SANITIZE_SET
 
 
 def _tags_metadata(tags: Mapping[str, str]) -> pb.Metadata:
@@ -62,7 +63,9 @@ def _internal_addresses() -> pb.HttpConnectionManagerInternalAddressConfig:
     return pb.HttpConnectionManagerInternalAddressConfig(cidr_ranges=ranges)
 
 
+@lru_cache(maxsize=65536)
 def _tcp_proxy(stat_prefix: str, cluster: str) -> pb.Filter:
+    """Shared by an inbound's plain and mTLS chains (the latter adds RBAC in front), on every proxy of a service."""
     config = pb.TcpProxy(stat_prefix=stat_prefix, cluster=cluster, idle_timeout=pb.seconds(TCP_IDLE_TIMEOUT_S))
     return pb.Filter(name=TCP_PROXY, typed_config=pb.pack(config))
 
@@ -144,7 +147,7 @@ def inbound_chain(
         stream_idle_timeout=pb.seconds(STREAM_IDLE_TIMEOUT_S),
         request_headers_timeout=pb.seconds(0),
         internal_address_config=_internal_addresses(),
-        forward_client_cert_details=SANITIZE_SET if security is not None else 0,
+        forward_client_cert_details=FORWARD_CERT.SANITIZE_SET if security is not None else FORWARD_CERT.SANITIZE,
         set_current_client_cert_details=_cert_uri() if security is not None else None,
     )
     return pb.FilterChain(filters=[pb.Filter(name=HCM, typed_config=pb.pack(hcm))])
@@ -158,6 +161,14 @@ class InboundSecurity:
     mode: Mode
     rules: tuple[Rule, ...]
     stat_prefix: str  # the listener's stat name (Kuma's network RBAC stat prefix, plus ".")
+    # It keys several memos per inbound: hash the rules once, not at every lookup.
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.mesh, self.mode, self.rules, self.stat_prefix)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @cache

@@ -8,7 +8,6 @@ transparent proxy only get their explicit ``networking.outbound[]`` entries.
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +87,17 @@ class Outbound:
     address: str
     port: int
     destination: Destination
+
+
+def outbound_inputs(view: MeshView, endpoints: EndpointMap) -> Hashable:
+    """Everything ``MeshOutbounds`` and the outbound plans read: equal inputs give equal destinations and plans.
+
+    Besides services and policies, only the endpoints' protocol tags (a legacy destination's protocol) and,
+    outside Exclusive mode, the legacy VIPs come from the Dataplanes: moving an endpoint changes neither.
+    """
+    legacy = legacy_vips(view.dataplanes) if view.mesh.spec.mode != MeshServicesMode.EXCLUSIVE else {}
+    protocols = {name: tuple(e.tags.get(PROTOCOL_TAG) for e in eps) for name, eps in endpoints.items()}
+    return (view.mesh, view.mesh_services, view.multizone_services, view.policies, legacy, protocols)
 
 
 class MeshOutbounds:
@@ -249,16 +259,22 @@ class MeshOutbounds:
         return out
 
     # -- per proxy --------------------------------------------------------------------------------
-    def selection_key(self, dp: Dataplane) -> str:
-        """Everything but the proxy's own inbounds that decides its outbounds: proxies sharing it share work."""
+    def selection_key(self, dp: Dataplane) -> Hashable:
+        """Everything but the proxy's own inbounds that decides its outbounds: proxies sharing it share work.
+
+        Plain tuples of the fields (a JSON dump of them cost more than the rest of a proxy's outbound work).
+        """
         net = dp.networking
         tp = net.transparent_proxying
-        parts = {
-            "tp": tp.model_dump(by_alias=True, include={"reachable_services", "reachable_backends"}) if tp else None,
-            "out": [o.model_dump(by_alias=True, exclude_none=True) for o in net.outbound],
-            "ns": dp.labels.get(NAMESPACE_LABEL, ""),
-        }
-        return json.dumps(parts, sort_keys=True)
+        tp_key = None
+        if tp is not None:
+            backends = tp.reachable_backends
+            tp_key = (tuple(tp.reachable_services), None if backends is None else tuple(map(_ref_key, backends.refs)))
+        out = tuple(
+            (o.address, o.port, _items(o.tags), None if o.backend_ref is None else _ref_key(o.backend_ref))
+            for o in net.outbound
+        )
+        return (tp_key, out, dp.labels.get(NAMESPACE_LABEL, ""))
 
     def select_legacy(self, dp: Dataplane) -> list[Outbound]:
         """A transparent proxy's legacy VIP outbounds: they depend on its ``reachableServices`` only."""
@@ -334,14 +350,32 @@ class MeshOutbounds:
         return hits
 
 
+def _items(mapping: Mapping[str, str] | None) -> tuple[tuple[str, str], ...] | None:
+    return None if mapping is None else tuple(sorted(mapping.items()))
+
+
+def _ref_key(ref: BackendRef) -> Hashable:
+    return (ref.kind, ref.name, ref.namespace, ref.port, _items(ref.labels))
+
+
 @lru_cache(maxsize=65536)
 def canonical_address(address: str) -> tuple[str, bool, bool]:
     """(canonical form, parsable, unspecified): Kuma's ``overlap`` is equal canonical forms or an unspecified side."""
+    if _is_canonical_ipv4(address):  # the common case, without ipaddress's parse (every proxy has its own IPs)
+        return address, True, address == "0.0.0.0"
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address, False, False
     return str(ip), True, ip.is_unspecified
+
+
+def _is_canonical_ipv4(address: str) -> bool:
+    """Four decimal octets 0-255 without leading zeros: what ``str(ip_address(address))`` gives back unchanged."""
+    octets = address.split(".")
+    return len(octets) == 4 and all(
+        o.isascii() and o.isdigit() and (o == "0" or o[0] != "0") and int(o) <= 255 for o in octets
+    )
 
 
 def legacy_vips(dataplanes: Iterable[Dataplane]) -> dict[str, str]:

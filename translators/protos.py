@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Mapping
 from datetime import timedelta
 from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -64,6 +65,7 @@ with warnings.catch_warnings():
     from envoy_data_plane.envoy.extensions.filters.http.router.v3 import Router
     from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v3 import (
         HttpConnectionManager,
+        HttpConnectionManagerForwardClientCertDetails,
         HttpConnectionManagerInternalAddressConfig,
         HttpConnectionManagerSetCurrentClientCertDetails,
         HttpFilter,
@@ -85,9 +87,13 @@ with warnings.catch_warnings():
         HealthCheckSpecifier,
         LocalityEndpoints,
     )
-    from envoy_data_plane.google.protobuf import Any, Struct
+    from envoy_data_plane.google.protobuf import Any, Struct, Value
 
+from meshxds.codec import construct
 from meshxds.codec.encode import pack
+
+if not TYPE_CHECKING:
+    construct.install(globals())  # each message class name builds without pydantic validation (codec/construct.py)
 
 __all__ = [
     "Address",
@@ -121,6 +127,7 @@ __all__ = [
     "Http1ProtocolOptions",
     "Http2ProtocolOptions",
     "HttpConnectionManager",
+    "HttpConnectionManagerForwardClientCertDetails",
     "HttpConnectionManagerInternalAddressConfig",
     "HttpConnectionManagerSetCurrentClientCertDetails",
     "HttpFilter",
@@ -145,6 +152,7 @@ __all__ = [
     "TcpProxy",
     "TrafficDirection",
     "UpstreamHttpProtocolOptions",
+    "Value",
     "VirtualHost",
     "pack",
 ]
@@ -153,23 +161,28 @@ __all__ = [
 def struct(values: Mapping[str, str]) -> Struct:
     """A Struct with keys sorted: map fields encode in insertion order, and versions hash the bytes.
 
-    Equal tag sets (every endpoint of a service, every Dataplane's computed labels) share one object:
-    ``Struct.from_dict`` is slow, and shared objects are encoded once.
+    Equal tag sets (every endpoint of a service, every Dataplane's computed labels) share one object,
+    and shared objects are encoded once. Built as ``Struct.from_dict`` builds a map of strings.
     """
     return _struct(tuple(sorted(values.items())))
 
 
 @lru_cache(maxsize=8192)
 def _struct(items: tuple[tuple[str, str], ...]) -> Struct:
-    return Struct.from_dict(dict(items))
+    return Struct(fields={key: _string_value(value) for key, value in items})
+
+
+@lru_cache(maxsize=8192)
+def _string_value(value: str) -> Value:
+    return Value(string_value=value)
 
 
 def seconds(n: float) -> timedelta:
     return timedelta(seconds=n)
 
 
-# Constructors below are cached: messages are never mutated once built, and each construction is a
-# pydantic validation, so sub-messages repeated across resources are built once and shared.
+# Constructors below are cached: messages are never mutated once built, so sub-messages repeated across
+# resources are built once, shared, and (by identity) encoded once.
 
 
 @cache

@@ -9,14 +9,13 @@ previous build's ``MeshTranslator``, unchanged messages and sets are carried ove
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from meshxds.resources.catalog import Catalog, MeshView
 from meshxds.resources.model import Dataplane, Inbound, MeshMultiZoneService, MeshService
-from meshxds.resources.mtp import inbound_rules, selects
+from meshxds.resources.mtp import Rule, inbound_rules, selects
 from meshxds.translators import protos as pb
 from meshxds.translators.clusters import local_cluster, outbound_cluster
 from meshxds.translators.dataplanes import (
@@ -38,7 +37,7 @@ from meshxds.translators.listeners import (
 )
 from meshxds.translators.memo import Memo, same_items
 from meshxds.translators.names import inbound_listener_name, local_cluster_name, stat_name
-from meshxds.translators.outbounds import LEGACY, Destination, MeshOutbounds, Outbound
+from meshxds.translators.outbounds import LEGACY, Destination, MeshOutbounds, Outbound, outbound_inputs
 from meshxds.translators.passthrough import passthrough
 from meshxds.translators.targeting import MeshTargeting, OutboundPlan
 from meshxds.translators.tls import Secret
@@ -112,12 +111,23 @@ def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+@dataclass(frozen=True, slots=True)
+class ProxyInputs:
+    """What a proxy's translation reads from its Dataplane: own resources and the keys of its outbound sets."""
+
+    dataplane: Dataplane
+    own: ResourceSet
+    selection: Hashable  # MeshOutbounds.selection_key
+    collisions: frozenset[tuple[str, int]]  # VIP outbounds that are its own inbounds
+    policies: str  # MeshTargeting.key: the policies that apply to it
+
+
 # (service, protocol, app cluster, named, security): what decides an inbound's mTLS filter chains.
 SecureKey = tuple[str, str, str, bool, InboundSecurity]
 
 
 # (kind, selection, own-inbound collisions, applying policies): what decides one outbound ResourceSet of a proxy.
-BundleKey = tuple[str, str, frozenset[tuple[str, int]], str]
+BundleKey = tuple[str, Hashable, frozenset[tuple[str, int]], str]
 
 
 class MeshTranslator:
@@ -133,9 +143,19 @@ class MeshTranslator:
     def __init__(self, view: MeshView, catalog: Catalog, previous: MeshTranslator | None = None) -> None:
         self.view = view
         self.endpoint_map = build_endpoint_map(view, catalog)
-        self.outbounds = MeshOutbounds(view, self.endpoint_map)
-        self.targeting = MeshTargeting(view, self.outbounds)  # routes and policies (MeshHTTPRoute, MeshTimeout...)
         old = previous
+        # Destinations, outbound plans and policies depend on services, policies and the endpoints' protocols only:
+        # when those are equal (an endpoint moved, a Dataplane came or went) the previous build's objects carry over,
+        # so every id()-keyed memo below and each proxy's outbound keys stay valid.
+        self._outbound_inputs = outbound_inputs(view, self.endpoint_map)
+        self._carried = old is not None and old._outbound_inputs == self._outbound_inputs
+        self.outbounds: MeshOutbounds
+        self.targeting: MeshTargeting
+        if old is not None and self._carried:
+            self.outbounds, self.targeting = old.outbounds, old.targeting
+        else:
+            self.outbounds = MeshOutbounds(view, self.endpoint_map)
+            self.targeting = MeshTargeting(view, self.outbounds)  # routes and policies (MeshHTTPRoute, MeshTimeout...)
         self._cla: ClaBuilder = ClaBuilder(old._cla if old else None)
         self._clusters: Memo[tuple[int, str], pb.Cluster] = Memo(old._clusters if old else None)
         self._clas: Memo[int, pb.ClusterLoadAssignment] = Memo(old._clas if old else None)
@@ -148,8 +168,8 @@ class MeshTranslator:
         self._secure: Memo[SecureKey, list[pb.FilterChain]] = Memo(old._secure if old else None)
         self._bundles: dict[BundleKey, ResourceSet] = {}
         self._old_bundles = old._bundles if old else {}
-        # node id → (its Dataplane, selection key, own resources); reused while the Dataplane is equal
-        self._own: dict[str, tuple[Dataplane, str, ResourceSet]] = {}
+        # node id → its Dataplane, own resources and outbound keys; reused while the Dataplane is equal
+        self._own: dict[str, ProxyInputs] = {}
         self._old_own = old._own if old else {}
         # Mesh mTLS: the mesh name when on ("" when off); with the Mesh fields below, what decides own resources.
         spec = view.mesh.spec
@@ -157,6 +177,9 @@ class MeshTranslator:
         self._security_inputs = (self._mtls, spec.mtls_mode, view.traffic_permissions, spec.passthrough)
         if old is not None and old._security_inputs != self._security_inputs:
             self._old_own = {}  # the same Dataplane gets different inbound listeners now
+        # MeshTrafficPermission rules by the selecting policies (Kuma's rule computation is exponential in tags)
+        self._rules: dict[tuple[int, ...], tuple[Rule, ...]] = {}
+        self._securities: dict[tuple[tuple[int, ...], str], InboundSecurity] = {}
         # DNS: the mesh's names once; a ResourceSet per listener message (equal tables share one message)
         legacy_vips = {ob.destination.service: ob.address for ob in self.outbounds.legacy_outbounds}
         services: list[MeshService | MeshMultiZoneService] = [*view.mesh_services, *view.multizone_services]
@@ -271,11 +294,17 @@ class MeshTranslator:
         if not self._mtls:
             return None
         view = self.view
-        selected = [p for p in view.traffic_permissions if selects(p, dp, inbound, view.mesh_services)]
-        rules = tuple(inbound_rules(selected))
+        selected = tuple(p for p in view.traffic_permissions if selects(p, dp, inbound, view.mesh_services))
         # Only a network RBAC filter names the listener: HTTP chains stay shared by every proxy of the service.
         prefix = "" if is_http(inbound_protocol(inbound)) else stat_name(listener)
-        return InboundSecurity(self._mtls, view.mesh.spec.mtls_mode, rules, prefix)
+        key = (tuple(map(id, selected)), prefix)  # the policies live as long as the view, so their ids are stable
+        security = self._securities.get(key)
+        if security is None:
+            rules = self._rules.get(key[0])
+            if rules is None:
+                rules = self._rules[key[0]] = tuple(inbound_rules(selected))
+            security = self._securities[key] = InboundSecurity(self._mtls, view.mesh.spec.mtls_mode, rules, prefix)
+        return security
 
     def _own_resources(self, dp: Dataplane) -> ResourceSet:
         """The proxy's inbounds: its listeners and the app clusters behind them (read from ``dp`` only)."""
@@ -307,24 +336,38 @@ class MeshTranslator:
             clusters.update((c.name, c) for c in more_clusters)
         return ResourceSet(clusters=tuple(clusters.values()), listeners=tuple(listeners))
 
+    def _inputs(self, dp: Dataplane) -> ProxyInputs:
+        """``dp``'s own resources and outbound keys: the previous build's while ``dp`` is equal."""
+        hit = self._own.get(dp.node_id)
+        if hit is not None and hit.dataplane is dp:
+            return hit
+        old = self._old_own.get(dp.node_id)
+        if old is not None and (old.dataplane is dp or old.dataplane == dp):
+            # Other destinations or policies than last time: the outbound keys may differ.
+            hit = replace(old, dataplane=dp) if self._carried else replace(old, dataplane=dp, **self._outbound_keys(dp))
+        else:
+            own = self._own_resources(dp)
+            hit = ProxyInputs(dp, own, self.outbounds.selection_key(dp), **self._outbound_keys(dp))
+        self._own[dp.node_id] = hit
+        return hit
+
+    def _outbound_keys(self, dp: Dataplane) -> dict[str, Any]:
+        return {
+            "collisions": frozenset(self.outbounds.own_inbound_collisions(dp)),
+            "policies": self.targeting.key(dp),
+        }
+
     def proxy(self, dp: Dataplane) -> ProxyResources:
         node_id = dp.node_id
-        hit = self._own.get(node_id)
-        if hit is None or hit[0] is not dp:
-            hit = self._old_own.get(node_id)
-            if hit is None or not (hit[0] is dp or hit[0] == dp):
-                hit = (dp, self.outbounds.selection_key(dp), self._own_resources(dp))
-            self._own[node_id] = hit
-        _, selection, own = hit
-        collisions = frozenset(self.outbounds.own_inbound_collisions(dp))
-        policies = self.targeting.key(dp)
+        hit = self._inputs(dp)
+        own, selection, collisions, policies = hit.own, hit.selection, hit.collisions, hit.policies
         tp = dp.networking.transparent_proxying
         if tp is None or not dp.transparent:  # explicit outbounds only (Kuma's resolveVIPOutbounds)
             explicit = self._bundle(("explicit", selection, collisions, policies), dp, self.outbounds.explicit)
             return ProxyResources(node_id, own, explicit)
-        legacy_key = ("legacy", json.dumps(sorted(set(tp.reachable_services))), collisions, policies)
+        legacy_key = ("legacy", tuple(sorted(set(tp.reachable_services))), collisions, policies)
         legacy = self._bundle(legacy_key, dp, self.outbounds.select_legacy)
-        shared_key = ("resources", f"{selection}|{legacy_key[1]}", collisions, policies)
+        shared_key = ("resources", (selection, legacy_key[1]), collisions, policies)
         shared = self._bundle(
             shared_key, dp, self.outbounds.select_resources, frozenset(c.name for c in legacy.clusters)
         )

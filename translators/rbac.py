@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -31,9 +32,13 @@ with warnings.catch_warnings():
     from envoy_data_plane.envoy.extensions.filters.network.rbac.v3 import Rbac as NetworkRbac
     from envoy_data_plane.envoy.type.matcher.v3 import StringMatcher
 
+from meshxds.codec import construct
 from meshxds.resources.model import SERVICE_TAG, Action
 from meshxds.resources.mtp import Rule, Tag
 from meshxds.translators import protos as pb
+
+if not TYPE_CHECKING:
+    construct.install(globals())  # message classes build without validation (codec/construct.py)
 
 NETWORK_RBAC = "envoy.filters.network.rbac"
 HTTP_RBAC = "envoy.filters.http.rbac"
@@ -59,7 +64,8 @@ def _policy(principals: list[Principal]) -> Policy:
     return Policy(permissions=[Permission(any=True)], principals=principals)
 
 
-def rbac_rules(mesh: str, rules: Sequence[Rule]) -> tuple[Rbac, Rbac | None]:
+@lru_cache(maxsize=4096)
+def rbac_rules(mesh: str, rules: tuple[Rule, ...]) -> tuple[Rbac, Rbac | None]:
     """(rules, shadow rules) for one inbound."""
     allowed = [principal(mesh, r.subset) for r in rules if r.action == Action.ALLOW]
     allowed += [principal(mesh, r.subset) for r in rules if r.action == Action.ALLOW_WITH_SHADOW_DENY]

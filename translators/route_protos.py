@@ -4,6 +4,7 @@ retries, circuit breakers, health checks, load balancers), imported in one place
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -43,6 +44,11 @@ with warnings.catch_warnings():
     )
     from envoy_data_plane.envoy.type.matcher.v3 import RegexMatchAndSubstitute, RegexMatcher, StringMatcher
     from envoy_data_plane.envoy.type.v3 import FractionalPercent, FractionalPercentDenominatorType, Int64Range, Percent
+
+from meshxds.codec import construct
+
+if not TYPE_CHECKING:
+    construct.install(globals())  # message classes build without validation (codec/construct.py)
 
 __all__ = [
     "ClusterCommonLbConfig",

@@ -162,6 +162,9 @@ class ProxyRules:
     view: MeshView
     policies: tuple[p.AnyPolicy, ...]
     by_kind: dict[str, list[Entry]] = field(default_factory=dict)
+    # Merge results by (what, the relevant entries' ids): destinations that the same entries reach (every one, for
+    # Mesh-wide policies such as Kuma's defaults) share one merge. The entries live as long as ``by_kind``.
+    _merged: dict[tuple[str, tuple[int, ...]], Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         grouped: dict[str, list[Entry]] = {}
@@ -179,6 +182,14 @@ class ProxyRules:
         entries = self.relevant(kind, dest_kri, dest_resource, legacy)
         if not entries:
             return None
+        key = (kind, tuple(map(id, entries)))
+        hit: Merged | None = self._merged.get(key)
+        if hit is None:
+            hit = self._merged[key] = self._merge(entries)
+        return hit
+
+    @staticmethod
+    def _merge(entries: list[Entry]) -> Merged:
         conf: dict[str, Any] = {}
         origins: dict[str, str] = {}
         for e in entries:
@@ -187,8 +198,17 @@ class ProxyRules:
 
     def http_rules(self, dest_kri: str, dest_resource: str, legacy: str = "") -> list[HTTPRouteRule]:
         """``mergeValuesByKey`` over the relevant MeshHTTPRoute rules, then ``Transform`` (reverse)."""
+        entries = self.relevant("MeshHTTPRoute", dest_kri, dest_resource, legacy)
+        key = ("MeshHTTPRoute", tuple(map(id, entries)))
+        hit: list[HTTPRouteRule] | None = self._merged.get(key)
+        if hit is None:
+            hit = self._merged[key] = self._http_rules(entries)
+        return list(hit)
+
+    @staticmethod
+    def _http_rules(entries: list[Entry]) -> list[HTTPRouteRule]:
         acc: list[tuple[str, list[tuple[p.HTTPRule, p.MeshHTTPRoute]]] | None] = []
-        for e in self.relevant("MeshHTTPRoute", dest_kri, dest_resource, legacy):
+        for e in entries:
             route: p.MeshHTTPRoute = e.policy  # type: ignore[assignment]
             for rule in reversed(e.to.rules):
                 key = p.match_json(list(rule.matches))

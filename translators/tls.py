@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -36,7 +37,11 @@ with warnings.catch_warnings():
     )
     from envoy_data_plane.envoy.type.matcher.v3 import StringMatcher
 
+from meshxds.codec import construct
 from meshxds.translators import protos as pb
+
+if not TYPE_CHECKING:
+    construct.install(globals())  # message classes build without validation (codec/construct.py)
 
 TLS_SOCKET = "envoy.transport_sockets.tls"
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
