@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,29 +35,40 @@ STILL_CHANGING_WARNING = 10.0  # seconds of continuous change before saying so (
 WATCH_ENV = "MESHXDS_WATCH"  # "poll" forces polling, "notify" requires notifications; default "auto"
 MODES = ("auto", "notify", "poll")
 NOTIFY_STEP_MS = 5  # watchfiles hands over a batch after this much quiet; ``settle`` does the real waiting
-RECHECK = 5.0  # seconds between safety-net polls when notifications are on
+RECHECK = 10.0  # seconds between safety-net polls when notifications are on
+YIELD_EVERY = 200  # files stat'ed between two GIL releases while fingerprinting
 
 
 def fingerprint(paths: Sequence[str | Path]) -> Fingerprint:
     """What changes when any input file is written, added, removed or renamed (blocking: call off the loop).
 
     Only YAML files count under a folder (the loader reads nothing else): a log file written beside
-    them must not keep the input from ever holding still.
+    them must not keep the input from ever holding still. Plain strings and ``os`` calls, sorted as
+    strings (``FileCache.fingerprint``'s order), with a GIL release every ``YIELD_EVERY`` files: a
+    folder of thousands of files must not hold the server's loop for tens of milliseconds.
     """
     out: list[tuple[str, int, int, int]] = []
-    for root in paths:
-        if Path(root).is_dir():
-            files = sorted(f for f in Path(root).rglob("*") if f.suffix in YAML_SUFFIXES)
+    done = 0
+    for raw in paths:
+        root = os.fspath(raw)
+        if os.path.isdir(root):
+            files: list[str] = []
+            for top, _dirs, names in os.walk(root, followlinks=True):
+                files += [os.path.join(top, n) for n in names if n.endswith(YAML_SUFFIXES)]
+            files.sort()
         else:
-            files = [Path(root)]
+            files = [str(Path(root))]
         for f in files:
+            done += 1
+            if done % YIELD_EVERY == 0:
+                time.sleep(0)  # lets the event loop's thread take the GIL
             try:
-                st = f.stat()
+                st = os.stat(f)
             except OSError:
-                out.append((str(f), -1, -1, -1))
+                out.append((f, -1, -1, -1))
                 continue
-            if f.is_file():
-                out.append((str(f), st.st_mtime_ns, st.st_size, st.st_ino))
+            if stat.S_ISREG(st.st_mode):
+                out.append((f, st.st_mtime_ns, st.st_size, st.st_ino))
     return tuple(out)
 
 

@@ -78,7 +78,8 @@ class FileCache:
         self.unstable: frozenset[Path] = frozenset()  # files that changed while the last load read them
         self._roots: list[Path] | None = None
         self._problems: list[Problem] = []  # the last walk's problems with the roots themselves
-        self._order: list[Path] = []
+        self._order: list[Path] = []  # the files in load order
+        self._listed: set[Path] = set()
         self._touched: set[Path] = set()
         self._unstable: set[Path] = set()
 
@@ -91,8 +92,9 @@ class FileCache:
             self._scan(roots)
         self.changed = frozenset(self._touched)
         self.unstable = frozenset(self._unstable)
-        if self.changed or len(self._order) != len(self.files):
+        if any((p in self.files) != (p in self._listed) for p in self.changed):  # added or removed: sort again
             self._order = sorted(self.files, key=lambda p: p.as_posix())
+            self._listed = set(self._order)
         return self.documents()
 
     def documents(self) -> Documents:
