@@ -11,17 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from bench import mesh
@@ -52,27 +47,13 @@ async def load(store: PostgresStore, docs: list[dict[str, Any]]) -> None:
 @contextmanager
 def postgres() -> Iterator[str]:
     """A throwaway PostgreSQL server (the Debian binaries, as the tests run them); yields an empty database's URL."""
-    import psycopg
-
-    from tests.support.net import free_port
-    from tests.support.postgres import PostgresServer, as_owner, bindir
+    from tests.support.postgres import bindir, running_server
 
     binaries = bindir()
     if binaries is None:
         raise RuntimeError("PostgreSQL server not installed (apt-get install postgresql)")
-    data = Path(tempfile.mkdtemp(prefix="meshxds-bench-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres", "postgres")
-    initdb = [str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]
-    subprocess.run(as_owner(initdb), check=True, capture_output=True)
-    server = PostgresServer(binaries, data, free_port())
-    server.start()
-    try:
-        psycopg.connect(server.url(), connect_timeout=10).close()
+    with running_server(binaries) as server:
         yield server.new_database()
-    finally:
-        server.stop("immediate")
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def put(base: str, token: str, doc: dict[str, Any]) -> None:

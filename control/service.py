@@ -18,9 +18,11 @@ import asyncio
 import datetime
 import gc
 import logging
+import sys
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,21 @@ log = logging.getLogger("meshxds.serve")
 PROBLEM_LINE = 1000  # characters of one error or warning line (a value quoted from the input can be huge)
 MAX_LISTED = 10  # node ids named in a reload line; the rest are counted
 TIMES_KEPT = 50  # reloads whose stage times ``Service.times`` keeps (the bench reads them)
+# While a build runs in a worker thread, the loop's thread gets the GIL back this often at worst (CPython's
+# default is 5 ms: every time the loop blocks on I/O and wakes up, it may wait that long again).
+BUILD_SWITCH_INTERVAL = 0.001
+
+
+@contextmanager
+def switch_interval(seconds: float | None) -> Iterator[None]:
+    """``sys.setswitchinterval(seconds)`` for what runs inside (None: unchanged)."""
+    before = sys.getswitchinterval()
+    if seconds is not None:
+        sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 @dataclass(frozen=True)
@@ -64,12 +81,13 @@ class ReloadTimes:
 
     changed: frozenset[Path] | None  # the paths the watcher reported (None: everything was looked at)
     first_event: float  # the first change noticed
-    settled: float  # the input found quiet: the read starts
+    settled: float  # the input found quiet (the watcher's stamp; else when the read started)
     read: float  # files read and parsed (only the changed ones)
     catalog: float  # Catalog assembled
     built: float  # snapshots built
     applied: float = 0.0  # in the cache: streams are woken
     files_parsed: int = 0
+    started: float = 0.0  # the worker thread began reading
 
 
 @dataclass(frozen=True)
@@ -143,6 +161,7 @@ class Service:
         # The snapshots handed to the cache last time: kept so the reaper, not the cache, drops them.
         self._served: dict[str, Snapshot] = {}
         self.reaper = Reaper()
+        self.build_switch_interval: float | None = BUILD_SWITCH_INTERVAL
         self.guard = guard or RemovalGuard()
         self.watcher = Supervised("input watcher", self.watch)
         self.last_error: str | None = None
@@ -165,13 +184,14 @@ class Service:
         reload is for those changes alone, so when they held nothing new there is nothing to build.
         """
         start = time.perf_counter()
-        settled = time.time()
+        started = time.time()
+        settled = changes.settled_at if changes is not None and changes.settled_at else started
         changed = changes.paths if changes is not None else None
         reads = self.files.reads
         docs = self.files.load(self.paths, changed)  # only what changed since the last load is parsed again
         read = time.time()
         first = changes.first_at if changes is not None else 0.0
-        stamps = ReloadTimes(changed, first, settled, read, 0.0, 0.0, files_parsed=self.files.reads - reads)
+        stamps = ReloadTimes(changed, first, settled, read, 0.0, 0.0, 0.0, self.files.reads - reads, started)
         if files_only and previous is not None and not self.files.changed and not self.files.unstable:
             return Built(None, None, time.perf_counter() - start, times=stamps, unchanged=True)
         result = catalog_from_documents(docs, self.zone, previous, connected, health=health, dns_ports=dns_ports)
@@ -244,7 +264,8 @@ class Service:
         means reading again once the input is quiet. ``files_only``: nothing else asked for this reload."""
         async with self._reloading:
             health, dns_ports = self.reports.take()
-            with collector_paused():  # the build runs without the cyclic GC; apply freezes its survivors
+            # The build runs without the cyclic GC (apply freezes its survivors) and hands the GIL back often.
+            with collector_paused(), switch_interval(self.build_switch_interval):
                 while True:
                     built = await asyncio.to_thread(
                         self.build, self.catalog, self.cache.connected(), health, dns_ports, changes, files_only
