@@ -84,6 +84,7 @@ class EditResult:
     full_rebuild_lag: dict[str, float] = field(default_factory=dict)  # reaper variant → worst lag
     full_rebuild_s: float = 0.0
     late_stacks: list[str] = field(default_factory=list)
+    reloads: list[str] = field(default_factory=list)  # every reload the service recorded, for a look at the timeline
 
     def latencies(self) -> list[float]:
         return [a for r in self.rounds for a in r.acks]
@@ -295,6 +296,12 @@ async def folder_run(spec: MeshSpec, streams: int, rounds: int, lag_rebuilds: bo
         finally:
             await lag.stop()
             await service.stop()
+        zero = service.times[0].applied if service.times else 0.0
+        reloads = [
+            f"changed {'all' if t.changed is None else len(t.changed)}: first {t.first_event - zero:.3f} "
+            f"settled {t.settled - zero:.3f} started {t.started - zero:.3f} applied {t.applied - zero:.3f}"
+            for t in service.times
+        ]
         return EditResult(
             "folder",
             hello["synced"],
@@ -309,6 +316,7 @@ async def folder_run(spec: MeshSpec, streams: int, rounds: int, lag_rebuilds: bo
             rebuild_lag,
             rebuild_s,
             lag.stacks[:40],
+            reloads,
         )
 
 
@@ -512,6 +520,7 @@ def run(
             result = asyncio.run(api_run(spec, streams, rounds, url))
     summary = result.summary()
     summary["late_stacks"] = result.late_stacks
+    summary["reloads"] = result.reloads
     summary["rounds_detail"] = [asdict(r) | {"acks": len(r.acks)} for r in result.rounds]
     return summary
 

@@ -208,7 +208,7 @@ class StoreService:
         log.info("built %d nodes; changed: %s", len(snapshots), ", ".join(changed) or "nothing")
         self.schedule_grace_end(catalog)
         if self.leader:
-            state = remembered(catalog)
+            state = await asyncio.to_thread(remembered, catalog)  # 1,000 services: tens of ms, off the loop
             if state != self._remembered:
                 await self.store.put_state(STATE_NAME, state)
                 self._remembered = state

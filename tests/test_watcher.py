@@ -10,16 +10,19 @@ import asyncio
 import gc
 import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from meshxds.control.folder_service import FolderService
 from meshxds.control.reaper import Reaper
 from meshxds.control.service import Service
 from meshxds.control.watcher import WATCH_ENV, Changes, InputWatcher, relevant, resolve_mode
 from meshxds.resources.loader import load_documents
-from meshxds.store.folder import FileCache
+from meshxds.store.folder import FileCache, FolderStore
+from meshxds.store.state import STATE_NAME
 from tests.resources.util import MESH_EVERYWHERE, dataplane
 from tests.support.adsclient import run, until
 
@@ -208,6 +211,35 @@ def test_the_service_parses_only_the_edited_file_and_records_its_stages(tmp_path
             moved = service.dataplane("default.dp-4")
             assert moved is not None and moved.networking.address == "10.0.7.7"
             await service.reaper.drain()
+        finally:
+            await service.stop()
+
+    run(body, timeout=30.0)
+
+
+def test_the_folder_service_remembers_its_catalog_off_the_loop_and_restores_the_switch_interval(
+    tmp_path: Path,
+) -> None:
+    """The Catalog's VIPs reach the state after a reload (written in the background); the build's shorter
+    GIL switch interval is put back afterwards."""
+    folder = tmp_path / "mesh"
+    write_mesh(folder, 3)
+    before = sys.getswitchinterval()
+
+    async def body() -> None:
+        store = FolderStore([folder], state_dir=tmp_path / "state")
+        service = FolderService(store, "default", poll_interval=0.02)
+        await service.start("127.0.0.1", 0)
+        try:
+            await service.remembered()
+            names = {s["name"] for s in (store.state.get(STATE_NAME) or {}).get("services", [])}
+            assert {"s0", "s1", "s2"} <= names
+            dp_file(folder, 3)
+            await until(lambda: len(service.cache.nodes()) == 4, 5.0, "the new Dataplane")
+            await service.remembered()
+            names = {s["name"] for s in (store.state.get(STATE_NAME) or {}).get("services", [])}
+            assert "s3" in names
+            assert sys.getswitchinterval() == before
         finally:
             await service.stop()
 
