@@ -63,6 +63,7 @@ class Round:
     acks: list[float]
     stages: dict[str, float] = field(default_factory=dict)  # stage → seconds it took
     loop_lag_s: float = 0.0
+    notice_lag_s: float = 0.0  # worst lag from the write until the watcher found the input quiet
     build_lag_s: float = 0.0  # worst lag while the service read, assembled and built (until apply)
     push_lag_s: float = 0.0  # worst lag from apply to the last ACK (the server's own push work)
     loop_lag_at_s: float = 0.0  # when the worst lag ended, from the write
@@ -347,11 +348,21 @@ async def folder_round(
     names = ("first_event", "settled", "started", "read", "catalog", "built", "applied")
     timeline = {k: getattr(times, k) - t0 for k in names}
     at = lag.worst_at - t0
+    during_notice = lag.worst_between(t0, times.settled)
     during_build = lag.worst_between(times.settled, times.applied)
     during_push = lag.worst_between(times.applied + 0.001, last + 0.001)
     timeline["last ack"] = last - t0
     return Round(
-        len(expected), len(acks), acks, stages(t0, times, last), lag.take(), during_build, during_push, at, timeline
+        len(expected),
+        len(acks),
+        acks,
+        stages(t0, times, last),
+        lag.take(),
+        during_notice,
+        during_build,
+        during_push,
+        at,
+        timeline,
     )
 
 

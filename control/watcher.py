@@ -137,10 +137,13 @@ class InputWatcher:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._seen: Fingerprint | None = None
+        self._notified: set[Path] = set()  # paths notifications reported since the last poll
 
     # -- what backends report ------------------------------------------------------------------
-    def note(self, paths: frozenset[Path] | set[Path] | None) -> None:
+    def note(self, paths: frozenset[Path] | set[Path] | None, notified: bool = False) -> None:
         """Some paths changed (``None``: anything may have). Called by the backends on the loop."""
+        if notified and paths is not None:
+            self._notified |= paths
         if paths is not None and not paths:
             return
         if paths is None:
@@ -264,10 +267,13 @@ class InputWatcher:
         return await asyncio.to_thread(fingerprint, self.paths)
 
     async def poll_once(self) -> None:
+        """Note what differs from the last poll, less what notifications already reported (the safety net
+        must not make a reload, or extend a quiet period, for an edit that was seen)."""
         latest = await self.fingerprint()
         if self._seen is not None and latest != self._seen:
-            self.note(differences(self._seen, latest))
+            self.note(differences(self._seen, latest) - self._notified)
         self._seen = latest
+        self._notified = set()
 
     async def _poll(self, interval: float) -> None:
         while not self._stop.is_set():
@@ -307,7 +313,7 @@ class InputWatcher:
                 if absolute in reported or not target.is_dir() or folder != root.is_dir():
                     self.note(None)
                     break  # the watched folder itself went away or was replaced: watch it anew
-                self.note({as_given(p, absolute, target) for p in reported})
+                self.note({as_given(p, absolute, target) for p in reported}, notified=True)
 
 
 def as_given(path: Path, absolute: Path, given: Path) -> Path:

@@ -244,3 +244,30 @@ def test_the_folder_service_remembers_its_catalog_off_the_loop_and_restores_the_
             await service.stop()
 
     run(body, timeout=30.0)
+
+
+def test_the_safety_poll_does_not_report_again_what_notifications_reported(tmp_path: Path) -> None:
+    """With notifications, the periodic poll is only a net for lost events: an edit already reported must not
+    come back as a second batch (it re-read files and held up the next edit's quiet period)."""
+    folder = tmp_path / "mesh"
+    write_mesh(folder, 3)
+    target = folder / "dp-0.yaml"
+
+    async def body() -> None:
+        watcher = InputWatcher([folder], poll_interval=0.02, settle=0.03, mode="notify", recheck=3600)
+        await watcher.start()
+        try:
+            replace_atomically(target, target.read_text().replace("10.0.0.1", "10.0.3.3"))
+            changes = await watcher.wait(5.0)
+            assert changes is not None and changes.paths is not None and target in changes.paths
+            await watcher.poll_once()
+            assert not watcher.pending
+            # ...while a change no notification reported (a lost event) is found by the poll.
+            watcher._seen = ((str(folder / "dp-1.yaml"), 0, 0, 0), *(watcher._seen or ()))
+            await watcher.poll_once()
+            found = watcher.take()
+            assert found is not None and found.paths == {folder / "dp-1.yaml"}
+        finally:
+            await watcher.stop()
+
+    run(body, timeout=30.0)
