@@ -4,8 +4,8 @@ The glue between the pipeline and the server: load → validate → translate �
 The watcher (``control.watcher``: OS notifications, polling as the fallback) says which paths
 changed once the input held still for ``settle`` seconds; only those are read again
 (``store.folder.FileCache``), and if the input changed while being read, it is read again, so a
-half-written file is never served. The previous build is freed in slices (``control.reaper``), so
-dropping it never stalls the streams. Invalid input (a parse
+half-written file is never served. The snapshots a reload replaces are freed in slices
+(``control.reaper``), so dropping them does not stall the streams. Invalid input (a parse
 error, an empty or missing folder) is reported with the same lines as ``meshxds validate`` and the
 last good snapshots stay served; a change that would remove most proxies at once waits for
 ``control.guard``. The watcher runs supervised (``control.supervise``) and ``readiness()`` says what
