@@ -125,7 +125,7 @@ class StoreService:
         self.metrics.changes.labels(change.action).inc()
         if change.action == "STATE":
             if change.key is not None and change.key.name == STATE_NAME and not self.leader:
-                self.previous = previous_catalog(await self.store.get_state(STATE_NAME), self.zone)
+                self.previous = self.taking_over(previous_catalog(await self.store.get_state(STATE_NAME), self.zone))
                 self._dirty.set()
             return
         if await self.mirror.apply(change) or change.action == "RESYNC":
@@ -144,10 +144,14 @@ class StoreService:
         self.metrics.leader.set(1 if leader else 0)
         if leader:
             # Take over from the state the previous leader left, never from this replica's own guesses.
-            self.previous = previous_catalog(await self.store.get_state(STATE_NAME), self.zone)
+            self.previous = self.taking_over(previous_catalog(await self.store.get_state(STATE_NAME), self.zone))
             await self.ensure_defaults()
             self._remembered = None
             self._dirty.set()
+
+    def taking_over(self, state: Catalog | None) -> Catalog | None:
+        """The leader's VIP state, with this replica's last build's results for the next build to take over."""
+        return replace(state, memo=self.current.memo) if state is not None and self.current is not None else state
 
     async def ensure_defaults(self) -> None:
         """Kuma's leader creates the default Mesh once (defaults/components.go); a deleted one stays deleted."""

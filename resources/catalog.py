@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from meshxds.resources.memo import CatalogMemo
 from meshxds.resources.model import (
     Dataplane,
     HostnameGenerator,
@@ -57,6 +58,8 @@ class Catalog:
     vip_memory: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict, compare=False)
     # node id → the DNS port its sidecar reported (node metadata ``dataplane.dns.port``); fed in at the edge.
     dns_ports: dict[str, int] = field(default_factory=dict)
+    # What the build of this Catalog computed, for the next build to take over (``resources.memo``).
+    memo: CatalogMemo | None = field(default=None, compare=False, repr=False)
 
     def dataplane(self, node_id: str) -> Dataplane | None:
         """Find a Dataplane by Kuma node id ``<mesh>.<name>``."""

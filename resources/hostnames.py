@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TypeVar
+from functools import lru_cache
+from typing import Literal, TypeVar
 
 from meshxds.resources import model as m
 from meshxds.resources.match import labels_match
+from meshxds.resources.memo import Table
 
 DEFAULT_GENERATOR = m.HostnameGenerator(
     name="local-universal-mesh-service",
@@ -38,8 +40,10 @@ class TemplateError(ValueError):
     """The template is outside the supported subset, or a label it needs is missing."""
 
 
-def parse(template: str) -> list[str | tuple[str, str]]:
-    """Split into literal text and actions (``("field", name)`` / ``("label", key)``)."""
+@lru_cache(maxsize=256)
+def parse(template: str) -> tuple[str | tuple[str, str], ...]:
+    """Split into literal text and actions (``("field", name)`` / ``("label", key)``); cached per template, as
+    every service of a generator renders the same one."""
     parts: list[str | tuple[str, str]] = []
     pos = 0
     for match in ACTION.finditer(template):
@@ -56,7 +60,7 @@ def parse(template: str) -> list[str | tuple[str, str]]:
     if "{{" in rest or "}}" in rest:
         raise TemplateError("unclosed action")
     parts.append(rest)
-    return parts
+    return tuple(parts)
 
 
 def render(template: str, fields: dict[str, str], labels: dict[str, str]) -> str:
@@ -118,44 +122,82 @@ def selector_of(gen: m.HostnameGenerator, svc: m.MeshService | m.MeshMultiZoneSe
     return sel.mesh_service if isinstance(svc, m.MeshService) else sel.mesh_multi_zone_service
 
 
-def assign_hostnames(services: Sequence[Svc], generators: Sequence[m.HostnameGenerator], zone: str) -> list[Svc]:
-    """Fill ``status.addresses``/``hostnameGenerators`` of one mesh's services of one kind."""
+# What one generator gave one service: (generator name, hostname or None, condition status, reason, message).
+Outcome = tuple[str, str | None, Literal["True", "False"], str, str]
+# Per generator: None when it does not select the service, else (hostname, None) or (None, template error).
+Rendered = tuple[tuple[str | None, str | None] | None, ...]
+
+
+def rendered(
+    svc: m.MeshService | m.MeshMultiZoneService, generators: Sequence[m.HostnameGenerator], zone: str
+) -> Rendered:
+    """What each generator renders for ``svc`` on its own (collisions are decided across services)."""
+    out: list[tuple[str | None, str | None] | None] = []
+    for gen in generators:
+        sel = selector_of(gen, svc)
+        if sel is None or not labels_match(sel.match_labels, svc.labels):
+            out.append(None)
+            continue
+        try:
+            out.append((render(gen.spec.template, fields_of(svc, zone), svc.labels), None))
+        except TemplateError as e:
+            out.append((None, str(e)))
+    return tuple(out)
+
+
+def assign_hostnames(
+    services: Sequence[Svc],
+    generators: Sequence[m.HostnameGenerator],
+    zone: str,
+    memo: Table | None = None,
+    renders: Table | None = None,
+) -> list[Svc]:
+    """Fill ``status.addresses``/``hostnameGenerators`` of one mesh's services of one kind.
+
+    ``renders`` keeps what the generators render for a service while it and they are unchanged; ``memo`` keeps
+    a service whose outcomes are as last time the very same object.
+    """
+    gens = tuple(ordered_generators(generators))
+    context = (gens, zone)
+    made = [renders.of(s, context, rendered, s, gens, zone) if renders else rendered(s, gens, zone) for s in services]
     taken: dict[str, str] = {}  # hostname -> the service that got it
-    results: dict[int, list[tuple[m.Address | None, m.HostnameGeneratorStatus]]] = {}
-    for gen in ordered_generators(generators):
-        ref = m.HostnameGeneratorRef(core_name=gen.name)
+    results: dict[int, list[Outcome]] = {}
+    for g, gen in enumerate(gens):
         for n, svc in enumerate(services):
-            sel = selector_of(gen, svc)
-            if sel is None or not labels_match(sel.match_labels, svc.labels):
+            found = made[n][g]
+            if found is None:
                 continue
-            address: m.Address | None = None
-            try:
-                hostname = render(gen.spec.template, fields_of(svc, zone), svc.labels)
-            except TemplateError as e:
-                cond = m.Condition(type="Generated", status="False", reason="TemplateError", message=str(e))
+            hostname, error = found
+            if hostname is None:
+                outcome: Outcome = (gen.name, None, "False", "TemplateError", error or "")
+            elif taken.get(hostname, svc.name) != svc.name:  # the same service twice is no collision
+                message = f"Hostname collision with {svc.kind}: {svc.name}"  # Kuma's text, naming this service
+                outcome = (gen.name, None, "False", "Collision", message)
             else:
-                if taken.get(hostname, svc.name) != svc.name:  # the same service twice is no collision
-                    message = f"Hostname collision with {svc.kind}: {svc.name}"  # Kuma's text, naming this service
-                    cond = m.Condition(type="Generated", status="False", reason="Collision", message=message)
-                else:
-                    taken[hostname] = svc.name
-                    address = m.Address(hostname=hostname, origin="HostnameGenerator", hostname_generator_ref=ref)
-                    cond = m.Condition(type="Generated", status="True", reason="Generated")
-            results.setdefault(n, []).append(
-                (address, m.HostnameGeneratorStatus(hostname_generator_ref=ref, conditions=[cond]))
-            )
+                taken[hostname] = svc.name
+                outcome = (gen.name, hostname, "True", "Generated", "")
+            results.setdefault(n, []).append(outcome)
     out: list[Svc] = []
     for n, item in enumerate(services):
-        res: list[tuple[m.Address | None, m.HostnameGeneratorStatus]] = sorted(
-            results.get(n, []), key=lambda r: r[1].hostname_generator_ref.core_name
-        )
-        if res:
-            kept = [a for a in item.status.addresses if a.origin != "HostnameGenerator"]
-            made = [a for a, _ in res if a is not None]
-            status = item.status.model_copy(
-                update={"addresses": kept + made, "hostname_generators": [s for _, s in res]}
-            )
-            out.append(item.model_copy(update={"status": status}))
-        else:
+        given = results.get(n)
+        if not given:
             out.append(item)
+            continue
+        outcomes = tuple(sorted(given, key=lambda r: r[0]) if len(given) > 1 else given)
+        out.append(memo.of(item, outcomes, with_hostnames, item, outcomes) if memo else with_hostnames(item, outcomes))
     return out
+
+
+def with_hostnames(item: Svc, outcomes: tuple[Outcome, ...]) -> Svc:
+    """``item`` with each generator's address (when it made one) and condition in its status."""
+    kept = [a for a in item.status.addresses if a.origin != "HostnameGenerator"]
+    made: list[m.Address] = []
+    statuses: list[m.HostnameGeneratorStatus] = []
+    for name, hostname, state, reason, message in outcomes:
+        ref = m.HostnameGeneratorRef(core_name=name)
+        if hostname is not None:
+            made.append(m.Address(hostname=hostname, origin="HostnameGenerator", hostname_generator_ref=ref))
+        cond = m.Condition(type="Generated", status=state, reason=reason, message=message)
+        statuses.append(m.HostnameGeneratorStatus(hostname_generator_ref=ref, conditions=[cond]))
+    status = item.status.model_copy(update={"addresses": kept + made, "hostname_generators": statuses})
+    return item.model_copy(update={"status": status})

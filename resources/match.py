@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from meshxds.resources import model as m
 
@@ -69,9 +70,9 @@ class DataplaneIndex:
                 picked.add(n)
         elif selector.dataplane_tags is not None:
             tags = selector.dataplane_tags
-            exact = [(k, v) for k, v in tags.items() if v != "*"]
-            if exact:
-                picked.update(n for n, inbound in self._by_tag.get(exact[0], []) if tags_match(tags, inbound.tags))
+            exact = next(((k, v) for k, v in tags.items() if v != "*"), None)
+            if exact is not None:
+                picked.update(n for n, inbound in self._by_tag.get(exact, ()) if tags_match(tags, inbound.tags))
             elif tags:
                 picked.update(
                     n for n, (_, inbounds) in enumerate(self.entries) if any(tags_match(tags, i.tags) for i in inbounds)
@@ -89,3 +90,53 @@ class DataplaneIndex:
 
     def selected(self, ms: m.MeshService) -> list[m.Dataplane]:
         return [dp for dp, _ in self.select(ms.spec.selector)]
+
+
+@dataclass(frozen=True)
+class Selections:
+    """What each selector (by key) picked from one mesh's Dataplanes, with every inbound (the status updater's)."""
+
+    dataplanes: tuple[m.Dataplane, ...]  # held, so their ids below stay theirs
+    ids: list[int]
+    picked: dict[str, tuple[m.Selector, tuple[m.Dataplane, ...]]]
+
+
+def select_each(
+    selectors: Mapping[str, m.Selector], dataplanes: tuple[m.Dataplane, ...], previous: Selections | None = None
+) -> Selections:
+    """``DataplaneIndex(dataplanes).select`` for every selector, updated from ``previous`` when it can be.
+
+    Matching is per Dataplane, so when the Dataplanes differ from the previous ones by a few that came
+    or went (the others the very same objects, in the same order), an unchanged selector keeps what it
+    picked from those that stayed and is matched against the newcomers only: one changed Dataplane costs
+    a match per selector, not an index of the whole mesh.
+    """
+    added: list[m.Dataplane] = []
+    gone: set[int] = set()
+    ids = list(map(id, dataplanes))
+    if previous is not None and previous.ids != ids:
+        before, now = set(previous.ids), set(ids)
+        gone = before - now
+        added = [dp for dp in dataplanes if id(dp) not in before]
+        stayed_in_order = [i for i in previous.ids if i in now] == [i for i in ids if i in before]
+        if not stayed_in_order or 4 * (len(added) + len(gone)) > len(dataplanes):
+            previous = None  # reordered, or a big change: index everything
+    full: DataplaneIndex | None = None
+    newcomers = DataplaneIndex(added) if added else None
+    position: dict[int, int] = {}
+    picked: dict[str, tuple[m.Selector, tuple[m.Dataplane, ...]]] = {}
+    for key, selector in selectors.items():
+        hit = previous.picked.get(key) if previous is not None else None
+        if hit is None or not (hit[0] is selector or hit[0] == selector):
+            full = full or DataplaneIndex(dataplanes)
+            picked[key] = (selector, tuple(dp for dp, _ in full.select(selector)))
+            continue
+        kept = hit[1]
+        if gone and any(id(dp) in gone for dp in kept):
+            kept = tuple(dp for dp in kept if id(dp) not in gone)
+        new = [dp for dp, _ in newcomers.select(selector)] if newcomers is not None else []
+        if new:
+            position = position or {id(dp): n for n, dp in enumerate(dataplanes)}
+            kept = tuple(sorted((*kept, *new), key=lambda dp: position[id(dp)]))
+        picked[key] = (selector, kept)
+    return Selections(dataplanes, ids, picked)

@@ -9,10 +9,11 @@ never moves a VIP. The status updater part (identities, state, tls, dataplanePro
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from meshxds.resources import model as m
 from meshxds.resources.match import DataplaneIndex, labels_match, serves
+from meshxds.resources.memo import Table
 
 MESH_SERVICE_CIDR = ipaddress.IPv4Network("241.0.0.0/8")
 MULTIZONE_CIDR = ipaddress.IPv4Network("243.0.0.0/8")
@@ -44,12 +45,16 @@ class VipAllocator:
 
 
 def assign_vips(
-    services: Sequence[Service], previous: dict[tuple[str, str, str], list[str]], history: Iterable[str]
+    services: Sequence[Service],
+    previous: Mapping[tuple[str, str, str], Sequence[str]],
+    history: Iterable[str],
+    memo: Table | None = None,
 ) -> tuple[list[Service], frozenset[str]]:
     """Fill empty ``status.vips``; returns the services and every VIP ever handed out.
 
     ``previous`` maps (kind, mesh, name) to the VIPs it had in the previous catalog;
-    ``history`` is every VIP allocated by earlier loads (never reused).
+    ``history`` is every VIP allocated by earlier loads (never reused). ``memo`` keeps a service
+    that gets the same VIPs as last time the very same object.
     """
     given = [v.ip for s in services for v in s.status.vips]
     history = set(history)
@@ -65,11 +70,14 @@ def assign_vips(
             ips = kept or [allocators[svc.kind].allocate()]
             taken.update(ips)
             history.update(ips)
-            svc = svc.model_copy(
-                update={"status": svc.status.model_copy(update={"vips": [m.VIP(ip=ip) for ip in ips]})}
-            )
+            kept_ips = tuple(ips)
+            svc = memo.of(svc, kept_ips, with_vips, svc, kept_ips) if memo else with_vips(svc, kept_ips)
         out.append(svc)
     return out, frozenset(history)
+
+
+def with_vips(svc: Service, ips: tuple[str, ...]) -> Service:
+    return svc.model_copy(update={"status": svc.status.model_copy(update={"vips": [m.VIP(ip=ip) for ip in ips]})})
 
 
 def update_status(ms: m.MeshService, index: DataplaneIndex, mesh: m.Mesh, connected: frozenset[str]) -> m.MeshService:
@@ -79,7 +87,11 @@ def update_status(ms: m.MeshService, index: DataplaneIndex, mesh: m.Mesh, connec
     """
     if not ms.is_local:
         return ms
-    dps = index.selected(ms)
+    return status_of(ms, index.selected(ms), mesh.spec.mtls_enabled, connected)
+
+
+def status_of(ms: m.MeshService, dps: Sequence[m.Dataplane], mtls: bool, connected: Collection[str]) -> m.MeshService:
+    """``update_status`` given the Dataplanes ``ms`` selects and whether the mesh has mTLS: all it reads."""
     healthy = sum(1 for dp in dps if all_ports_ready(ms, dp))
     identities = sorted({i.service for dp in dps for i in dp.networking.inbound if i.service})
     spec = ms.spec.model_copy(
@@ -90,7 +102,7 @@ def update_status(ms: m.MeshService, index: DataplaneIndex, mesh: m.Mesh, connec
     )
     status = ms.status.model_copy(
         update={
-            "tls": m.TLSStatus(status="Ready" if mesh.spec.mtls_enabled else "NotReady"),
+            "tls": m.TLSStatus(status="Ready" if mtls else "NotReady"),
             "dataplane_proxies": m.DataplaneProxies(
                 connected=sum(1 for dp in dps if dp.node_id in connected), healthy=healthy, total=len(dps)
             ),

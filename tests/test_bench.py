@@ -34,6 +34,7 @@ def test_quick_bench_prints_every_figure() -> None:
     for wanted in (
         "full build, cold, as served (collector paused, then frozen)",
         "one-endpoint-change rebuild",
+        "build with mTLS on / off (warm, best of 2)",
         "encode clusters (us/resource)",
         "encode endpoints (us/resource)",
         "encode listeners (us/resource)",
@@ -55,6 +56,7 @@ def test_quick_bench_json() -> None:
     data = json.loads(run_bench("--json", "--no-push", "--envoy-clusters", ""))
     assert data["mesh"]["proxies"] == 20
     assert data["build"]["snapshots"] == 20
+    assert data["mtls_ratio"]["identities"] == 20 and data["mtls_ratio"]["on_s"] > 0
     assert data["encode"]["overall_speedup"] > 1
     assert {row["kind"] for row in data["encode"]["per_type"]} >= {"clusters", "endpoints", "listeners"}
     assert "push" not in data

@@ -49,3 +49,50 @@ def test_status_index_counts_every_inbound_and_endpoint_index_only_healthy_ones(
     assert healthy.selected(found["by-ref"]) == []  # no healthy inbound: not indexed
     proxies = found["by-tags"].status.dataplane_proxies
     assert proxies is not None and (proxies.total, proxies.healthy) == (2, 1)
+
+
+def test_select_each_updated_from_the_previous_selection_picks_what_the_index_picks() -> None:
+    """``select_each`` matches only the Dataplanes that came since ``previous``; the answer is the index's."""
+    import random
+
+    from meshxds.resources import model as m
+    from meshxds.resources.match import select_each
+
+    def dp(name: str, service: str, app: str) -> m.Dataplane:
+        inbound = [{"port": 80, "tags": {"kuma.io/service": service, "v": name[-1]}}]
+        body = {
+            "name": name,
+            "labels": {"app": app},
+            "spec": {"networking": {"address": "1.1.1.1", "inbound": inbound}},
+        }
+        return m.Dataplane.model_validate(body)
+
+    selectors = {
+        "tags": m.Selector(dataplane_tags={"kuma.io/service": "a"}),
+        "wildcard": m.Selector(dataplane_tags={"kuma.io/service": "*", "v": "1"}),
+        "labels": m.Selector.model_validate({"dataplaneLabels": {"matchLabels": {"app": "x"}}}),
+        "ref": m.Selector.model_validate({"dataplaneRef": {"name": "dp-3"}}),
+    }
+    rng = random.Random(7)
+    pool = [dp(f"dp-{n}", rng.choice("ab"), rng.choice("xy")) for n in range(12)]
+    dps = tuple(pool[:6])
+    previous = select_each(selectors, dps)
+    for _ in range(30):
+        edit = rng.choice(["add", "remove", "replace", "shuffle", "same"])
+        items = list(dps)
+        if edit == "add":
+            items.insert(rng.randrange(len(items) + 1), rng.choice(pool))
+        elif edit == "remove" and len(items) > 1:
+            items.pop(rng.randrange(len(items)))
+        elif edit == "replace":
+            n = rng.randrange(len(items))
+            items[n] = dp(items[n].name, rng.choice("ab"), rng.choice("xy"))
+        elif edit == "shuffle":
+            rng.shuffle(items)
+        items = list({id(d): d for d in items}.values())  # each object once
+        dps = tuple(items)
+        current = select_each(selectors, dps, previous)
+        index = DataplaneIndex(dps)
+        for key, selector in selectors.items():
+            assert current.picked[key][1] == tuple(d for d, _ in index.select(selector)), (edit, key)
+        previous = current
