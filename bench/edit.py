@@ -444,7 +444,9 @@ async def api_run(spec: MeshSpec, streams: int, rounds: int, url: str) -> EditRe
                 expected = {n: v for n, v in eds_versions(service.cache, nodes).items() if v != before[n]}
                 acks, last = await acks_of(service.cache, expected, t0, 120.0)
                 stage = stages(t0, times, last)
-                out.append(Round(len(expected), len(acks), acks, stage, lag.take()))
+                during_build = lag.worst_between(times.settled, times.applied)
+                during_push = lag.worst_between(times.applied + 0.001, last + 0.001)
+                out.append(Round(len(expected), len(acks), acks, stage, lag.take(), 0.0, during_build, during_push))
     finally:
         await lag.stop()
         await runner.cleanup()
