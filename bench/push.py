@@ -9,17 +9,20 @@ affected node's ACK of the new EDS version.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import cProfile
 import gc
 import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from meshxds.control.heap import collector_paused
-from meshxds.snapshots.snapshot import ENDPOINT, Snapshot
+from meshxds.snapshots.snapshot import ENDPOINT, TYPE_ORDER, Snapshot
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.server import AdsServer
 
@@ -46,15 +49,21 @@ class PushResult:
     rds_streams: int  # streams subscribed to some RouteConfigurations
     reconnects: int  # client streams that failed and reconnected while syncing
     first_failure: str
-    sync_s: float  # every stream connected and holding a full configuration
+    sync_s: float  # every stream connected, holding a full configuration, every response ACKed
     affected: int  # streams whose EDS changed
     acked: int  # of those, how many ACKed the new version before the timeout
     p50_s: float
     p99_s: float
     max_s: float
+    sent_p50_s: float  # from the push until the server built and wrote the new EDS response, p50...
+    sent_p99_s: float  # ...and p99 (the rest of the latency is the client's read and the ACK's way back)
     rss_per_stream: float  # server RSS growth from connecting the streams, per stream
     loop_lag_s: float | None = None  # worst event-loop lag while a full build ran in a worker thread
     lag_build_s: float = 0.0  # that build's duration
+    sync_cpu_s: float = 0.0  # the server process's CPU time during the sync...
+    push_cpu_s: float = 0.0  # ...and from the push until every ACK
+    client_sync_s: float = 0.0  # when the client process said every stream holds its configuration
+    client_cpu_s: float = 0.0  # the client process's CPU time until then
 
 
 async def run(
@@ -65,7 +74,10 @@ async def run(
     streams_per_connection: int = 1,
     timeout: float = 600.0,
     rebuild: Callable[[], object] | None = None,
+    profile: str | None = None,
 ) -> PushResult:
+    """Sync ``node_ids`` streams to ``before``, then push ``after``. With ``profile`` (a path prefix) the
+    server side of the sync and of the push is profiled into ``<profile>.sync`` and ``<profile>.push``."""
     cache = SnapshotCache()
     cache.replace_all(before)
     server = AdsServer(cache)
@@ -75,50 +87,51 @@ async def run(
     gc.collect()
     rss0 = rss_bytes()
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.clients",
-        "--port",
-        str(port),
-        "--nodes-file",
-        f.name,
-        "--streams-per-connection",
-        str(streams_per_connection),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
+    cpu0 = time.process_time()
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
+    args = ["--port", str(port), "--nodes-file", f.name, "--streams-per-connection", str(streams_per_connection)]
+    args += ["--profile", f"{profile}.clients"] if profile else []
     try:
-        assert proc.stdout is not None and proc.stdin is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), timeout)
-        if not line:
-            raise RuntimeError("ADS client process exited before syncing (see its stderr above)")
-        hello = json.loads(line)
-        synced = hello["synced"]
-        sync_s = time.monotonic() - started
-        gc.collect()
-        rss1 = rss_bytes()
-        expected = {
-            n: after[n].versions[ENDPOINT]
-            for n in node_ids
-            if before[n].versions[ENDPOINT] != after[n].versions[ENDPOINT]
-        }
-        t0 = time.time()
-        cache.replace_all(after)
-        waiting = dict(expected)
-        deadline = time.monotonic() + timeout
-        while waiting and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-            for node in [n for n, v in waiting.items() if cache.node_status(n).type(ENDPOINT).acked_version == v]:
-                del waiting[node]
-        latencies = [cache.node_status(n).type(ENDPOINT).acked_at - t0 for n in expected if n not in waiting]
-        lag = await loop_lag_during(rebuild) if rebuild is not None else None
-        proc.stdin.close()
-        await asyncio.wait_for(proc.wait(), 60)
+        async with client_process("bench.clients", *args, timeout=timeout) as hello:
+            synced = hello["synced"]
+            hello_s = time.monotonic() - started
+            # The clients say they hold everything; the sync ends when the server has every stream's ACK of its
+            # latest CDS, EDS, LDS and RDS responses.
+            while not all(all_acked(cache, n) for n in node_ids) and time.monotonic() - started < timeout:
+                await asyncio.sleep(0.01)
+            sync_s = time.monotonic() - started
+            sync_cpu = time.process_time() - cpu0
+            gc.collect()
+            rss1 = rss_bytes()
+            expected = {
+                n: after[n].versions[ENDPOINT]
+                for n in node_ids
+                if before[n].versions[ENDPOINT] != after[n].versions[ENDPOINT]
+            }
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(f"{profile}.sync")
+                profiler = cProfile.Profile()
+                profiler.enable()
+            t0 = time.time()
+            cpu1 = time.process_time()
+            cache.replace_all(after)
+            waiting = dict(expected)
+            deadline = time.monotonic() + timeout
+            while waiting and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+                for node in [n for n, v in waiting.items() if cache.node_status(n).type(ENDPOINT).acked_version == v]:
+                    del waiting[node]
+            push_cpu = time.process_time() - cpu1
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(f"{profile}.push")
+            latencies = [cache.node_status(n).type(ENDPOINT).acked_at - t0 for n in expected if n not in waiting]
+            sends = [cache.node_status(n).type(ENDPOINT).sent_at - t0 for n in expected]
+            lag = await loop_lag_during(rebuild) if rebuild is not None else None
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
         await server.stop(0)
         Path(f.name).unlink(missing_ok=True)
     return PushResult(
@@ -133,10 +146,44 @@ async def run(
         p50_s=percentile(latencies, 50),
         p99_s=percentile(latencies, 99),
         max_s=max(latencies, default=float("nan")),
+        sent_p50_s=percentile(sends, 50),
+        sent_p99_s=percentile(sends, 99),
         rss_per_stream=(rss1 - rss0) / max(1, synced),
+        sync_cpu_s=sync_cpu,
+        client_sync_s=hello_s,
+        client_cpu_s=hello.get("cpu_s", 0.0),
+        push_cpu_s=push_cpu,
         loop_lag_s=lag[0] if lag else None,
         lag_build_s=lag[1] if lag else 0.0,
     )
+
+
+@contextlib.asynccontextmanager
+async def client_process(module: str, *args: str, timeout: float = 600.0) -> AsyncIterator[dict[str, Any]]:
+    """``python -m module args``: yields the JSON line it prints once it is ready; on
+    leaving, its stdin is closed (its signal to stop) and it is awaited, or killed if it does not go."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", module, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+        if not line:
+            raise RuntimeError(f"{module} exited before it was ready (see its stderr above)")
+        yield json.loads(line)
+        proc.stdin.close()
+        await asyncio.wait_for(proc.wait(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def all_acked(cache: SnapshotCache, node_id: str) -> bool:
+    """The node was sent CDS and LDS, and it answered the latest response of every type it was sent."""
+    status = cache.node_status(node_id)
+    sent = [status.type(t) for t in TYPE_ORDER]
+    return bool(sent[0].sent_nonce and sent[2].sent_nonce) and all(t.answered_nonce == t.sent_nonce for t in sent)
 
 
 async def loop_lag_during(build: Callable[[], object], tick: float = 0.005) -> tuple[float, float]:

@@ -41,6 +41,7 @@ def test_quick_bench_prints_every_figure() -> None:
         "encode speedup (whole build)",
         "push-to-ACK after 1 endpoint change (from the cache)",
         "initial sync of all streams",
+        "transport floor: the same bytes, grpc.aio alone",
         "server RSS per connected stream",
         "worst loop lag, full build in a thread",
         "xDS state per stream (tracemalloc)",

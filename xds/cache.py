@@ -81,7 +81,10 @@ class NodeStatus:
     stale_requests: int = 0
 
     def type(self, type_url: str) -> TypeStatus:
-        return self.types.setdefault(type_url, TypeStatus())
+        found = self.types.get(type_url)  # (setdefault would build a TypeStatus on every call)
+        if found is None:
+            found = self.types[type_url] = TypeStatus()
+        return found
 
     def to_json(self, snapshot: Snapshot | None) -> dict[str, Any]:
         return {

@@ -35,6 +35,7 @@ class Ledger:
         "_client_owned",
         "_confirmed",
         "_confirmed_owned",
+        "_diverged",
         "_nacked",
         "_nonce",
         "_pending",
@@ -59,6 +60,9 @@ class Ledger:
         self._sent_versions: dict[str, str] = {}  # nonce -> version, for ACK/NACK reports
         self._nonce = ""
         self.generation = 0
+        # Named types: whether confirmed may differ from "client minus the pending changes" (after a NACK);
+        # until then, answering the last pending response makes confirmed the client map without a copy.
+        self._diverged = False
 
     # -- reading ---------------------------------------------------------------------------------
     @property
@@ -97,6 +101,10 @@ class Ledger:
 
     def sent_version(self, nonce: str) -> str:
         return self._sent_versions.get(nonce, "")
+
+    def states(self) -> list[Mapping[str, str]]:
+        """Full state: every whole state the client may hold (confirmed, in flight, just sent)."""
+        return [self._confirmed, self._client, *cast(dict[str, Mapping[str, str]], self._pending).values()]
 
     def maybe_held(self) -> set[tuple[str, str]]:
         """Every (name, version) the client may hold: confirmed, in flight or just sent."""
@@ -153,12 +161,16 @@ class Ledger:
             self._own_client().pop(name, None)
         self.generation += 1
 
-    def sent(self, nonce: str, version: str, changed: Iterable[str]) -> None:
-        """A response with ``nonce`` set ``changed`` names to their ``held`` versions."""
+    def sent(self, nonce: str, version: str, changed: Iterable[str], everything: bool = False) -> None:
+        """A response with ``nonce`` set ``changed`` names to their ``held`` versions (``everything``: it
+        set every name the client holds, so ``changed`` need not be read)."""
         self._nonce = nonce
-        # Full state: share the (never mutated, only replaced) client map instead of copying it.
+        # Full state, or every name of a shared (never mutated) client map: share it instead of copying.
         shared = cast(dict[str, str | None], self._client)
-        self._pending[nonce] = shared if self.full_state else {name: self._client.get(name) for name in changed}
+        if self.full_state or (everything and not self._client_owned):
+            self._pending[nonce] = shared
+        else:
+            self._pending[nonce] = {name: self._client.get(name) for name in changed}
         self._sent_versions[nonce] = version
         if len(self._sent_versions) > KEEP_SENT:
             self._sent_versions.pop(next(iter(self._sent_versions)))
@@ -174,6 +186,10 @@ class Ledger:
             self._confirmed = changes  # type: ignore[assignment]  # a whole state, shared, never mutated
             self._confirmed_owned = False
             return True
+        if not self._pending and not self._diverged:
+            # The last response answered: confirmed + every pending change in order is the client map.
+            self._confirmed, self._client_owned, self._confirmed_owned = self._client, False, False
+            return True
         confirmed = self._own_confirmed()
         for name, version in changes.items():
             if version is None:
@@ -184,6 +200,7 @@ class Ledger:
             # Every response answered and nothing rolled back: one map for both (copied on write).
             self._confirmed = self._client
             self._client_owned = self._confirmed_owned = False
+            self._diverged = False
         return True
 
     def nack(self, nonce: str, wants: Callable[[str], bool]) -> dict[str, str | None]:
@@ -191,6 +208,7 @@ class Ledger:
         what was rejected. Returns the rejected response's changes (empty if it is unknown)."""
         changes = self._pending.pop(nonce, None) or {}
         self.generation += 1
+        self._diverged = True  # a rollback may leave confirmed holding what the client dropped
         if self.full_state and changes:
             self._client = list(self._pending.values())[-1] if self._pending else self._confirmed  # type: ignore[assignment]
             self._client_owned = False

@@ -70,6 +70,15 @@ class Limits:
     keepalive_timeout: float = 20.0  # ...and to wait for the answer: a half-open connection goes in under a minute
 
     def grpc_options(self) -> list[tuple[str, int]]:
+        """The server's channel arguments: limits and keepalive only.
+
+        No buffer-sizing arguments: ``python -m bench.memory`` compared ``grpc.http2.write_buffer_size``,
+        ``grpc.http2.lookahead_bytes``, ``grpc.experimental.tcp_read_chunk_size`` and its min/max,
+        ``grpc.http2.hpack_table_size.*`` and ``grpc.enable_channelz``, and none changes what a connected
+        stream keeps (the TCP endpoint's pending read buffer follows its own estimate of the read size,
+        not these). ``grpc.http2.bdp_probe`` stays at its default (on): off, each connection keeps more.
+        The resource quota that would shrink read buffers under pressure is not settable from Python.
+        """
         return [
             ("grpc.max_send_message_length", 256 << 20),
             ("grpc.max_receive_message_length", self.max_message),
@@ -168,7 +177,7 @@ class AdsServer:
 
     async def _serve(self, kind: type[Stream], requests: AsyncIterator[bytes], context: Any) -> None:
         queue = Inbox(self.limits.queued_requests)
-        reader = asyncio.create_task(_read(requests, queue))
+        reader = asyncio.create_task(_read(context, queue))
         try:
             try:
                 first = await asyncio.wait_for(queue.get(), self.limits.first_request_timeout)
@@ -204,11 +213,17 @@ class AdsServer:
                 return
             if self.on_node is not None:
                 self.on_node(node_id, request_node(first, 1 if kind is DeltaStream else 2))
-            await self._loop(kind(node_id, self.cache.node_status(node_id)), first, queue, context, grant)
+            # Handed over in a list that _loop empties: Envoy's first request carries its whole Node (tens of
+            # KB with the extensions list), and a local here would keep it for the stream's life.
+            handed, first = [first], None
+            await self._loop(kind(node_id, self.cache.node_status(node_id)), handed, queue, context, grant)
         finally:
             reader.cancel()
 
-    async def _loop(self, stream: Stream, first: bytes, queue: Inbox, context: Any, grant: Grant | None = None) -> None:
+    async def _loop(
+        self, stream: Stream, first: list[bytes], queue: Inbox, context: Any, grant: Grant | None = None
+    ) -> None:
+        """Serve one accepted stream; ``first`` holds its first request (taken out, so it is not kept)."""
         node_id = stream.node_id
         wakeup = Wakeup(queue)
         self.cache.connect(node_id, stream.protocol, wakeup)
@@ -222,8 +237,10 @@ class AdsServer:
                 max(0.0, seconds), queue.put_nowait, _Revoked("token expired")
             )
         log.info("%s connected (%s, stream %d)", node_id, stream.protocol, stream.stream_id)
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
         try:
-            request: Any = first
+            request: Any = first.pop()
             while request is not _EOF:
                 # Apply every request already queued before answering: only the latest state matters.
                 while request is not None and request is not _EOF:
@@ -238,18 +255,14 @@ class AdsServer:
                     await context.abort(grpc.StatusCode.UNAVAILABLE, "server shutting down; reconnect")
                 wakeup.clear()
                 for message in stream.responses(self.cache.get(node_id), time.monotonic()):
+                    # A timer instead of wait_for (which runs every write in a task of its own).
+                    timer = loop.call_later(self.limits.write_timeout, self._write_timed_out, node_id, task)
                     try:
-                        await asyncio.wait_for(context.write(message), self.limits.write_timeout)
-                    except TimeoutError:
-                        self.dropped += 1
-                        log.warning(
-                            "%s: not reading its responses for %g s; closing the stream",
-                            node_id,
-                            self.limits.write_timeout,
-                        )
-                        # The timed-out write still holds the call's send slot, so no status can be sent
-                        # (abort() fails); ending the handler as cancelled frees the stream without a traceback.
-                        raise asyncio.CancelledError from None
+                        await context.write(message)
+                    finally:
+                        timer.cancel()
+                # The loop variable would keep the last response (up to megabytes) alive while the stream idles.
+                message = b""
                 request = await _next(queue, stream.deadline())
         except NodeGone:
             log.warning("%s: Dataplane removed from the input; closing its stream", node_id)
@@ -268,6 +281,16 @@ class AdsServer:
             self.streams.discard(stream)
             self.cache.disconnect(node_id, wakeup)
             log.info("%s disconnected (stream %d)", node_id, stream.stream_id)
+
+    def _write_timed_out(self, node_id: str, task: asyncio.Task[Any] | None) -> None:
+        """A response waited ``write_timeout`` for the client to read it: end the stream.
+
+        The timed-out write still holds the call's send slot, so no status can be sent (abort() fails);
+        ending the handler as cancelled frees the stream without a traceback."""
+        self.dropped += 1
+        log.warning("%s: not reading its responses for %g s; closing the stream", node_id, self.limits.write_timeout)
+        if task is not None:
+            task.cancel()
 
     def recheck_tokens(self) -> int:
         """Re-check every live stream's token if a signing key or revocation list changed; the streams whose
@@ -293,14 +316,22 @@ def short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else f"{text[:limit]}...({len(text) - limit} more characters)"
 
 
-async def _read(requests: AsyncIterator[bytes], queue: Inbox) -> None:
+async def _read(context: Any, queue: Inbox) -> None:
     """Move requests into ``queue`` so the stream can wait on requests and snapshot changes together.
 
     At most ``queue.limit`` requests wait: then this stops reading, gRPC stops granting the client
-    HTTP/2 window, and a client that floods requests without reading answers is held to that."""
+    HTTP/2 window, and a client that floods requests without reading answers is held to that.
+
+    It reads with ``context.read()`` rather than the handler's request iterator: grpc.aio's iterator keeps
+    the last request alive while it waits for the next one, and an idle Envoy's last request (an EDS
+    subscription to every cluster) is tens of KB per stream."""
     try:
-        async for message in requests:
+        while True:
+            message = await context.read()
+            if message is grpc.aio.EOF:
+                break
             await queue.put_request(message)
+            del message  # not kept alive while waiting for the next request
     except (grpc.RpcError, asyncio.CancelledError):
         pass
     finally:

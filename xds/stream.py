@@ -26,12 +26,12 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, SHORT_NAMES, TYPE_ORDER, Entry, Snapshot
 from meshxds.xds.cache import Nack, NodeStatus
-from meshxds.xds.diff import changed_names
+from meshxds.xds.diff import changed_names, eds_targets, equal_versions, names_within, versions_of
 from meshxds.xds.ledger import Ledger
 from meshxds.xds.subscription import Subscription
 
@@ -111,6 +111,12 @@ class Stream:
         self.rewarm: set[str] = set()  # clusters that need a fresh CLA again (see record_nack)
         self.cds_sent_at = 0.0
         self.sent = 0
+        # _eds_blocked's last answer: (CDS ledger generation, CLA map, earliest deadline, blocked).
+        self._eds_memo: tuple[int, Mapping[str, Entry], float, bool] | None = None
+        self._eds_held_at = -1  # the CDS ledger generation at which every wait's cluster was held
+        self._eds_earliest = float("inf")  # no later than the earliest wait's deadline
+        # (snapshot, generations) of the last responses() call that had nothing to send and nothing waiting.
+        self._idle: tuple[Snapshot, tuple[tuple[int, int], ...]] | None = None
 
     # -- helpers for subclasses ------------------------------------------------------------------
     def next_nonce(self) -> str:
@@ -122,10 +128,11 @@ class Stream:
             st = self.types[type_url] = TypeState(type_url, type_url in self.full_state_types)
         return st
 
-    def record_sent(self, st: TypeState, version: str, changed: list[str]) -> str:
-        """Register a response that set ``changed`` names to their held versions; returns its nonce."""
+    def record_sent(self, st: TypeState, version: str, changed: list[str], everything: bool = False) -> str:
+        """Register a response that set ``changed`` names to their held versions (``everything``: every
+        name the client holds); returns its nonce."""
         nonce = self.next_nonce()
-        st.ledger.sent(nonce, version, changed)
+        st.ledger.sent(nonce, version, changed, everything)
         ts = self.status.type(st.type_url)
         ts.sent_version, ts.sent_nonce, ts.sent_at = version, nonce, time.time()
         ts.responses += 1
@@ -163,25 +170,44 @@ class Stream:
             one_line(message),
         )
 
-    def after_clusters_sent(self, snap: Snapshot, changed: list[str], now: float) -> None:
-        """Rule 2 and 3: every added/changed EDS cluster needs a fresh CLA before LDS/RDS move on."""
+    def after_clusters_sent(self, snap: Snapshot, changed: Iterable[str] | None, now: float) -> None:
+        """Rule 2 and 3: every added/changed EDS cluster needs a fresh CLA before LDS/RDS move on.
+        ``changed`` None: every cluster of the snapshot (the client held none)."""
         self.cds_sent_at = now
         claims = snap.get(ENDPOINT)
-        eds = self.types.get(ENDPOINT)
         clusters = snap.get(CLUSTER)
-        for name in changed:
-            entry = clusters.get(name)
-            target = entry.eds_service if entry is not None else None
-            if target is None or target not in claims:
-                continue
-            self.eds_wait[target] = (name, now + GATE_TIMEOUT)
-            if eds is not None and target in eds.sub.names:
-                eds.sub.force((target,))
+        if changed is None:
+            targets = eds_targets(clusters, claims)  # shared by the proxies with this map: never mutate
+        else:
+            targets = {}
+            for name in changed:
+                entry = clusters.get(name)
+                target = entry.eds_service if entry is not None else None
+                if target is not None and target in claims:
+                    targets[target] = name
+        if not targets:
+            return
+        cds = self.types.get(CLUSTER)
+        if changed is None and cds is not None and (not self.eds_wait or self._eds_held_at == cds.ledger.generation):
+            # Every cluster was just sent, so every wait's cluster is held (see _eds_blocked).
+            self._eds_held_at = cds.ledger.generation
+        deadline = now + GATE_TIMEOUT
+        self._eds_earliest = min(self._eds_earliest, deadline) if self.eds_wait else deadline
+        self.eds_wait.update({target: (name, deadline) for target, name in targets.items()})
+        self._eds_memo = None
+        eds = self.types.get(ENDPOINT)
+        if eds is not None and eds.sub.names:
+            eds.sub.force(targets.keys() & eds.sub.names)
 
     def after_endpoints_sent(self, names: list[str]) -> None:
         if self.eds_wait:
-            for name in names:
-                self.eds_wait.pop(name, None)
+            self._eds_memo = None
+            if len(names) < 32:
+                for name in names:
+                    self.eds_wait.pop(name, None)
+            else:
+                left = self.eds_wait.keys() - set(names)
+                self.eds_wait = {name: wait for name, wait in self.eds_wait.items() if name in left} if left else {}
             if not self.eds_wait:
                 self.eds_wait = {}  # a dict keeps its grown table when emptied
 
@@ -191,18 +217,40 @@ class Stream:
 
         A wait ends when the CLA is sent, its cluster leaves what Envoy holds (rejected or
         removed), or after ``GATE_TIMEOUT``; a wait whose CLA the snapshot lacks does not block.
+        The answer is kept until the waits, what Envoy holds of CDS or the CLA map change, or the
+        earliest wait's deadline passes.
         """
         if not self.eds_wait:
             return False
         cds = self.types.get(CLUSTER)
-        for name, (cluster, deadline) in list(self.eds_wait.items()):
-            if cds is None or cds.ledger.holds(cluster) is None:
-                del self.eds_wait[name]
-            elif deadline <= now:
-                log.info("%s: gave up waiting for Envoy to request CLA %r", self.node_id, name)
-                del self.eds_wait[name]
         claims = snap.get(ENDPOINT)
-        return any(name in claims for name in self.eds_wait)
+        generation = cds.ledger.generation if cds is not None else -1
+        memo = self._eds_memo
+        if memo is not None and memo[0] == generation and memo[1] is claims and now < memo[2]:
+            return memo[3]
+        waits = len(self.eds_wait)
+        if cds is None or self._eds_held_at != generation:
+            for name, (cluster, _) in list(self.eds_wait.items()):
+                if cds is None or cds.ledger.holds(cluster) is None:
+                    del self.eds_wait[name]
+            self._eds_held_at = generation
+        gave_up = []
+        if self._eds_earliest <= now:
+            gave_up = [name for name, (_, deadline) in self.eds_wait.items() if deadline <= now]
+            for name in gave_up:
+                del self.eds_wait[name]
+        if gave_up:
+            log.info(
+                "%s: gave up waiting for Envoy to request %d CLA(s): %s",
+                self.node_id,
+                len(gave_up),
+                ", ".join(repr(n) for n in gave_up[:5]) + (", ..." if len(gave_up) > 5 else ""),
+            )
+        blocked = any(name in claims for name in self.eds_wait)
+        if len(self.eds_wait) != waits or self._eds_earliest <= now:
+            self._eds_earliest = min((deadline for _, deadline in self.eds_wait.values()), default=float("inf"))
+        self._eds_memo = (generation, claims, self._eds_earliest, blocked)
+        return blocked
 
     def _listeners_wait(self, snap: Snapshot, now: float) -> bool:
         """LDS/RDS go only once the clusters they may use are in place: no CDS response in flight
@@ -228,7 +276,12 @@ class Stream:
         """Everything to send now, in order (see the module docstring)."""
         if snap is None:
             raise NodeGone(self.node_id)
+        idle = self._idle
+        if idle is not None and idle[0] is snap and idle[1] == self._generations():
+            return []  # nothing changed since a call that had nothing to send and nothing waiting
+        self._idle = None
         out: list[bytes] = []
+        waited = False
         if self.rewarm:
             self.after_clusters_sent(snap, sorted(self.rewarm), now)
             self.rewarm.clear()
@@ -239,12 +292,14 @@ class Stream:
                 continue
             st.ledger.forget_fixed(snap.get(t))
             if t in (LISTENER, ROUTE) and self._listeners_wait(snap, now):
+                waited = True
                 continue
             msg = self._build_if_changed(st, snap, now, hold and t == CLUSTER)
             if msg is not None:
                 out.append(msg)
         cds = self.types.get(CLUSTER)
         if cds is not None and cds.sub.requested and self._held(cds, snap):
+            waited = True
             if self.held_since is None:
                 self.held_since = now
             if self._may_remove_clusters(snap, now) or now - self.held_since >= GATE_TIMEOUT:
@@ -254,7 +309,14 @@ class Stream:
                 self.held_since = None
         else:
             self.held_since = None
+        if not out and not (waited or self.rewarm or self.eds_wait):
+            # Until a build could see a change (a new snapshot, a subscription or ledger change: an ACK is
+            # none, and with no gate waiting it cannot unblock anything), the answer stays "nothing".
+            self._idle = (snap, self._generations())
         return out
+
+    def _generations(self) -> tuple[tuple[int, int], ...]:
+        return tuple((st.sub.generation, st.ledger.generation) for st in self.types.values())
 
     def _build_if_changed(self, st: TypeState, snap: Snapshot, now: float, hold: bool) -> bytes | None:
         """``build``, skipped in O(1) when neither the type's snapshot content nor the stream's state
@@ -294,6 +356,9 @@ class Stream:
             return memo.dirty_at[1]
         present = snap.get(type_url)
         held = st.ledger.held()
+        if equal_versions(held, versions_of(present) if st.sub.wildcard else versions_of(present, st.sub.names)):
+            memo.dirty_at = (version, False)  # the client holds exactly what it wants of the snapshot
+            return False
         dirty = (type_url in WILDCARD_TYPES and any(n not in present for n in held)) or any(
             e.version != held.get(n) and not st.ledger.rejected(n, e.version)
             for n, e in present.items()
@@ -308,13 +373,20 @@ class Stream:
         Only gates that have not yet given up count: an expired gate stays open, so returning its
         (past) deadline would make the stream spin until the next request.
         """
-        times = [deadline for _, deadline in self.eds_wait.values()]
+        now = time.monotonic()
+        times = []
+        if self.eds_wait:
+            # The earliest deadline only ever errs early (waits end, none is added unseen); once it has
+            # passed, the earliest still to come.
+            earliest = self._eds_earliest
+            if earliest <= now:
+                earliest = min((d for _, d in self.eds_wait.values() if d > now), default=now)
+            times.append(earliest)
         cds = self.types.get(CLUSTER)
         if cds is not None and cds.ledger.in_flight:
             times.append(self.cds_sent_at + GATE_TIMEOUT)
         if self.held_since is not None:
             times.append(self.held_since + GATE_TIMEOUT)
-        now = time.monotonic()
         future = [t for t in times if t > now]
         return min(future) if future else None
 
@@ -329,5 +401,4 @@ class Stream:
         raise NotImplementedError
 
     def has_held_removals(self, st: TypeState, snap: Snapshot) -> bool:
-        present = snap.get(st.type_url)
-        return any(name not in present for name in st.ledger.held())
+        return not names_within(st.ledger.held(), snap.get(st.type_url))

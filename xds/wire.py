@@ -10,6 +10,7 @@ The field walker itself (``fields``, ``WireError``) is ``codec.wire``'s, re-expo
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
@@ -111,20 +112,53 @@ def names_digest(region: bytes) -> bytes:
 
 
 def _known_region(data: bytes, pos: int, known: Collection[tuple[bytes, int]]) -> tuple[bytes, int] | None:
-    """The known (digest, length) whose bytes the names run starting at ``pos`` repeats exactly."""
+    """The known (digest, length) whose bytes the names run starting at ``pos`` repeats exactly
+    (compared byte for byte when the region is a shared one, which is cheaper than hashing it)."""
     for digest, length in known:
         end = pos + length
-        ends_run = end <= len(data) and (end == len(data) or data[end] != NAMES_KEY)
-        if ends_run and names_digest(data[pos:end]) == digest:
+        if end > len(data) or (end != len(data) and data[end] == NAMES_KEY):
+            continue
+        shared = _regions.get((digest, length))
+        if shared is not None:
+            if data.startswith(shared[1], pos):
+                return digest, length
+        elif names_digest(data[pos:end]) == digest:
             return digest, length
     return None
+
+
+# Name regions many streams send (thousands of proxies subscribe to the same CLAs): (digest, length) -> names,
+# newest last; a stream's first request with one of them is not decoded again.
+SHARED_REGIONS = 16
+SHARE_NAMES_AT = 32  # fewer names are cheaper to decode than to look up
+_regions: OrderedDict[tuple[bytes, int], tuple[tuple[str, ...], bytes]] = OrderedDict()  # -> (names, region)
+
+
+def _shared_region(data: bytes, pos: int) -> tuple[bytes, int, tuple[str, ...]] | None:
+    """A name region other streams sent before, repeated exactly from ``pos``."""
+    if not _regions:
+        return None
+    match = _known_region(data, pos, _regions.keys())
+    if match is None:
+        return None
+    _regions.move_to_end(match)
+    return match[0], match[1], _regions[match][0]
+
+
+def _remember_region(digest: bytes, region: bytes, names: tuple[str, ...]) -> None:
+    key = (digest, len(region))
+    _regions[key] = (names, region)
+    _regions.move_to_end(key)
+    if len(_regions) > SHARED_REGIONS:
+        _regions.popitem(last=False)
 
 
 def parse_request(data: bytes, want_node: bool = False, known: Collection[tuple[bytes, int]] = ()) -> Request:
     """Parse a DiscoveryRequest: version 1, node 2, names 3, type_url 4, nonce 5, error_detail 6.
 
     Every ACK repeats the whole subscription (every subscribed name): when the names region is
-    byte-identical to a ``known`` one (digest, length), it is skipped instead of decoded.
+    byte-identical to a ``known`` one (digest, length), it is skipped instead of decoded. A region
+    that many streams send (the same subscription) is decoded once and its names reused.
     """
     version, type_url, nonce = "", "", ""
     names: list[str] = []
@@ -143,6 +177,10 @@ def parse_request(data: bytes, want_node: bool = False, known: Collection[tuple[
             match = _known_region(data, start, known) if known and runs == 1 else None
             if match is not None:
                 digest, reused, run_end, pos = match[0], True, start + match[1], start + match[1]
+                continue
+            shared = _shared_region(data, start) if runs == 1 else None
+            if shared is not None:
+                digest, run_end, pos, names = shared[0], start + shared[1], start + shared[1], list(shared[2])
                 continue
         key, pos = read_varint(data, pos)
         number, wire_type = key >> 3, key & 7
@@ -176,8 +214,10 @@ def parse_request(data: bytes, want_node: bool = False, known: Collection[tuple[
             error = _status(value)
     if pos != end:
         raise WireError("truncated message")
-    if runs == 1 and not reused:
+    if runs == 1 and not reused and not digest:
         digest = names_digest(data[run_start:run_end])
+        if len(names) >= SHARE_NAMES_AT:
+            _remember_region(digest, data[run_start:run_end], tuple(names))
     elif runs > 1:
         digest = b""
     size = run_end - run_start if digest else 0
@@ -228,14 +268,19 @@ def parse_delta_request(data: bytes, want_node: bool = False) -> DeltaRequest:
 _CONTROL_PLANE = length_delimited(1, CONTROL_PLANE_ID.encode())
 
 
+_CONTROL_PLANE_FIELD = length_delimited(6, _CONTROL_PLANE)
+
+
 def sotw_response(type_url: str, version: str, anys: Iterable[bytes], nonce: str) -> bytes:
     """DiscoveryResponse: version_info 1, resources 2 (Any), type_url 4, nonce 5, control_plane 6."""
-    parts = [length_delimited(1, version.encode())]
-    parts.extend(length_delimited(2, a) for a in anys)
-    parts.append(length_delimited(4, type_url.encode()))
-    parts.append(length_delimited(5, nonce.encode()))
-    parts.append(length_delimited(6, _CONTROL_PLANE))
-    return b"".join(parts)
+    return sotw_response_framed(type_url, version, [length_delimited(2, a) for a in anys], nonce)
+
+
+def sotw_response_framed(type_url: str, version: str, resources: Iterable[bytes | memoryview], nonce: str) -> bytes:
+    """The same, with the resources already framed as field 2 (``xds.framing``: shared across streams)."""
+    head = length_delimited(1, version.encode())
+    tail = length_delimited(4, type_url.encode()) + length_delimited(5, nonce.encode()) + _CONTROL_PLANE_FIELD
+    return b"".join([head, *resources, tail])
 
 
 def delta_resource(name: str, version: str, any_bytes: bytes) -> bytes:
