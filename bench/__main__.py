@@ -49,6 +49,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-build", action="store_true", help="skip the mesh stages (build, encode, push, profile)")
     p.add_argument("--profile", action="store_true", help="cProfile the full build and show where the time goes")
     p.add_argument("--quick", action="store_true", help="small smoke size: 10 services x 2, 20 streams, Envoy at 50")
+    p.add_argument(
+        "--edit-streams", default=None, help="edit -> ACK stage (bench/edit.py) at these stream counts; '' to skip"
+    )
+    p.add_argument("--edit-rounds", type=int, default=5, help="edits per edit -> ACK run")
+    p.add_argument("--edit-api", action="store_true", help="also edit -> ACK through the API (starts PostgreSQL)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--save", help="also write the JSON results here, after every stage")
     args = p.parse_args(argv)
@@ -56,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.services, args.dataplanes_per_service = 10, 2
     if args.envoy_clusters is None:
         args.envoy_clusters = "50" if args.quick else "1000,10000"
+    if args.edit_streams is None:
+        args.edit_streams = "" if args.quick or args.no_build else "300,3000"
     return args
 
 
@@ -83,6 +90,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"machine": machine(), "command": "python -m bench " + " ".join(sys.argv[1:])}
     if not args.no_build:
         mesh_stages(args, spec, out)
+    edit_stage(args, out)
     out["envoy"] = []
     for n in [int(x) for x in args.envoy_clusters.split(",") if x.strip()]:
         from bench import envoy
@@ -90,6 +98,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["envoy"].append(envoy.apply(n).__dict__)
         save(args, out)
     return out
+
+
+def edit_stage(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """Edit -> ACK from the write, through the real folder service (and the store service with --edit-api)."""
+    from bench import edit
+
+    out["edit"] = []
+    for n in [int(x) for x in args.edit_streams.split(",") if x.strip()]:
+        out["edit"].append(edit.run("folder", args.services, n, args.edit_rounds, lag_rebuilds=n >= 3000))
+        save(args, out)
+    if args.edit_api:
+        streams = int(args.edit_streams.split(",")[0] or 300)
+        out["edit"].append(edit.run("api", args.services, streams, args.edit_rounds, lag_rebuilds=False))
+        save(args, out)
 
 
 def save(args: argparse.Namespace, out: dict[str, Any]) -> None:
@@ -196,6 +218,11 @@ def table(r: dict[str, Any]) -> str:
         kb, after = ss["bytes_per_stream"] / 1024, ss["bytes_after_push"] / 1024
         add("xDS state per stream (tracemalloc)", f"{kb:.0f} KB synced, {after:.0f} KB after a push "
             f"({ss['streams']} streams)")  # fmt: skip
+    for result in r.get("edit", []):
+        from bench import edit
+
+        for row in edit.rows(result):
+            rows.append(row)
     for e in r["envoy"]:
         share = e["send_s"] / e["apply_s"] if e["apply_s"] else float("nan")
         target, ok = ("<= 10 %", share <= 0.10) if e["clusters"] >= 10000 else ("", None)

@@ -15,6 +15,8 @@ import statistics
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bench import mesh
@@ -40,6 +42,18 @@ async def load(store: PostgresStore, docs: list[dict[str, Any]]) -> None:
         except AlreadyExists:
             current = await store.get(record_of(item).key)
             await store.update(record_of(item, version=current.version))
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server (the Debian binaries, as the tests run them); yields an empty database's URL."""
+    from tests.support.postgres import bindir, running_server
+
+    binaries = bindir()
+    if binaries is None:
+        raise RuntimeError("PostgreSQL server not installed (apt-get install postgresql)")
+    with running_server(binaries) as server:
+        yield server.new_database()
 
 
 def put(base: str, token: str, doc: dict[str, Any]) -> None:

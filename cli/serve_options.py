@@ -17,7 +17,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--removal-hold", type=float, default=10.0, help="seconds such a change must persist to apply (default 10)"
     )
-    p.add_argument("--settle", type=float, default=0.25, help="seconds the input must hold still to be read")
+    p.add_argument(
+        "--settle", type=float, default=0.03, help="seconds without a change before the input is read (default 0.03)"
+    )
     p.add_argument("--grace", type=float, default=5.0, help="seconds streams get to close on SIGTERM (default 5)")
     p.add_argument(
         "--keepalive", type=float, default=30.0, help="seconds between HTTP/2 pings to each client (default 30)"

@@ -6,12 +6,13 @@ restart never moves a VIP. ``FolderView`` is what the read-only API shows of it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from meshxds.control.service import Built, Service
-from meshxds.control.watcher import Fingerprint
+from meshxds.control.service import Service
+from meshxds.control.watcher import Changes
 from meshxds.resources.catalog import Catalog
 from meshxds.snapshots.dump import to_json_dict
 from meshxds.store.folder import FolderStore
@@ -36,12 +37,40 @@ class FolderService(Service):
         )
         self.store = store
         self.catalog = previous_catalog(store.state.get(STATE_NAME), zone)
+        self._remembered: dict[str, Any] | None = None
+        self._pending: Catalog | None = None  # the latest Catalog not yet remembered
+        self._remembering: asyncio.Task[None] | None = None
 
-    def apply(self, built: Built, key: Fingerprint | None = None) -> bool:
-        ok = super().apply(built, key)
-        if ok and self.catalog is not None:
-            self.store.state.put(STATE_NAME, remembered(self.catalog))
+    async def reload(self, changes: Changes | None = None, files_only: bool = False) -> bool:
+        """Reload, then remember the Catalog's VIPs in a worker thread, in the background: serialising 1,000
+        services takes tens of milliseconds, which would hold up the push (on the loop) or the next reload."""
+        catalog = self.catalog
+        ok = await super().reload(changes, files_only)
+        if ok and self.catalog is not None and self.catalog is not catalog:
+            self._pending = self.catalog
+            if self._remembering is None or self._remembering.done():
+                self._remembering = asyncio.create_task(self._remember_latest())
         return ok
+
+    async def _remember_latest(self) -> None:
+        while self._pending is not None:
+            catalog, self._pending = self._pending, None
+            await asyncio.to_thread(self.remember, catalog)
+
+    async def remembered(self) -> None:
+        """Until the latest Catalog is in the state (tests, shutdown)."""
+        if self._remembering is not None:
+            await asyncio.shield(self._remembering)
+
+    async def stop(self, grace: float = 0.2) -> None:
+        await self.remembered()
+        await super().stop(grace)
+
+    def remember(self, catalog: Catalog) -> None:
+        state = remembered(catalog)
+        if state != self._remembered:
+            self.store.state.put(STATE_NAME, state)
+            self._remembered = state
 
 
 class FolderView:

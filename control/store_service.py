@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from meshxds.codec.wire import WireError
 from meshxds.control.metrics import Metrics
 from meshxds.control.reports import ProxyReports
+from meshxds.control.service import TIMES_KEPT, ReloadTimes
 from meshxds.resources.catalog import Catalog
 from meshxds.resources.generate import Grace, grace_started
 from meshxds.resources.health import HealthReport
@@ -80,6 +82,10 @@ class StoreService:
         self.ads.handlers.append(self.hds.handler())
         self.ads.on_node = self.on_node
         self._dataplanes: dict[str, Dataplane] = {}
+        # -- stage stamps of the latest rebuilds (as ``Service.times``; the bench reads them) --
+        self.times: deque[ReloadTimes] = deque(maxlen=TIMES_KEPT)
+        self._first_change = 0.0  # wall clock of the first change not yet in a rebuild
+        self._stamps = ReloadTimes(None, 0.0, 0.0, 0.0, 0.0, 0.0)
         if isinstance(store, PostgresStore):
             store.observer = self.metrics.observe_store
             store.on_conflict = lambda kind: self.metrics.store_conflicts.labels(kind).inc()
@@ -123,6 +129,7 @@ class StoreService:
                 self._dirty.set()
             return
         if await self.mirror.apply(change) or change.action == "RESYNC":
+            self._first_change = self._first_change or time.time()  # stage stamps: when the change arrived
             self._dirty.set()
 
     async def listen(self, url: str) -> None:
@@ -165,6 +172,7 @@ class StoreService:
         grace = Grace(datetime.now(UTC), self.grace_period)
         result = self.mirror.catalog(self.previous, self.cache.connected(), records, health, dns_ports, grace)
         self.metrics.catalog_build.observe(time.perf_counter() - start)
+        self._stamps = replace(self._stamps, catalog=time.time())
         if result.catalog is None:
             for problem in result.errors[:20]:
                 log.error("%s", problem)
@@ -176,11 +184,15 @@ class StoreService:
             log.error("%s", exc)
             return None, None
         self.metrics.generation.observe((time.perf_counter() - start) * 1000)
+        self._stamps = replace(self._stamps, built=time.time())
         return result.catalog, dict(snapshots)
 
     async def rebuild(self) -> bool:
         # The Mirror's records may change on the loop while the worker reads them: hand it a copy.
         records = list(self.mirror.records.values())
+        now = time.time()
+        self._stamps = ReloadTimes(None, self._first_change, now, now, 0.0, 0.0)
+        self._first_change = 0.0
         catalog, snapshots = await asyncio.to_thread(self.build, records, self.reports.take())
         if catalog is None or snapshots is None:
             self.failed_builds += 1
@@ -188,6 +200,7 @@ class StoreService:
             log.error("store content has errors; still serving the last good snapshots")
             return False
         changed = self.cache.replace_all(snapshots)
+        self.times.append(replace(self._stamps, applied=time.time()))
         stamp = time.time()
         for node in changed:
             self.set_at[node] = stamp
@@ -199,7 +212,7 @@ class StoreService:
         log.info("built %d nodes; changed: %s", len(snapshots), ", ".join(changed) or "nothing")
         self.schedule_grace_end(catalog)
         if self.leader:
-            state = remembered(catalog)
+            state = await asyncio.to_thread(remembered, catalog)  # 1,000 services: tens of ms, off the loop
             if state != self._remembered:
                 await self.store.put_state(STATE_NAME, state)
                 self._remembered = state

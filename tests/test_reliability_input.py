@@ -3,6 +3,7 @@ missing or half-written input, holds a mass removal, keeps VIPs, and its watcher
 
 Each test is a failure reproduced against the running service (an empty folder loaded as "0 nodes",
 a slow rewrite in place that removed half the proxies and moved VIPs, an alias bomb, a dead watcher).
+Every test runs twice: with OS change notifications and with the polling fallback (``MESHXDS_WATCH``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,19 @@ import pytest
 
 from meshxds.control.guard import RemovalGuard
 from meshxds.control.service import Service
-from meshxds.control.watcher import InputWatcher, fingerprint
+from meshxds.control.watcher import WATCH_ENV, InputWatcher, fingerprint
 from meshxds.resources.catalog import Catalog
 from tests.resources.util import MESH_EVERYWHERE, dataplane
 from tests.support.adsclient import run, until
 
 POLL = 0.02
+
+
+@pytest.fixture(autouse=True, params=["notify", "poll"])
+def watch_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each scenario with notifications and with polling: both must keep the same guarantees."""
+    monkeypatch.setenv(WATCH_ENV, request.param)
+    return str(request.param)
 
 
 def write_mesh(folder: Path, count: int, per_file: int = 1) -> None:
@@ -189,18 +197,18 @@ def test_a_watcher_that_fails_is_restarted_and_shown_in_readyz(tmp_path: Path, m
     """The watcher task used to die silently: later edits were never loaded while /healthz said ok."""
     folder = tmp_path / "mesh"
     write_mesh(folder, 2)
-    real = InputWatcher.fingerprint
+    real = InputWatcher.wait
     failures = {"left": 1}
 
-    async def flaky(self: InputWatcher) -> object:
+    async def flaky(self: InputWatcher, timeout: float) -> object:
         if failures["left"]:
             failures["left"] -= 1
             raise OSError("simulated failure")
-        return await real(self)
+        return await real(self, timeout)
 
     async def scenario(service: Service) -> None:
         service.watcher.backoff = 0.3
-        monkeypatch.setattr(InputWatcher, "fingerprint", flaky)
+        monkeypatch.setattr(InputWatcher, "wait", flaky)
         await until(lambda: service.watcher.failures == 1, 5.0, "the failure")
         status, body = service.readiness()
         assert status == 503 and body["watcher"]["last_error"] == "OSError: simulated failure"

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,11 +71,9 @@ class PostgresServer:
         return self.url(name)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    binaries = bindir()
-    if binaries is None:
-        pytest.skip("PostgreSQL server not installed (apt-get install postgresql; .ci/run does it)")
+@contextmanager
+def running_server(binaries: Path) -> Iterator[PostgresServer]:
+    """A fresh server in a temporary directory, stopped and removed afterwards (the tests' and the bench's)."""
     data = Path(tempfile.mkdtemp(prefix="meshxds-pg-"))
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
@@ -94,6 +93,15 @@ def postgres_server() -> Iterator[PostgresServer]:
     finally:
         server.stop("immediate")
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    binaries = bindir()
+    if binaries is None:
+        pytest.skip("PostgreSQL server not installed (apt-get install postgresql; .ci/run does it)")
+    with running_server(binaries) as server:
+        yield server
 
 
 @pytest.fixture
