@@ -220,8 +220,12 @@ def mutate(data: st.DataObject, docs: Docs) -> None:
         inbound["tags"]["kuma.io/service"] = data.draw(st.sampled_from(SERVICES))
     elif kind == "add":
         clone = copy.deepcopy(dp)
-        clone["name"] = f"{dp['name']}-x{len(docs)}"
-        clone["networking"]["address"] = f"10.8.0.{len(docs)}"
+        taken = {d["name"] for d in docs}
+        n = len(docs)  # after a removal len(docs) repeats: take the next suffix no Dataplane has
+        while f"{dp['name']}-x{n}" in taken:
+            n += 1
+        clone["name"] = f"{dp['name']}-x{n}"
+        clone["networking"]["address"] = f"10.8.0.{n}"
         docs.append(clone)
     elif kind == "remove":
         docs.remove(dp)
