@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshxds.control.heap import collector_paused
+from meshxds.control.heap import collector_paused, trim_after_bursts
+from meshxds.control.reaper import Reaper
+from meshxds.control.service import BUILD_SWITCH_INTERVAL, switch_interval
 from meshxds.snapshots.snapshot import ENDPOINT, TYPE_ORDER, Snapshot
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.server import AdsServer
@@ -86,6 +88,7 @@ async def run(
         f.write("\n".join(node_ids))
     gc.collect()
     rss0 = rss_bytes()
+    trimmer = asyncio.create_task(trimming())  # as the service's periodic loop runs it
     started = time.monotonic()
     cpu0 = time.process_time()
     profiler = cProfile.Profile() if profile else None
@@ -105,6 +108,7 @@ async def run(
             sync_cpu = time.process_time() - cpu0
             gc.collect()
             rss1 = rss_bytes()
+            trimmer.cancel()
             expected = {
                 n: after[n].versions[ENDPOINT]
                 for n in node_ids
@@ -132,6 +136,7 @@ async def run(
             sends = [cache.node_status(n).type(ENDPOINT).sent_at - t0 for n in expected]
             lag = await loop_lag_during(rebuild) if rebuild is not None else None
     finally:
+        trimmer.cancel()
         await server.stop(0)
         Path(f.name).unlink(missing_ok=True)
     return PushResult(
@@ -186,9 +191,17 @@ def all_acked(cache: SnapshotCache, node_id: str) -> bool:
     return bool(sent[0].sent_nonce and sent[2].sent_nonce) and all(t.answered_nonce == t.sent_nonce for t in sent)
 
 
+async def trimming(every: float = 1.0) -> None:
+    """``control.heap.trim_after_bursts`` once a second, as ``Service.watch`` calls it (until cancelled)."""
+    while True:
+        await asyncio.sleep(every)
+        await trim_after_bursts()
+
+
 async def loop_lag_during(build: Callable[[], object], tick: float = 0.005) -> tuple[float, float]:
     """(worst lateness of a ``tick``-second sleep, build seconds) while ``build`` runs in a worker thread
-    as the service runs its builds (collector paused, survivors frozen)."""
+    as the service runs its builds (collector paused, GIL switch interval shortened, survivors frozen),
+    and while its result is freed as the service frees a replaced build (``control.reaper``)."""
     worst = 0.0
     done = False
 
@@ -203,10 +216,14 @@ async def loop_lag_during(build: Callable[[], object], tick: float = 0.005) -> t
     await asyncio.sleep(0.1)
     worst = 0.0
     started = time.perf_counter()
-    with collector_paused():
-        await asyncio.to_thread(build)
+    with collector_paused(), switch_interval(BUILD_SWITCH_INTERVAL):
+        result = await asyncio.to_thread(build)
     gc.freeze()
     took = time.perf_counter() - started
+    reaper = Reaper()
+    reaper.release(result)
+    del result
+    await reaper.drain()
     done = True
     await task
     return worst, took

@@ -29,7 +29,7 @@ from typing import Any
 
 from meshxds.codec.wire import WireError
 from meshxds.control.guard import RemovalGuard
-from meshxds.control.heap import collector_paused
+from meshxds.control.heap import collector_paused, trim_after_bursts
 from meshxds.control.logs import say, short
 from meshxds.control.reaper import Reaper
 from meshxds.control.reports import ProxyReports
@@ -298,6 +298,7 @@ class Service:
         while True:
             changes = await self.input.wait(self.poll_interval)
             self.ads.recheck_tokens()
+            await trim_after_bursts()  # give the pages of a burst (a sync, a reload) back to the kernel
             if changes is not None:
                 await self.reload(changes, files_only=True)
             elif self.guard.due(time.monotonic()) or self.reports.dirty or self.rotation_due():

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from meshxds.codec.wire import WireError
+from meshxds.control.heap import trim_after_bursts
 from meshxds.control.metrics import Metrics
 from meshxds.control.reports import ProxyReports
 from meshxds.control.service import TIMES_KEPT, ReloadTimes
@@ -247,6 +248,7 @@ class StoreService:
         while True:
             await asyncio.sleep(interval)
             self.metrics.sample_delivery(self.cache, self.set_at.get)
+            await trim_after_bursts()  # give the pages of a burst (a sync, a rebuild) back to the kernel
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self, address: str = "127.0.0.1", port: int = 18000) -> None:
