@@ -41,7 +41,7 @@ def build(catalog: Any, builder: Builder | None = None, served: bool = False) ->
         return timed(lambda: (builder or Builder()).build(catalog))
     with collector_paused():
         out = timed(lambda: (builder or Builder()).build(catalog))
-    gc.freeze()
+        gc.freeze()  # before the collector is back, as the service does
     return out
 
 

@@ -218,7 +218,7 @@ async def loop_lag_during(build: Callable[[], object], tick: float = 0.005) -> t
     started = time.perf_counter()
     with collector_paused(), switch_interval(BUILD_SWITCH_INTERVAL):
         result = await asyncio.to_thread(build)
-    gc.freeze()
+        gc.freeze()  # before the collector is back: its next young collection would walk the whole build
     took = time.perf_counter() - started
     reaper = Reaper()
     reaper.release(result)

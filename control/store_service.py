@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections import deque
@@ -23,10 +24,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from meshxds.codec.wire import WireError
-from meshxds.control.heap import trim_after_bursts
+from meshxds.control.heap import collector_paused, trim_after_bursts
 from meshxds.control.metrics import Metrics
+from meshxds.control.reaper import Reaper
 from meshxds.control.reports import ProxyReports
-from meshxds.control.service import TIMES_KEPT, ReloadTimes
+from meshxds.control.service import BUILD_SWITCH_INTERVAL, TIMES_KEPT, ReloadTimes, switch_interval
 from meshxds.resources.catalog import Catalog
 from meshxds.resources.generate import Grace, grace_started
 from meshxds.resources.health import HealthReport
@@ -83,6 +85,10 @@ class StoreService:
         self.ads.handlers.append(self.hds.handler())
         self.ads.on_node = self.on_node
         self._dataplanes: dict[str, Dataplane] = {}
+        # The snapshots handed to the cache last time: kept so the reaper, not the cache, drops them (as
+        # the folder service does: freeing a whole build in one statement stalls every stream).
+        self._served: dict[str, Any] = {}
+        self.reaper = Reaper()
         # -- stage stamps of the latest rebuilds (as ``Service.times``; the bench reads them) --
         self.times: deque[ReloadTimes] = deque(maxlen=TIMES_KEPT)
         self._first_change = 0.0  # wall clock of the first change not yet in a rebuild
@@ -194,20 +200,28 @@ class StoreService:
         now = time.time()
         self._stamps = ReloadTimes(None, self._first_change, now, now, 0.0, 0.0)
         self._first_change = 0.0
-        catalog, snapshots = await asyncio.to_thread(self.build, records, self.reports.take())
-        if catalog is None or snapshots is None:
-            self.failed_builds += 1
-            self.metrics.generation_errors.inc()
-            log.error("store content has errors; still serving the last good snapshots")
-            return False
-        changed = self.cache.replace_all(snapshots)
-        self.times.append(replace(self._stamps, applied=time.time()))
-        stamp = time.time()
-        for node in changed:
-            self.set_at[node] = stamp
-        self.current = catalog
-        self.previous = catalog
-        self._dataplanes = {dp.node_id: dp for view in catalog.meshes.values() for dp in view.dataplanes}
+        # As the folder service builds: without the cyclic GC (what survives is frozen), handing the GIL back
+        # often, and the replaced build freed in slices by the reaper.
+        with collector_paused(), switch_interval(BUILD_SWITCH_INTERVAL):
+            catalog, snapshots = await asyncio.to_thread(self.build, records, self.reports.take())
+            if catalog is None or snapshots is None:
+                self.failed_builds += 1
+                self.metrics.generation_errors.inc()
+                log.error("store content has errors; still serving the last good snapshots")
+                return False
+            old = (self.current, self._dataplanes, self._served)
+            changed = self.cache.replace_all(snapshots)
+            self._served = snapshots
+            self.times.append(replace(self._stamps, applied=time.time()))
+            stamp = time.time()
+            for node in changed:
+                self.set_at[node] = stamp
+            self.current = catalog
+            self.previous = catalog
+            self._dataplanes = {dp.node_id: dp for view in catalog.meshes.values() for dp in view.dataplanes}
+            self.reaper.release(*old)
+            del old
+            gc.freeze()
         self.reports.forget_others(set(self._dataplanes))
         self.builds += 1
         log.info("built %d nodes; changed: %s", len(snapshots), ", ".join(changed) or "nothing")
@@ -279,4 +293,5 @@ class StoreService:
                 await task
         self._tasks.clear()
         await self.ads.stop(0.2)
+        await self.reaper.stop()
         await self.store.close()
