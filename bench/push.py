@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshxds.control.heap import collector_paused, trim_after_bursts
+from meshxds.control.heap import Trimmer, collector_paused, trim_after_bursts
 from meshxds.control.reaper import Reaper
 from meshxds.control.service import BUILD_SWITCH_INTERVAL, switch_interval
 from meshxds.snapshots.snapshot import ENDPOINT, TYPE_ORDER, Snapshot
@@ -106,6 +106,9 @@ async def run(
                 await asyncio.sleep(0.01)
             sync_s = time.monotonic() - started
             sync_cpu = time.process_time() - cpu0
+            # Memory per connected stream in the steady state after the sync: once the service's trimmer has
+            # had its periodic look (at most every Trimmer.every seconds), as a served process would be.
+            await asyncio.sleep(Trimmer().every + 1.5)
             gc.collect()
             rss1 = rss_bytes()
             trimmer.cancel()
