@@ -40,7 +40,7 @@ import yaml
 
 from bench import mesh
 from bench.mesh import MeshSpec
-from bench.push import percentile
+from bench.push import ads_clients, percentile
 from meshxds.control.folder_service import FolderService
 from meshxds.control.reaper import Reaper
 from meshxds.control.service import ReloadTimes
@@ -141,32 +141,8 @@ def save_like_an_editor(path: Path, doc: dict[str, Any]) -> float:
 @asynccontextmanager
 async def clients(port: int, node_ids: list[str], timeout: float = 900.0) -> AsyncIterator[dict[str, Any]]:
     """``python -m bench.clients`` as ``bench.push`` starts it; yields its hello once every stream is synced."""
-    with tempfile.NamedTemporaryFile("w", suffix=".nodes", delete=False) as f:
-        f.write("\n".join(node_ids))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.clients",
-        "--port",
-        str(port),
-        "--nodes-file",
-        f.name,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None and proc.stdin is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), timeout)
-        if not line:
-            raise RuntimeError("ADS client process exited before syncing (see its stderr above)")
-        yield json.loads(line)
-        proc.stdin.close()
-        await asyncio.wait_for(proc.wait(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        Path(f.name).unlink(missing_ok=True)
+    async with ads_clients(port, node_ids, timeout=timeout) as hello:
+        yield hello
 
 
 class LoopLag:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
 import logging
@@ -40,14 +39,13 @@ import time
 import tracemalloc
 import types
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import mesh
 from bench.build import Builder, build
-from bench.push import rss_bytes
+from bench.push import ads_clients, rss_bytes
 from meshxds.control.heap import MallocInfo, Trimmer, malloc_info, malloc_trim
 from meshxds.snapshots.snapshot import CLUSTER, ENDPOINT, Snapshot
 from meshxds.xds.cache import SnapshotCache
@@ -184,28 +182,6 @@ def option(text: str) -> tuple[str, int | str]:
     return name, int(value) if value.lstrip("-").isdigit() else value
 
 
-@contextlib.asynccontextmanager
-async def client_process(port: int, node_ids: list[str], per_connection: int) -> AsyncIterator[asyncio.StreamReader]:
-    """``bench.clients`` in its own process, streaming for ``node_ids``; yields its stdout (one JSON line
-    once every stream synced). The streams close when this exits."""
-    with tempfile.TemporaryDirectory(prefix="meshxds-memory-") as tmp:
-        nodes = Path(tmp) / "nodes"
-        nodes.write_text("\n".join(node_ids))
-        argv = ["-m", "bench.clients", "--port", str(port), "--nodes-file", str(nodes)]
-        argv += ["--streams-per-connection", str(per_connection)]
-        pipe = asyncio.subprocess.PIPE
-        proc = await asyncio.create_subprocess_exec(sys.executable, *argv, stdin=pipe, stdout=pipe)
-        assert proc.stdout is not None and proc.stdin is not None
-        try:
-            yield proc.stdout
-            proc.stdin.close()
-            await asyncio.wait_for(proc.wait(), 60)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-
-
 async def serve(args: argparse.Namespace, snaps: dict[str, Snapshot], other: dict[str, Snapshot]) -> dict[str, Any]:
     """Serve ``snaps``, connect the clients, measure before and after they synced (and ``args.pushes``)."""
     cache = SnapshotCache()
@@ -221,11 +197,8 @@ async def serve(args: argparse.Namespace, snaps: dict[str, Snapshot], other: dic
     trimmer = Trimmer(every=args.trimmer) if args.trimmer else None
     ticking = asyncio.create_task(tick(trimmer)) if trimmer is not None else None
     try:
-        async with client_process(port, list(snaps), args.streams_per_connection) as stdout:
-            line = await asyncio.wait_for(stdout.readline(), args.timeout)
-            if not line:
-                raise RuntimeError("ADS client process exited before syncing (see its stderr above)")
-            hello = json.loads(line)
+        per_connection = ("--streams-per-connection", str(args.streams_per_connection))
+        async with ads_clients(port, list(snaps), *per_connection, timeout=args.timeout) as hello:
             out["sync_s"] = time.monotonic() - started
             out.update({k: hello[k] for k in ("synced", "reconnects", "first_failure")})
             pushed = time.monotonic()

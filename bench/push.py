@@ -84,8 +84,6 @@ async def run(
     cache.replace_all(before)
     server = AdsServer(cache)
     port = await server.start("127.0.0.1", 0)
-    with tempfile.NamedTemporaryFile("w", suffix=".nodes", delete=False) as f:
-        f.write("\n".join(node_ids))
     gc.collect()
     rss0 = rss_bytes()
     trimmer = asyncio.create_task(trimming())  # as the service's periodic loop runs it
@@ -94,10 +92,10 @@ async def run(
     profiler = cProfile.Profile() if profile else None
     if profiler is not None:
         profiler.enable()
-    args = ["--port", str(port), "--nodes-file", f.name, "--streams-per-connection", str(streams_per_connection)]
+    args = ["--streams-per-connection", str(streams_per_connection)]
     args += ["--profile", f"{profile}.clients"] if profile else []
     try:
-        async with client_process("bench.clients", *args, timeout=timeout) as hello:
+        async with ads_clients(port, node_ids, *args, timeout=timeout) as hello:
             synced = hello["synced"]
             hello_s = time.monotonic() - started
             # The clients say they hold everything; the sync ends when the server has every stream's ACK of its
@@ -141,7 +139,6 @@ async def run(
     finally:
         trimmer.cancel()
         await server.stop(0)
-        Path(f.name).unlink(missing_ok=True)
     return PushResult(
         streams=synced,
         eds_streams=hello["eds_streams"],
@@ -185,6 +182,20 @@ async def client_process(module: str, *args: str, timeout: float = 600.0) -> Asy
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def ads_clients(
+    port: int, node_ids: list[str], *args: str, timeout: float = 600.0
+) -> AsyncIterator[dict[str, Any]]:
+    """``bench.clients`` playing one Envoy per node id against ``port`` (``args``: more of its options); yields
+    its hello once every stream holds a full configuration."""
+    with tempfile.TemporaryDirectory(prefix="meshxds-clients-") as tmp:
+        nodes = Path(tmp) / "nodes"
+        nodes.write_text("\n".join(node_ids))
+        argv = ["--port", str(port), "--nodes-file", str(nodes), *args]
+        async with client_process("bench.clients", *argv, timeout=timeout) as hello:
+            yield hello
 
 
 def all_acked(cache: SnapshotCache, node_id: str) -> bool:
