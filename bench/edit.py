@@ -40,7 +40,7 @@ import yaml
 
 from bench import mesh
 from bench.mesh import MeshSpec
-from bench.push import ads_clients, percentile
+from bench.push import acks_of, ads_clients, percentile
 from meshxds.control.folder_service import FolderService
 from meshxds.control.reaper import Reaper
 from meshxds.control.service import ReloadTimes
@@ -190,20 +190,6 @@ class LoopLag:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-
-
-async def acks_of(
-    cache: SnapshotCache, expected: dict[str, str], since: float, timeout: float
-) -> tuple[list[float], float]:
-    """Each node's ACK time of its expected EDS version minus ``since``; and the latest ACK time."""
-    waiting = dict(expected)
-    deadline = time.monotonic() + timeout
-    while waiting and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
-        for node in [n for n, v in waiting.items() if cache.node_status(n).type(ENDPOINT).acked_version == v]:
-            del waiting[node]
-    times = [cache.node_status(n).type(ENDPOINT).acked_at for n in expected if n not in waiting]
-    return [t - since for t in times], max(times, default=since)
 
 
 def eds_versions(cache: SnapshotCache, nodes: list[str]) -> dict[str, str]:

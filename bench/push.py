@@ -123,17 +123,11 @@ async def run(
             t0 = time.time()
             cpu1 = time.process_time()
             cache.replace_all(after)
-            waiting = dict(expected)
-            deadline = time.monotonic() + timeout
-            while waiting and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-                for node in [n for n, v in waiting.items() if cache.node_status(n).type(ENDPOINT).acked_version == v]:
-                    del waiting[node]
+            latencies, _ = await acks_of(cache, expected, t0, timeout)
             push_cpu = time.process_time() - cpu1
             if profiler is not None:
                 profiler.disable()
                 profiler.dump_stats(f"{profile}.push")
-            latencies = [cache.node_status(n).type(ENDPOINT).acked_at - t0 for n in expected if n not in waiting]
             sends = [cache.node_status(n).type(ENDPOINT).sent_at - t0 for n in expected]
             lag = await loop_lag_during(rebuild) if rebuild is not None else None
     finally:
@@ -196,6 +190,20 @@ async def ads_clients(
         argv = ["--port", str(port), "--nodes-file", str(nodes), *args]
         async with client_process("bench.clients", *argv, timeout=timeout) as hello:
             yield hello
+
+
+async def acks_of(
+    cache: SnapshotCache, expected: dict[str, str], since: float, timeout: float
+) -> tuple[list[float], float]:
+    """Each node's ACK time of its expected EDS version minus ``since``; and the latest ACK time."""
+    waiting = dict(expected)
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+        for node in [n for n, v in waiting.items() if cache.node_status(n).type(ENDPOINT).acked_version == v]:
+            del waiting[node]
+    times = [cache.node_status(n).type(ENDPOINT).acked_at for n in expected if n not in waiting]
+    return [t - since for t in times], max(times, default=since)
 
 
 def all_acked(cache: SnapshotCache, node_id: str) -> bool:
