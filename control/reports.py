@@ -13,9 +13,11 @@ import logging
 import time
 
 from meshxds.codec.encode import encode_message
+from meshxds.codec.wire import WireError
 from meshxds.resources.health import HealthReport
 from meshxds.resources.model import Dataplane
 from meshxds.translators.health import HdsSettings, health_check_specifier
+from meshxds.xds.nodemeta import dns_port
 
 log = logging.getLogger("meshxds.reports")
 
@@ -49,6 +51,15 @@ class ProxyReports:
         else:
             self.dns_ports.pop(node_id, None)
         return self._mark()
+
+    def report_node(self, node_id: str, node: bytes) -> bool:
+        """An accepted ADS stream's encoded Node: its metadata may ask for a DNS listener; True when that changed."""
+        try:
+            port = dns_port(node)
+        except WireError as exc:
+            log.warning("%s: unreadable node metadata: %s", node_id, exc)
+            return False
+        return self.report_dns_port(node_id, port)
 
     def _mark(self) -> bool:
         self.dirty = True

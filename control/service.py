@@ -27,7 +27,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from meshxds.codec.wire import WireError
 from meshxds.control.guard import RemovalGuard
 from meshxds.control.heap import collector_paused, trim_after_bursts
 from meshxds.control.logs import say, short
@@ -51,7 +50,6 @@ from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.debug import DebugServer
 from meshxds.xds.hds import HdsServer
 from meshxds.xds.metrics_sink import MetricsSink, TrafficStore, prometheus_text
-from meshxds.xds.nodemeta import dns_port
 from meshxds.xds.server import AdsServer
 
 log = logging.getLogger("meshxds.serve")
@@ -152,7 +150,7 @@ class Service:
         self.reports = ProxyReports(hds)
         self.hds = HdsServer(self.hds_specifier, self.on_health, self.reports.settings.refresh_interval.total_seconds())
         self.ads.handlers.append(self.hds.handler())
-        self.ads.on_node = self.on_node
+        self.ads.on_node = self.reports.report_node
         self._dataplanes: dict[str, Dataplane] = {}
         self.reloads = 0
         self.failed_reloads = 0
@@ -336,15 +334,6 @@ class Service:
     def on_health(self, node_id: str, report: HealthReport) -> None:
         if node_id in self._dataplanes:  # a removed node's sidecar may still report: nothing to change
             self.reports.report_health(node_id, report)
-
-    def on_node(self, node_id: str, node: bytes) -> None:
-        """An accepted ADS stream's Node: its metadata may ask for a DNS listener."""
-        try:
-            port = dns_port(node)
-        except WireError as exc:
-            log.warning("%s: unreadable node metadata: %s", node_id, exc)
-            return
-        self.reports.report_dns_port(node_id, port)
 
     async def meshservices_yaml(self) -> str:
         """The MeshServices with live ``connected`` counts, rendered off the loop (large meshes take seconds)."""

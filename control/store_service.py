@@ -23,7 +23,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from meshxds.codec.wire import WireError
 from meshxds.control.heap import collector_paused, trim_after_bursts
 from meshxds.control.metrics import Metrics
 from meshxds.control.reaper import Reaper
@@ -43,7 +42,6 @@ from meshxds.store.postgres import PostgresStore
 from meshxds.store.state import STATE_NAME, previous_catalog, remembered
 from meshxds.xds.cache import SnapshotCache
 from meshxds.xds.hds import HdsServer
-from meshxds.xds.nodemeta import dns_port
 from meshxds.xds.server import AdsServer
 
 log = logging.getLogger("meshxds.control")
@@ -115,12 +113,7 @@ class StoreService:
             self._dirty.set()
 
     def on_node(self, node_id: str, node: bytes) -> None:
-        try:
-            port = dns_port(node)
-        except WireError as exc:
-            log.warning("%s: unreadable node metadata: %s", node_id, exc)
-            return
-        if self.reports.report_dns_port(node_id, port):
+        if self.reports.report_node(node_id, node):
             self._dirty.set()
 
     # -- changes -----------------------------------------------------------------------------------

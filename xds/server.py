@@ -127,7 +127,7 @@ class AdsServer:
         # More services on the same gRPC server (HDS, the metrics sink), and who hears each accepted stream's
         # encoded Node (the service reads node metadata from it: the server itself only routes bytes).
         self.handlers: list[grpc.GenericRpcHandler] = list(handlers)
-        self.on_node: Callable[[str, bytes], None] | None = None
+        self.on_node: Callable[[str, bytes], object] | None = None  # its result is ignored
         self.auth = auth
         self.tls = tls
         self._grants: dict[int, tuple[Grant, Inbox]] = {}
