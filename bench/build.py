@@ -39,9 +39,8 @@ def build(catalog: Any, builder: Builder | None = None, served: bool = False) ->
     gc.collect()
     if not served:
         return timed(lambda: (builder or Builder()).build(catalog))
-    with collector_paused():
+    with collector_paused(freeze=True):  # as the service runs builds
         out = timed(lambda: (builder or Builder()).build(catalog))
-        gc.freeze()  # before the collector is back, as the service does
     return out
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshxds.control.heap import Trimmer, collector_paused, trim_after_bursts
+from meshxds.control.heap import TRIM_EVERY, collector_paused, trim_after_bursts
 from meshxds.control.reaper import Reaper
 from meshxds.control.service import BUILD_SWITCH_INTERVAL, switch_interval
 from meshxds.snapshots.snapshot import ENDPOINT, TYPE_ORDER, Snapshot
@@ -105,8 +105,8 @@ async def run(
             sync_s = time.monotonic() - started
             sync_cpu = time.process_time() - cpu0
             # Memory per connected stream in the steady state after the sync: once the service's trimmer has
-            # had its periodic look (at most every Trimmer.every seconds), as a served process would be.
-            await asyncio.sleep(Trimmer().every + 1.5)
+            # had its periodic look (at most every TRIM_EVERY seconds), as a served process would be.
+            await asyncio.sleep(TRIM_EVERY + 1.5)
             gc.collect()
             rss1 = rss_bytes()
             trimmer.cancel()
@@ -238,9 +238,8 @@ async def loop_lag_during(build: Callable[[], object], tick: float = 0.005) -> t
     await asyncio.sleep(0.1)
     worst = 0.0
     started = time.perf_counter()
-    with collector_paused(), switch_interval(BUILD_SWITCH_INTERVAL):
+    with collector_paused(freeze=True), switch_interval(BUILD_SWITCH_INTERVAL):
         result = await asyncio.to_thread(build)
-        gc.freeze()  # before the collector is back: its next young collection would walk the whole build
     took = time.perf_counter() - started
     reaper = Reaper()
     reaper.release(result)

@@ -4,7 +4,9 @@ A build allocates millions of long-lived objects (messages, entries, snapshots, 
 the collector on, the full collections its allocations trigger walk all of them again, and the
 previous build's, while the build holds the GIL. Builds make no reference cycles the collector
 would need to reclaim (old builds and catalogs go by reference counting), so the collector is off
-for the build; ``Service.apply`` then freezes what survives (``gc.freeze``).
+for the build, and what survives it is frozen (``gc.freeze``) before the collector is back: frozen, the
+served state is skipped by every later collection, and the next young collection does not walk the
+whole build; what a later build replaces is still freed by reference counting.
 
 Below the interpreter, glibc's malloc keeps what gRPC and large Python objects free inside its
 arenas: a proxy's first sync pushes megabytes of responses through gRPC's buffers, and after the
@@ -28,13 +30,16 @@ from typing import Any
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause the cyclic collector for what runs inside (reference counting still frees garbage)."""
+def collector_paused(freeze: bool = False) -> Iterator[None]:
+    """Pause the cyclic collector for what runs inside (reference counting still frees garbage);
+    ``freeze``: then freeze what is alive before the collector is back (a build and what serves it)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if freeze:
+            gc.freeze()
         if was_enabled:
             gc.enable()
 
@@ -86,6 +91,9 @@ def malloc_trim() -> float:
     return time.perf_counter() - started
 
 
+TRIM_EVERY = 10.0  # seconds between two looks of the trimmer at the heap
+
+
 class Trimmer:
     """Hands malloc's free memory back to the kernel after bursts (a reload, proxies (re)connecting).
 
@@ -98,7 +106,7 @@ class Trimmer:
     takes each arena's lock while it walks it, but releases the GIL, so the event loop keeps serving.
     """
 
-    def __init__(self, min_free: int = 32 << 20, every: float = 10.0) -> None:
+    def __init__(self, min_free: int = 32 << 20, every: float = TRIM_EVERY) -> None:
         self.min_free = min_free
         self.every = every
         self.trims = 0

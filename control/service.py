@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import gc
 import logging
 import sys
 import time
@@ -247,11 +246,6 @@ class Service:
         self.reaper.release(*old)
         del old
         self.reloads += 1
-        # The served state is millions of long-lived objects: left to the cyclic GC, every full collection
-        # (triggered by a reload's allocations, in whichever thread) walks them all with the GIL held and
-        # stalls the loop for up to seconds. Frozen, they are skipped; they hold no reference cycles, so
-        # what a later reload replaces is still freed by reference counting.
-        gc.freeze()
         listed = ", ".join(changed[:MAX_LISTED]) or "nothing"
         more = f" and {len(changed) - MAX_LISTED} more" if len(changed) > MAX_LISTED else ""
         log.info("loaded %d nodes in %.0f ms; changed: %s%s", len(built.snapshots), built.seconds * 1000, listed, more)
@@ -262,8 +256,9 @@ class Service:
         means reading again once the input is quiet. ``files_only``: nothing else asked for this reload."""
         async with self._reloading:
             health, dns_ports = self.reports.take()
-            # The build runs without the cyclic GC (apply freezes its survivors) and hands the GIL back often.
-            with collector_paused(), switch_interval(self.build_switch_interval):
+            # The served state is millions of long-lived objects: the build runs without the cyclic GC, what
+            # survives it is frozen (control.heap), and it hands the GIL back often.
+            with collector_paused(freeze=True), switch_interval(self.build_switch_interval):
                 while True:
                     built = await asyncio.to_thread(
                         self.build, self.catalog, self.cache.connected(), health, dns_ports, changes, files_only

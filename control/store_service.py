@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections import deque
@@ -195,7 +194,7 @@ class StoreService:
         self._first_change = 0.0
         # As the folder service builds: without the cyclic GC (what survives is frozen), handing the GIL back
         # often, and the replaced build freed in slices by the reaper.
-        with collector_paused(), switch_interval(BUILD_SWITCH_INTERVAL):
+        with collector_paused(freeze=True), switch_interval(BUILD_SWITCH_INTERVAL):
             catalog, snapshots = await asyncio.to_thread(self.build, records, self.reports.take())
             if catalog is None or snapshots is None:
                 self.failed_builds += 1
@@ -214,7 +213,6 @@ class StoreService:
             self._dataplanes = {dp.node_id: dp for view in catalog.meshes.values() for dp in view.dataplanes}
             self.reaper.release(*old)
             del old
-            gc.freeze()
         self.reports.forget_others(set(self._dataplanes))
         self.builds += 1
         log.info("built %d nodes; changed: %s", len(snapshots), ", ".join(changed) or "nothing")

@@ -72,3 +72,19 @@ def test_trimmer_looks_at_most_every_interval() -> None:
 def test_the_process_trimmer_is_one_call_a_loop_can_make() -> None:
     assert asyncio.run(heap.trim_after_bursts()) >= 0.0
     assert asyncio.run(heap.trim_after_bursts()) == 0.0  # looked just now: not again within its interval
+
+
+def test_a_paused_collector_freezes_what_survives_before_it_is_back() -> None:
+    gc.unfreeze()
+    try:
+        with heap.collector_paused(freeze=True):
+            assert not gc.isenabled()
+            kept = [[n] for n in range(1000)]  # tracked containers a build leaves alive
+            assert gc.get_freeze_count() == 0
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= len(kept)
+        with heap.collector_paused():
+            pass
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
