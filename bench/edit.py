@@ -30,8 +30,8 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from meshxds.xds.cache import SnapshotCache
 
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 LATE_TICK = 0.02  # a loop tick this late records where the other threads were
+CLIENT_TIMEOUT = 900.0  # seconds for the client process to sync every stream (3,000 streams take ~25 s)
 
 
 @dataclass
@@ -136,13 +137,6 @@ def save_like_an_editor(path: Path, doc: dict[str, Any]) -> float:
     t0 = time.time()
     os.replace(tmp, path)
     return t0
-
-
-@asynccontextmanager
-async def clients(port: int, node_ids: list[str], timeout: float = 900.0) -> AsyncIterator[dict[str, Any]]:
-    """``python -m bench.clients`` as ``bench.push`` starts it; yields its hello once every stream is synced."""
-    async with ads_clients(port, node_ids, timeout=timeout) as hello:
-        yield hello
 
 
 class LoopLag:
@@ -248,7 +242,7 @@ async def folder_run(spec: MeshSpec, streams: int, rounds: int, lag_rebuilds: bo
         backend = service.input.backend
         try:
             started = time.monotonic()
-            async with clients(service.ads.port, nodes) as hello:
+            async with ads_clients(service.ads.port, nodes, timeout=CLIENT_TIMEOUT) as hello:
                 sync_s = time.monotonic() - started
                 for i in range(rounds):
                     out.append(await folder_round(service, spec, folder, nodes, i, lag))
@@ -391,7 +385,7 @@ async def api_run(spec: MeshSpec, streams: int, rounds: int, url: str) -> EditRe
     out: list[Round] = []
     try:
         started = time.monotonic()
-        async with clients(service.ads.port, nodes) as hello:
+        async with ads_clients(service.ads.port, nodes, timeout=CLIENT_TIMEOUT) as hello:
             sync_s = time.monotonic() - started
             for i in range(rounds):
                 others = spec.services - 1
